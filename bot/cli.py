@@ -1,0 +1,231 @@
+"""`accessbot …`: serve, demo, policy check, db, grants, revoke, audit, reconcile."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+EXIT_OK, EXIT_PROBLEM, EXIT_CONFIG = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="accessbot", description="Just-in-time access to Cloudflare Access apps, "
+                                                               "approved in Slack.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve", help="run the bot (HTTP, scheduler)")
+    s.add_argument("--no-migrate", action="store_true", help="do not apply migrations at start")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    d = sub.add_parser("demo", help="the whole flow against built-in simulators")
+    d.add_argument("--quiet", action="store_true")
+    pol = sub.add_parser("policy", help="policy file tools")
+    pol_sub = pol.add_subparsers(dest="policy_cmd", required=True)
+    chk = pol_sub.add_parser("check", help="validate a policy file")
+    chk.add_argument("file", nargs="?")
+    db = sub.add_parser("db", help="migrations by hand")
+    db.add_argument("db_cmd", choices=["upgrade", "current"])
+    g = sub.add_parser("grants", help="list grants")
+    g.add_argument("--active", action="store_true")
+    g.add_argument("--user")
+    g.add_argument("--role")
+    g.add_argument("--json", action="store_true")
+    r = sub.add_parser("revoke", help="revoke a grant now (actor: cli)")
+    r.add_argument("grant_id")
+    r.add_argument("--reason", default="")
+    a = sub.add_parser("audit", help="the audit log")
+    a_sub = a.add_subparsers(dest="audit_cmd", required=True)
+    ex = a_sub.add_parser("export", help="stream the audit log, oldest first")
+    ex.add_argument("--since")
+    ex.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    a_sub.add_parser("verify", help="check the hash chain")
+    rc = sub.add_parser("reconcile", help="compare the database with Cloudflare")
+    rc.add_argument("--fix", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    from bot.config import ConfigError, PolicyError
+
+    try:
+        if args.cmd == "policy":
+            return _policy_check(args.file)
+        if args.cmd == "demo":
+            from bot.demo import run_demo
+
+            return asyncio.run(run_demo(quiet=args.quiet))
+        if args.cmd == "serve":
+            return asyncio.run(_serve(args))
+        return asyncio.run(_db_command(args))
+    except (ConfigError, PolicyError) as exc:
+        print(f"accessbot: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+def _one_line(exc: Exception) -> str:
+    problems = getattr(exc, "problems", None)
+    if problems:
+        more = f" (and {len(problems) - 1} more; run `accessbot policy check`)" if len(problems) > 1 else ""
+        return f"policy: {problems[0]}{more}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _policy_check(path: str | None) -> int:
+    from bot.config import PolicyError, load_policy, load_settings
+
+    settings = load_settings()
+    target = path or settings.accessbot_policy
+    try:
+        policy = load_policy(target, settings.cloudflare_account_id)
+    except PolicyError as exc:
+        for problem in exc.problems:
+            print(problem)
+        print(f"{target}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        return EXIT_PROBLEM
+    print(f"{target}: OK, {len(policy.roles)} role(s): {', '.join(sorted(policy.roles))}")
+    return EXIT_OK
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from bot.bootstrap import build, serve_forever
+    from bot.config import load_policy, load_settings
+    from bot.logging_setup import setup_logging
+
+    settings = load_settings()
+    settings.require_for_serve()
+    policy = load_policy(settings.accessbot_policy, settings.cloudflare_account_id)
+    setup_logging(settings.log_level, settings.log_format)
+    try:
+        bot = await build(settings, policy, migrate=not args.no_migrate)
+    except OSError as exc:
+        print(f"accessbot: cannot open the database: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    await serve_forever(bot, args.host or settings.accessbot_host, args.port or settings.accessbot_port)
+    return EXIT_OK
+
+
+async def _db_command(args: argparse.Namespace) -> int:
+    from bot.config import load_settings
+    from bot.domain.clock import SystemClock
+    from bot.storage.engine import make_engine
+    from bot.storage.migrate import current, head, upgrade
+    from bot.storage.store import Store
+
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        if args.cmd == "db":
+            if args.db_cmd == "upgrade":
+                await upgrade(engine)
+            rev = await current(engine)
+            print(f"{rev or 'empty'}{' (head)' if rev == head() else ''}")
+            return EXIT_OK
+        store = Store(engine, SystemClock())
+        if args.cmd == "grants":
+            return await _grants(store, args)
+        if args.cmd == "audit":
+            return await _audit(store, args)
+        if args.cmd == "revoke":
+            return await _revoke(store, settings, args)
+        if args.cmd == "reconcile":
+            from bot.reconcile import run_reconcile_cli
+
+            return await run_reconcile_cli(settings, store, fix=args.fix)
+    finally:
+        await engine.dispose()
+    return EXIT_PROBLEM
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+async def _grants(store: Any, args: argparse.Namespace) -> int:
+    from bot.domain.model import GrantState
+
+    async with store.tx() as tx:
+        found = await tx.grants(states=(GrantState.ACTIVE,) if args.active else None, email=args.user,
+                                role=args.role)
+    rows = [{"id": g.id, "request_id": g.request_id, "role": g.role, "email": g.email, "slack_user": g.requester,
+             "state": g.state.value, "granted_at": _iso(g.granted_at), "expires_at": _iso(g.expires_at),
+             "revoked_at": _iso(g.revoked_at)} for g in found]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return EXIT_OK
+    cols = ["id", "role", "email", "state", "granted_at", "expires_at", "revoked_at"]
+    table = [[str(r[c] or "—") for c in cols] for r in rows]
+    widths = [max(len(c), *(len(t[i]) for t in table)) if table else len(c) for i, c in enumerate(cols)]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(cols, widths, strict=True)))
+    for t in table:
+        print("  ".join(v.ljust(w) for v, w in zip(t, widths, strict=True)))
+    if not rows:
+        print("(no grants)")
+    return EXIT_OK
+
+
+async def _audit(store: Any, args: argparse.Namespace) -> int:
+    from bot.domain.audit import FIELDS, first_broken
+    from bot.storage.store import audit_row
+
+    if args.audit_cmd == "verify":
+        from sqlalchemy import select
+
+        from bot.storage import tables as t
+
+        async with store.engine.connect() as conn:
+            rows = [audit_row(r) for r in (await conn.execute(select(t.audit_log).order_by(t.audit_log.c.seq)))]
+        bad = first_broken(rows)
+        if bad is not None:
+            print(f"audit chain BROKEN at seq {bad}")
+            return EXIT_PROBLEM
+        print(f"audit chain OK: {len(rows)} event(s)")
+        return EXIT_OK
+    since = None
+    if args.since:
+        from datetime import UTC, datetime
+
+        from bot.domain.audit import format_at
+
+        try:
+            since = format_at(datetime.fromisoformat(args.since.replace("Z", "+00:00")).astimezone(UTC))
+        except ValueError:
+            print(f"accessbot: --since {args.since!r} is not an ISO 8601 time (e.g. 2026-11-01T00:00:00Z)",
+                  file=sys.stderr)
+            return EXIT_CONFIG
+    async with store.tx() as tx:
+        rows = await tx.audit_rows(since_at=since)
+    if args.format == "jsonl":
+        for row in rows:
+            print(json.dumps({k: row[k] for k in FIELDS}, ensure_ascii=False))
+    else:
+        w = csv.writer(sys.stdout)
+        w.writerow(FIELDS)
+        for row in rows:
+            w.writerow([json.dumps(row[k], sort_keys=True) if k == "details" else row[k] for k in FIELDS])
+    return EXIT_OK
+
+
+async def _revoke(store: Any, settings: Any, args: argparse.Namespace) -> int:
+    from bot.config import load_policy
+    from bot.domain.ids import normalise_id
+    from bot.services.context import Deps
+    from bot.services.grants import revoke
+
+    policy = load_policy(settings.accessbot_policy, settings.cloudflare_account_id)
+    deps = Deps(store=store, clock=store.clock, policy=policy, directory=None, groups=None)  # type: ignore[arg-type]
+    out = await revoke(deps, "cli", normalise_id(args.grant_id), reason_text=args.reason, via="cli")
+    if not out.ok:
+        print(f"accessbot: {out.message.replace('`/access list` shows yours', '`accessbot grants` lists them')}",
+              file=sys.stderr)
+        return EXIT_PROBLEM
+    print(f"{out.message} The running bot removes it at Cloudflare within seconds.")
+    return EXIT_OK

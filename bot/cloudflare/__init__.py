@@ -1,0 +1,1 @@
+"""Cloudflare API adapter: Access groups and Access sessions over HTTP."""

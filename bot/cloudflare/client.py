@@ -1,0 +1,287 @@
+"""The Cloudflare API client: Access groups as wholes, and ending a person's Access sessions.
+
+`CloudflareClient` implements the `bot.domain.ports.AccessGroups` port over `httpx.AsyncClient`.
+Each method makes exactly one attempt (a list makes one attempt per page); retrying, backoff and
+alerting are the worker's job. Every answer is a Cloudflare envelope
+`{"success": bool, "errors": [{"code", "message"}], "messages": [...], "result": ...}`.
+
+How an outcome becomes a result or an exception (from `bot.domain.errors`)::
+
+    request ──┬── httpx.TimeoutException ─────────────────────────────► TransientError (status None)
+              ├── httpx.UnsupportedProtocol / InvalidURL (bad base URL) ► PermanentError (status None)
+              ├── other httpx.RequestError (connect, reset, protocol) ──► TransientError (status None)
+              └── HTTP response
+                    ├── 429 ───────────────────────► TransientError(status=429, retry_after=Retry-After)
+                    │                                 (Retry-After as seconds or as an HTTP-date)
+                    ├── 5xx ───────────────────────► TransientError(status, errors)
+                    ├── other 4xx ─────────────────► PermanentError(status, errors)
+                    ├── 1xx / 3xx (no redirects) ──► PermanentError(status, errors)
+                    └── 2xx
+                          ├── body not a JSON envelope ► TransientError (a proxy in the way; retry)
+                          ├── success is not true ─────► PermanentError(status, errors)
+                          └── success true ────────────► `result`
+
+`errors` is Cloudflare's own list, reduced to `{"code", "message"}` items, and the exception message
+is plain English, e.g. ``Cloudflare refused PUT group 0f3e… (HTTP 404): 7003 Could not route…``.
+The API token is only ever sent in the `Authorization` header: it is never part of a message, a
+repr or a log line (messages are scrubbed of it as a second line of defence).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from datetime import UTC
+from typing import Any, NoReturn
+from urllib.parse import quote
+
+import httpx
+
+from bot.domain.errors import ExternalError, PermanentError, TransientError
+
+log = logging.getLogger(__name__)
+
+PER_PAGE = 50
+# A guard against a server that keeps saying "there is another page".
+_MAX_PAGES = 1000
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP-date; None if absent/bad."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        now = time.time() if now is None else now
+        return max(0.0, when.timestamp() - now)
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN or infinite
+        return None
+    return max(0.0, seconds)
+
+
+def _seg(value: str) -> str:
+    """One path segment, percent-encoded so an id can never change the path."""
+    return quote(str(value), safe="")
+
+
+class CloudflareClient:
+    """Cloudflare Access groups and sessions, one attempt per call (implements `AccessGroups`)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._token = token
+        self._http = httpx.AsyncClient(
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json",
+                "User-Agent": "accessbot",
+            },
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"CloudflareClient(base_url={self.base_url!r}, timeout={self.timeout!r})"
+
+    async def __aenter__(self) -> CloudflareClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the underlying HTTP connections."""
+        await self._http.aclose()
+
+    # -- the AccessGroups port -------------------------------------------------------------------
+
+    async def get_group(self, account_id: str, group_id: str) -> dict[str, Any]:
+        """The Access group (`result` of GET /accounts/{a}/access/groups/{g})."""
+        path = f"/accounts/{_seg(account_id)}/access/groups/{_seg(group_id)}"
+        result, _ = await self._call("GET", path, op=f"GET group {group_id}")
+        return self._expect_dict(result, f"GET group {group_id}")
+
+    async def put_group(self, account_id: str, group_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Replace the group wholesale with `body` (name, include, exclude, require, ...); the new group."""
+        path = f"/accounts/{_seg(account_id)}/access/groups/{_seg(group_id)}"
+        result, _ = await self._call("PUT", path, op=f"PUT group {group_id}", json=body)
+        return self._expect_dict(result, f"PUT group {group_id}")
+
+    async def revoke_user(self, account_id: str, email: str) -> None:
+        """End the person's Access sessions in every app of the account (POST .../revoke_user)."""
+        path = f"/accounts/{_seg(account_id)}/access/organizations/revoke_user"
+        await self._call(
+            "POST", path, op=f"revoke_user {email} in account {account_id}", json={"email": email}
+        )
+
+    async def list_groups(self, account_id: str) -> list[dict[str, Any]]:
+        """Every Access group of the account, following `result_info` pagination (50 per page)."""
+        path = f"/accounts/{_seg(account_id)}/access/groups"
+        groups: list[dict[str, Any]] = []
+        page = 1
+        while page <= _MAX_PAGES:
+            op = f"list groups of account {account_id} (page {page})"
+            result, info = await self._call("GET", path, op=op, params={"page": page, "per_page": PER_PAGE})
+            if not isinstance(result, list):
+                self._unexpected(op, "result is not a list")
+            groups.extend(result)
+            if not _has_next_page(info, page, len(result)):
+                break
+            page += 1
+        return groups
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        op: str,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> tuple[Any, dict[str, Any]]:
+        """One request; the envelope's (`result`, `result_info`), or a Transient/PermanentError."""
+        url = self.base_url + path
+        try:
+            response = await self._http.request(method, url, json=json, params=params)
+        except httpx.TimeoutException as exc:
+            raise TransientError(
+                self._scrub(
+                    f"Cloudflare did not answer {op} within {self.timeout:g} s ({type(exc).__name__})"
+                )
+            ) from None
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise PermanentError(
+                self._scrub(f"Cannot call Cloudflare for {op}: bad API URL {self.base_url!r} ({exc})")
+            ) from None
+        except httpx.RequestError as exc:
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise TransientError(
+                self._scrub(f"Connection to Cloudflare failed during {op}: {detail}")
+            ) from None
+
+        status = response.status_code
+        log.debug("cloudflare %s %s -> %s", method, path, status)
+        envelope = _json_or_none(response)
+        errors = _errors_of(envelope)
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            wait = f", retry after {retry_after:g} s" if retry_after is not None else ""
+            self._raise(
+                TransientError,
+                f"Cloudflare rate-limited {op} (HTTP 429{wait})",
+                status=status,
+                errors=errors,
+                retry_after=retry_after,
+            )
+        if status >= 500:
+            self._raise(
+                TransientError, f"Cloudflare failed {op} (HTTP {status})", status=status, errors=errors
+            )
+        if status >= 400:
+            self._raise(
+                PermanentError, f"Cloudflare refused {op} (HTTP {status})", status=status, errors=errors
+            )
+        if status < 200 or status >= 300:
+            self._raise(
+                PermanentError, f"Cloudflare answered {op} with HTTP {status}", status=status, errors=errors
+            )
+        if not isinstance(envelope, dict) or "success" not in envelope:
+            self._raise(
+                TransientError,
+                f"Cloudflare answered {op} with HTTP {status} but not with a JSON envelope",
+                status=status,
+            )
+        if envelope.get("success") is not True:
+            self._raise(
+                PermanentError, f"Cloudflare refused {op} (HTTP {status})", status=status, errors=errors
+            )
+        info = envelope.get("result_info")
+        return envelope.get("result"), info if isinstance(info, dict) else {}
+
+    def _raise(
+        self,
+        kind: type[ExternalError],
+        what: str,
+        *,
+        status: int | None,
+        errors: list[dict[str, Any]] | None = None,
+        retry_after: float | None = None,
+    ) -> NoReturn:
+        errors = errors or []
+        if errors:
+            what += ": " + "; ".join(f"{e['code']} {e['message']}".strip() for e in errors)
+        errors = [{k: self._scrub(v) if isinstance(v, str) else v for k, v in e.items()} for e in errors]
+        raise kind(self._scrub(what), status=status, retry_after=retry_after, errors=errors)
+
+    def _expect_dict(self, result: Any, op: str) -> dict[str, Any]:
+        if not isinstance(result, dict):
+            self._unexpected(op, "result is not an object")
+        return result
+
+    def _unexpected(self, op: str, why: str) -> NoReturn:
+        raise PermanentError(
+            self._scrub(f"Cloudflare answered {op} with an unexpected body: {why}"), status=200
+        )
+
+    def _scrub(self, text: str) -> str:
+        """`text` without the token, should anything ever echo it."""
+        return text.replace(self._token, "[token]") if self._token else text
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _errors_of(envelope: Any) -> list[dict[str, Any]]:
+    """Cloudflare's `errors` as `{"code", "message"}` items (anything odd is made readable, not dropped)."""
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("errors"), list):
+        return []
+    out = []
+    for item in envelope["errors"]:
+        if isinstance(item, dict):
+            out.append({"code": item.get("code"), "message": str(item.get("message", ""))})
+        else:
+            out.append({"code": None, "message": str(item)})
+    return out
+
+
+def _has_next_page(info: dict[str, Any], page: int, got: int) -> bool:
+    """Whether `result_info` says there is a page after `page` (total_pages, else total_count, else size)."""
+    if got == 0:
+        return False
+    total_pages = info.get("total_pages")
+    if isinstance(total_pages, int | float) and not isinstance(total_pages, bool):
+        return page < total_pages
+    total_count = info.get("total_count")
+    per_page = info.get("per_page") or PER_PAGE
+    if isinstance(total_count, int | float) and not isinstance(total_count, bool):
+        return page * per_page < total_count
+    return got >= per_page > 0
+
+
+__all__ = ["PER_PAGE", "CloudflareClient", "parse_retry_after"]

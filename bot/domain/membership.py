@@ -1,0 +1,73 @@
+"""The read-modify-write of an Access group: change only the bot's own email rules, keep the rest."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+# Fields Cloudflare returns that are not part of a PUT body.
+_READ_ONLY = ("id", "created_at", "updated_at", "uid")
+
+
+def email_of_rule(rule: Any) -> str | None:
+    """The email of a plain `{"email": {"email": x}}` rule, else None (any other rule is foreign)."""
+    if isinstance(rule, dict) and set(rule) == {"email"} and isinstance(rule["email"], dict):
+        inner = rule["email"]
+        if set(inner) == {"email"} and isinstance(inner["email"], str):
+            return inner["email"]
+    return None
+
+
+def email_rule(email: str) -> dict[str, Any]:
+    """The include rule that grants one email."""
+    return {"email": {"email": email}}
+
+
+def emails_in(group: dict[str, Any]) -> set[str]:
+    """Lower-cased emails with a plain email rule in the group's include."""
+    return {e.lower() for e in (email_of_rule(r) for r in group.get("include") or []) if e}
+
+
+@dataclass(frozen=True)
+class GroupChange:
+    """What a read-modify-write will do to one group."""
+
+    body: dict[str, Any]
+    added: frozenset[str]
+    removed: frozenset[str]
+    already_present: frozenset[str]
+
+    @property
+    def changed(self) -> bool:
+        """True when a PUT is needed."""
+        return bool(self.added or self.removed)
+
+
+def plan_group_change(group: dict[str, Any], add: set[str], remove: set[str]) -> GroupChange:
+    """The PUT body that adds `add` and removes `remove` (emails) and keeps every other rule as it was.
+
+    Foreign rules keep their order and content; a removed email rule is dropped where it stood; added
+    rules are appended. Adding an email already present, or removing one already gone, is a no-op.
+    Emails compare case-insensitively, as Cloudflare matches them.
+    """
+    add_l = {e.lower() for e in add}
+    remove_l = {e.lower() for e in remove} - add_l
+    present = emails_in(group)
+    body = {k: copy.deepcopy(v) for k, v in group.items() if k not in _READ_ONLY}
+    include = []
+    removed: set[str] = set()
+    for rule in group.get("include") or []:
+        email = email_of_rule(rule)
+        if email is not None and email.lower() in remove_l:
+            removed.add(email.lower())
+            continue
+        include.append(copy.deepcopy(rule))
+    added = set()
+    for email in sorted(add):
+        if email.lower() not in present and email.lower() not in added:
+            include.append(email_rule(email))
+            added.add(email.lower())
+    body["include"] = include
+    body.setdefault("name", group.get("name", ""))
+    return GroupChange(body, frozenset(added), frozenset(removed), frozenset(present & add_l))

@@ -1,0 +1,146 @@
+"""The access policy (roles, limits, approvers) and the decisions it makes about requests and votes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from bot.domain.durations import format_duration
+
+
+@dataclass(frozen=True)
+class Role:
+    """One requestable role: which Access group it grants, its limits and who decides."""
+
+    name: str
+    group_id: str
+    account_id: str
+    description: str = ""
+    approvers: tuple[str, ...] = ()
+    approval_channel: str | None = None
+    requesters: tuple[str, ...] = ()
+    auto_approve: bool = False
+    min_duration: timedelta = timedelta(minutes=5)
+    default_duration: timedelta = timedelta(hours=1)
+    max_duration: timedelta = timedelta(hours=8)
+    approvals_required: int = 1
+    allow_self_approval: bool = False
+    warn_before: timedelta = timedelta(minutes=10)
+    request_timeout: timedelta = timedelta(hours=24)
+    require_reason: bool = True
+    revoke_sessions: bool = False
+
+    @property
+    def approver_users(self) -> tuple[str, ...]:
+        """Approvers named by user ID."""
+        return tuple(a for a in self.approvers if not a.startswith("S"))
+
+    @property
+    def approver_groups(self) -> tuple[str, ...]:
+        """Approvers named by Slack user-group ID."""
+        return tuple(a for a in self.approvers if a.startswith("S"))
+
+    def limits_text(self) -> str:
+        """`5m–4h, default 1h` for people."""
+        return (
+            f"{format_duration(self.min_duration)}–{format_duration(self.max_duration)}, "
+            f"default {format_duration(self.default_duration)}"
+        )
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The whole policy file: roles, admins and the audit channel."""
+
+    roles: dict[str, Role] = field(default_factory=dict)
+    admins: tuple[str, ...] = ()
+    audit_channel: str | None = None
+
+    def role(self, name: str) -> Role | None:
+        """The role of that name, or None."""
+        return self.roles.get(name)
+
+    def is_admin(self, user_id: str) -> bool:
+        """True when the Slack user is one of the policy's admins."""
+        return user_id in self.admins
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A yes or no with the reason a person can read and a machine code for the audit log."""
+
+    allowed: bool
+    code: str = "ok"
+    reason: str = ""
+
+    @classmethod
+    def yes(cls) -> Decision:
+        """An allowing decision."""
+        return cls(True)
+
+    @classmethod
+    def no(cls, code: str, reason: str) -> Decision:
+        """A refusing decision with its code and human reason."""
+        return cls(False, code, reason)
+
+
+def is_member(user_id: str, allowed: tuple[str, ...], user_groups_of: frozenset[str]) -> bool:
+    """True when the user is listed by ID or belongs to one of the listed user groups."""
+    return user_id in allowed or bool(user_groups_of.intersection(a for a in allowed if a.startswith("S")))
+
+
+def evaluate_request(
+    role: Role,
+    requester: str,
+    duration: timedelta,
+    reason: str,
+    requester_groups: frozenset[str] = frozenset(),
+    already_holds: bool = False,
+    already_pending: bool = False,
+) -> Decision:
+    """Decide whether `requester` may ask for `role` for `duration` with `reason`."""
+    if role.requesters and not is_member(requester, role.requesters, requester_groups):
+        return Decision.no("not_allowed", f"you are not on the list of people who may request `{role.name}`")
+    if already_holds:
+        return Decision.no(
+            "already_granted",
+            f"you already hold `{role.name}`; use `/access extend GRANT_ID DURATION` to lengthen it "
+            "(`/access list` shows the ID)",
+        )
+    if already_pending:
+        return Decision.no(
+            "already_pending",
+            f"you already have a pending request for `{role.name}`; `/access list` shows it "
+            "and `/access cancel REQUEST_ID` withdraws it",
+        )
+    if duration < role.min_duration:
+        return Decision.no(
+            "duration_too_short",
+            f"{format_duration(duration)} is shorter than `{role.name}` allows ({role.limits_text()})",
+        )
+    if duration > role.max_duration:
+        return Decision.no(
+            "duration_too_long",
+            f"{format_duration(duration)} is longer than `{role.name}` allows ({role.limits_text()})",
+        )
+    if role.require_reason and not reason.strip():
+        return Decision.no(
+            "reason_required",
+            f"`{role.name}` needs a reason: `/access request {role.name} "
+            f"{format_duration(role.default_duration)} why you need it`",
+        )
+    return Decision.yes()
+
+
+def evaluate_vote(
+    role: Role,
+    voter: str,
+    requester: str,
+    voter_groups: frozenset[str],
+) -> Decision:
+    """Decide whether `voter` may approve or deny a request by `requester` for `role`."""
+    if not is_member(voter, role.approvers, voter_groups):
+        return Decision.no("not_an_approver", f"you are not an approver for `{role.name}`")
+    if voter == requester and not role.allow_self_approval:
+        return Decision.no("self_approval", "you cannot approve or deny your own request")
+    return Decision.yes()

@@ -1,0 +1,219 @@
+"""The scheduler: sleep until the next thing falls due (or until woken), claim it, run it.
+
+One loop per process. Timers (grant expiries, expiry warnings, request timeouts) are compare-and-swap
+state changes, so with several processes each happens once. Effects from the outbox are grouped by key
+(one Cloudflare group, the Slack conversation, ...) and each key is worked by one process at a time under
+a named lock; a failed effect is retried with exponential backoff and jitter, honouring Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.domain.errors import ExternalError
+from bot.services import grants as grant_cases
+from bot.services import requests as request_cases
+from bot.services.context import Deps
+from bot.services.group_sync import alert_revoke_failing, revoke_sessions, sync_group
+from bot.storage.locks import Locker
+
+log = logging.getLogger(__name__)
+
+# A handler runs due effects of one kind, given their rows; it raises ExternalError to be retried.
+Handler = Callable[[list[Any]], Awaitable[None]]
+
+MAX_BACKOFF = {"cf": 60.0, "default": 300.0}
+SLACK_MAX_ATTEMPTS = 12
+
+
+def backoff(attempts: int, retry_after: float | None, cap: float, rng: random.Random) -> float:
+    """Seconds to wait before the next attempt: 2^n with ±25% jitter, capped, never less than Retry-After."""
+    base = min(cap, 0.5 * (2 ** min(attempts, 16)))
+    delay = base * (0.75 + 0.5 * rng.random())
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return delay
+
+
+class Scheduler:
+    """Runs timers and outbox effects as they fall due."""
+
+    def __init__(self, deps: Deps, locker: Locker, slack_handlers: dict[str, Handler] | None = None, *,
+                 max_sleep: float = 5.0, seed: int | None = None) -> None:
+        self.deps = deps
+        self.locker = locker
+        self.slack_handlers = slack_handlers or {}
+        self.max_sleep = max_sleep
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._running_keys: set[str] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self._rng = random.Random(seed)
+        self.started = False
+        self.last_tick: datetime | None = None
+        deps.store.after_commit.append(lambda tx: self.wake() if tx.enqueued else None)
+
+    def wake(self) -> None:
+        """New work was committed: look again now."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """The loop; returns after `stop()`."""
+        self.started = True
+        while not self._stopping:
+            try:
+                await self.tick()
+                delay = await self._sleep_for()
+            except Exception:  # noqa: BLE001 - the loop must survive a database hiccup
+                log.exception("scheduler tick failed")
+                delay = 1.0
+            self._wake.clear()
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                except TimeoutError:
+                    pass
+        await self.drain()
+
+    async def stop(self) -> None:
+        """Stop taking new work; in-flight effects finish (see `drain`)."""
+        self._stopping = True
+        self._wake.set()
+
+    async def drain(self, timeout: float = 20.0) -> None:
+        """Wait for in-flight effect work to finish."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+
+    async def _sleep_for(self) -> float:
+        """Seconds until the next due item (capped so replicas notice each other's work)."""
+        async with self.deps.store.tx() as tx:
+            nxt = await tx.next_due()
+        if nxt is None:
+            return self.max_sleep
+        return max(0.0, min(self.max_sleep, (nxt - self.deps.clock.now()).total_seconds()))
+
+    async def tick(self) -> None:
+        """Do whatever is due now: timers inline, effects in background tasks per key."""
+        now = self.deps.clock.now()
+        self.last_tick = now
+        async with self.deps.store.tx() as tx:
+            expiries = await tx.due_request_expiries(now)
+            warnings = await tx.due_warnings(now)
+            grant_expiries = await tx.due_grant_expiries(now)
+        for gid in grant_expiries:
+            await grant_cases.expire_grant(self.deps, gid)
+        for gid in warnings:
+            await grant_cases.warn_grant(self.deps, gid)
+        for rid in expiries:
+            await request_cases.expire_request(self.deps, rid)
+        async with self.deps.store.tx() as tx:
+            due = await tx.due_effects(now, limit=500)
+        keys: dict[str, list[Any]] = {}
+        for row in due:
+            keys.setdefault(row.key, []).append(row)
+        for key in keys:
+            if key in self._running_keys or self._stopping:
+                continue
+            self._running_keys.add(key)
+            task = asyncio.create_task(self._work_key(key))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def run_until_idle(self, rounds: int = 50) -> None:
+        """Tests: tick and wait for effects until nothing due is left (time does not move)."""
+        for _ in range(rounds):
+            await self.tick()
+            if self._tasks:
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+                continue
+            async with self.deps.store.tx() as tx:
+                if not await tx.due_effects(self.deps.clock.now(), limit=1):
+                    return
+
+    async def _work_key(self, key: str) -> None:
+        """Work one key's due effects under its cross-process lock."""
+        try:
+            async with self.locker.try_hold(f"effects:{key}") as got:
+                if not got:
+                    return
+                if key.startswith("cf:"):
+                    await self._work_group(key)
+                else:
+                    await self._work_serial(key)
+        except Exception:  # noqa: BLE001 - logged; the effects stay pending and are tried again
+            log.exception("effect worker for %s failed", key)
+        finally:
+            self._running_keys.discard(key)
+
+    async def _work_group(self, key: str) -> None:
+        """One GET + one PUT settles every pending sync of this group."""
+        async with self.deps.store.tx() as tx:
+            rows = await tx.pending_effects_for_key(key)
+        now = self.deps.clock.now()
+        rows = [r for r in rows if r.next_at <= now]
+        if not rows:
+            return
+        payload = rows[0].payload
+        ids = [r.id for r in rows]
+        had_alerts = any(r.alerts for r in rows)
+        try:
+            await sync_group(self.deps, payload["account_id"], payload["group_id"], ids, had_alerts=had_alerts)
+        except ExternalError as exc:
+            await self._failed(rows, exc, cap=MAX_BACKOFF["cf"], alert=True)
+
+    async def _work_serial(self, key: str) -> None:
+        """Run this key's due effects one by one, in the order they were owed."""
+        async with self.deps.store.tx() as tx:
+            rows = await tx.pending_effects_for_key(key)
+        for row in rows:
+            if self._stopping or row.next_at > self.deps.clock.now():
+                continue
+            try:
+                if row.kind == "cf.revoke_sessions":
+                    p = row.payload
+                    await revoke_sessions(self.deps, p["account_id"], p["email"], p["grant_id"], row.id)
+                    continue
+                handler = self.slack_handlers.get(row.kind)
+                if handler is None:
+                    log.error("no handler for effect kind %s; dropping it", row.kind)
+                    async with self.deps.store.tx() as tx:
+                        await tx.finish_effects([row.id], state="dead", error="no handler")
+                    continue
+                await handler([row])
+                async with self.deps.store.tx() as tx:
+                    await tx.finish_effects([row.id])
+            except ExternalError as exc:
+                if not exc.retryable or (row.kind != "cf.revoke_sessions" and row.attempts + 1 >= SLACK_MAX_ATTEMPTS):
+                    log.warning("effect %s %s given up: %s", row.id, row.kind, exc)
+                    async with self.deps.store.tx() as tx:
+                        await tx.finish_effects([row.id], state="dead", error=str(exc))
+                else:
+                    cap = MAX_BACKOFF["cf"] if row.kind.startswith("cf.") else MAX_BACKOFF["default"]
+                    await self._failed([row], exc, cap=cap, alert=False)
+
+    async def _failed(self, rows: list[Any], exc: ExternalError, *, cap: float, alert: bool) -> None:
+        """Schedule the next attempt; alert the admins when a revocation has been failing too long."""
+        now = self.deps.clock.now()
+        attempts = max(r.attempts for r in rows)
+        since = min((r.first_failed_at for r in rows if r.first_failed_at), default=now)
+        at = now + timedelta(seconds=backoff(attempts, exc.retry_after, cap, self._rng))
+        next_alert = min((r.next_alert_at for r in rows if r.next_alert_at), default=None)
+        alerts = max(r.alerts for r in rows)
+        log.warning("effect %s failed (attempt %d), next try in %.1fs: %s", rows[0].key, attempts + 1,
+                    (at - now).total_seconds(), exc)
+        new_alert_at = None
+        if alert and now - since >= self.deps.revoke_alert_after and (next_alert is None or now >= next_alert):
+            p = rows[0].payload
+            if await alert_revoke_failing(self.deps, p["account_id"], p["group_id"], str(exc), since,
+                                          attempts + 1):
+                alerts += 1
+                new_alert_at = now + self.deps.revoke_alert_after * (2 ** min(alerts, 6))
+        async with self.deps.store.tx() as tx:
+            await tx.retry_effects([r.id for r in rows], at, str(exc), first_failed_at=since,
+                                   next_alert_at=new_alert_at, alerts=alerts)

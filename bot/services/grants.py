@@ -1,0 +1,66 @@
+"""Ending grants (by hand or on time) and warning before they end."""
+
+from __future__ import annotations
+
+from bot.domain.audit import AuditEvent
+from bot.domain.model import GrantState
+from bot.services.approval import owe_group_sync
+from bot.services.context import Deps, Outcome, record
+
+
+async def revoke(deps: Deps, actor: str, grant_id: str, *, reason_text: str = "", via: str = "slack") -> Outcome:
+    """End a grant now: the holder's own (`manual`), an admin's (`admin`) or an operator's (`cli`)."""
+    async with deps.store.tx() as tx:
+        grant = await tx.grant(grant_id, lock=True)
+        is_admin = via == "cli" or deps.policy.is_admin(actor)
+        if grant is None or (grant.requester != actor and not is_admin):
+            await record(deps, tx, AuditEvent(actor, "request.refused", grant_id=grant_id[:16],
+                                              details={"code": "unknown_grant", "op": "revoke"}))
+            return Outcome(False, f"you have no grant `{grant_id[:16]}`; `/access list` shows yours",
+                           "unknown_grant")
+        reason = "cli" if via == "cli" else ("manual" if grant.requester == actor else "admin")
+        if not await tx.move_grant(grant.id, (GrantState.PENDING, GrantState.ACTIVE), GrantState.REVOKING,
+                                   revoke_reason=reason, revoke_actor=actor):
+            return Outcome(False, f"grant `{grant.id}` is already {grant.state.value}", "not_active")
+        await owe_group_sync(tx, grant.account_id, grant.group_id)
+        if reason_text:
+            await tx.enqueue("notify.thread", {"request_id": grant.request_id, "event": "revoke_requested",
+                                               "grant_id": grant.id, "by": actor, "note": reason_text[:500]},
+                             key="slack")
+    return Outcome(True, f"Grant `{grant.id}` ({grant.role}) is being revoked.", data={"grant_id": grant.id})
+
+
+async def expire_grant(deps: Deps, grant_id: str) -> bool:
+    """Start revoking an active grant whose time is up; re-reads state so an extended grant is left alone."""
+    now = deps.clock.now()
+    async with deps.store.tx() as tx:
+        grant = await tx.grant(grant_id, lock=True)
+        if grant is None or grant.state is not GrantState.ACTIVE or grant.expires_at is None \
+                or grant.expires_at > now:
+            return False
+        if not await tx.move_grant(grant.id, (GrantState.ACTIVE,), GrantState.REVOKING,
+                                   revoke_reason="expired", revoke_actor="system"):
+            return False
+        await owe_group_sync(tx, grant.account_id, grant.group_id)
+    return True
+
+
+async def warn_grant(deps: Deps, grant_id: str) -> bool:
+    """Send the expiry warning once, `warn_before` ahead of the end."""
+    now = deps.clock.now()
+    async with deps.store.tx() as tx:
+        grant = await tx.grant(grant_id, lock=True)
+        if grant is None or grant.state is not GrantState.ACTIVE or grant.warned or grant.warn_at is None \
+                or grant.warn_at > now:
+            return False
+        if not await tx.update_grant(grant.id, GrantState.ACTIVE, warned=True):
+            return False
+        await record(deps, tx, AuditEvent("system", "grant.warned", request_id=grant.request_id,
+                                          grant_id=grant.id, role=grant.role, subject=grant.email,
+                                          details={"expires_at": grant.expires_at.isoformat()
+                                                   if grant.expires_at else None}))
+        await tx.enqueue("notify.user", {"user": grant.requester, "event": "warned", "grant_id": grant.id},
+                         key="slack")
+        await tx.enqueue("notify.thread", {"request_id": grant.request_id, "event": "warned",
+                                           "grant_id": grant.id}, key="slack")
+    return True

@@ -1,0 +1,1 @@
+"""In-process fakes of Slack and Cloudflare, for tests and `accessbot demo`."""

@@ -1,0 +1,144 @@
+"""The whole bot on loopback: Slack and Cloudflare simulators, the real `serve` code path, a signed driver.
+
+`accessbot demo` and the scenario tests both stand on this, so what the tests prove is what the demo shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.bootstrap import Bot, Server, build
+from bot.config import Settings, parse_policy
+from bot.domain.clock import Clock
+from bot.domain.policy import Policy
+from bot.simulators.cloudflare_sim import CloudflareSimulator
+from bot.simulators.slack_driver import SlackDriver
+from bot.simulators.slack_sim import SlackSimulator
+
+ACCOUNT = "1234567890abcdef1234567890abcdef"
+PROD_GROUP = "0f3e2a1b-6c2d-4c1e-9f7a-1b2c3d4e5f60"
+STAGING_GROUP = "7a1c9e20-3b4d-4f5e-8a6b-2c3d4e5f6a70"
+SIGNING_SECRET = "demo-signing-secret-0123456789abcdef"
+SLACK_TOKEN = "xoxb-demo-token"
+CF_TOKEN = "cf-demo-token"
+
+DEMO_POLICY = f"""
+defaults:
+  min_duration: 5s
+  default_duration: 20s
+  max_duration: 8h
+  warn_before: 10s
+  request_timeout: 1h
+admins: [U0ADMIN1]
+audit_channel: C0AUDIT1
+roles:
+  prod-db:
+    description: Production database console
+    group_id: {PROD_GROUP}
+    account_id: {ACCOUNT}
+    approvers: [U0APPR01, S0SRETEAM]
+    approval_channel: C0APPROVE
+    revoke_sessions: true
+  staging:
+    description: Staging dashboards
+    group_id: {STAGING_GROUP}
+    account_id: {ACCOUNT}
+    auto_approve: true
+    require_reason: false
+"""
+
+PEOPLE = {
+    "U0ALICE": "alice@example.com",
+    "U0APPR01": "bob@example.com",
+    "U0APPR02": "carol@example.com",
+    "U0ADMIN1": "dana@example.com",
+    "U0MALLORY": "mallory@example.com",
+}
+
+
+@dataclass
+class Stack:
+    """A running bot with its simulators and a driver that talks to it as Slack does."""
+
+    slack: SlackSimulator
+    cloudflare: CloudflareSimulator
+    bot: Bot
+    server: Server
+    driver: SlackDriver
+    url: str
+    policy: Policy
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    async def idle(self, timeout: float = 10.0) -> None:
+        """Wait until the outbox has nothing due and no effect is in flight."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        sched = self.bot.scheduler
+        while loop.time() < deadline:
+            sched.wake()
+            await asyncio.sleep(0.02)
+            if sched._tasks:  # noqa: SLF001 - the stack is the scheduler's test harness
+                continue
+            async with self.bot.deps.store.tx() as tx:
+                due = await tx.due_effects(self.bot.deps.clock.now(), limit=1)
+            if not due and not sched._tasks:  # noqa: SLF001
+                return
+        raise TimeoutError("the bot did not go idle")
+
+    async def stop(self) -> None:
+        """Stop the bot and both simulators."""
+        await self.driver.close()
+        await self.server.stop()
+        await self.slack.stop()
+        await self.cloudflare.stop()
+
+
+def default_people(slack: SlackSimulator) -> None:
+    """The demo's people and user groups, plus a bot, a guest, a deleted user and one with no email."""
+    for uid, email in PEOPLE.items():
+        slack.add_user(uid, email=email, name=email.split("@")[0])
+    slack.add_user("U0BOTTY", email=None, name="ci-bot", is_bot=True)
+    slack.add_user("U0GUEST", email="guest@partner.example", name="guest", is_restricted=True)
+    slack.add_user("U0GONE", email="gone@example.com", name="gone", deleted=True)
+    slack.add_user("U0NOMAIL", email=None, name="nomail")
+    slack.add_usergroup("S0SRETEAM", ["U0APPR02"])
+
+
+async def start_stack(policy_text: str = DEMO_POLICY, *, database_url: str, clock: Clock | None = None,
+                      max_sleep: float = 5.0, foreign_rules: list[dict[str, Any]] | None = None,
+                      settings_overrides: dict[str, Any] | None = None, migrate: bool = True) -> Stack:
+    """Start simulators and the bot on 127.0.0.1 (port 0) and return the running stack."""
+    slack = SlackSimulator(token=SLACK_TOKEN)
+    cloudflare = CloudflareSimulator(token=CF_TOKEN)
+    slack_url = await slack.start()
+    cf_url = await cloudflare.start()
+    default_people(slack)
+    policy = parse_policy(policy_text, "policy.yml")
+    for role in policy.roles.values():
+        try:
+            cloudflare.group(role.account_id, role.group_id)
+        except KeyError:
+            cloudflare.add_group(role.account_id, role.group_id, name=f"{role.name} (accessbot)",
+                                 include=list(foreign_rules or [{"email_domain": {"domain": "sre.example.com"}}]),
+                                 exclude=[{"email": {"email": "contractor@example.com"}}], require=[])
+    values: dict[str, Any] = dict(
+        slack_bot_token=SLACK_TOKEN, slack_signing_secret=SIGNING_SECRET, slack_api_url=slack_url,
+        cloudflare_api_token=CF_TOKEN, cloudflare_api_url=cf_url, cloudflare_account_id=ACCOUNT,
+        database_url=database_url, accessbot_policy="policy.yml",
+    )
+    values.update(settings_overrides or {})
+    settings = Settings(**values)
+    bot = await build(settings, policy, clock=clock, migrate=migrate, max_sleep=max_sleep)
+    server = Server(bot)
+    port = await server.start("127.0.0.1", 0)
+    url = f"http://127.0.0.1:{port}"
+    driver = SlackDriver(url, SIGNING_SECRET, slack)
+    return Stack(slack, cloudflare, bot, server, driver, url, policy)
+
+
+def sqlite_url(directory: Path) -> str:
+    """A fresh SQLite database file in `directory`."""
+    return f"sqlite+aiosqlite:///{directory / 'accessbot.db'}"

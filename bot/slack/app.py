@@ -1,0 +1,101 @@
+"""The bolt AsyncApp: one listener per surface, ack first and work after, one error handler."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.domain.ids import normalise_id
+from bot.domain.model import GrantState, RequestState, VoteChoice
+from bot.services import approval as approval_cases
+from bot.services import grants as grant_cases
+from bot.services import requests as request_cases
+from bot.services.context import Deps
+from bot.slack import blocks as bk
+from bot.slack import commands
+from bot.slack.errors import call
+
+log = logging.getLogger(__name__)
+
+
+def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str) -> AsyncApp:
+    """The bolt app with every listener registered (nothing runs until a request arrives)."""
+    app = AsyncApp(client=client, signing_secret=signing_secret, process_before_response=False,
+                   request_verification_enabled=True, token_verification_enabled=False,
+                   ignoring_self_events_enabled=False)
+
+    @app.command("/access")
+    async def access_command(ack, command: dict[str, Any], respond) -> None:  # noqa: ANN001
+        await ack()
+        reply = await commands.handle(deps, command["user_id"], command.get("text") or "")
+        await respond(text=reply.text, blocks=reply.blocks, response_type="ephemeral", replace_original=False)
+
+    async def _vote(ack, body: dict[str, Any], respond, choice: VoteChoice) -> None:  # noqa: ANN001
+        await ack()
+        request_id = body["actions"][0].get("value", "")
+        out = await approval_cases.vote(deps, request_id, body["user"]["id"], choice)
+        await respond(text=out.message if out.ok else f":warning: {out.message}", response_type="ephemeral",
+                      replace_original=False)
+
+    @app.action(bk.APPROVE)
+    async def approve(ack, body, respond) -> None:  # noqa: ANN001
+        await _vote(ack, body, respond, VoteChoice.APPROVE)
+
+    @app.action(bk.DENY)
+    async def deny(ack, body, respond) -> None:  # noqa: ANN001
+        await _vote(ack, body, respond, VoteChoice.DENY)
+
+    @app.action(bk.REVOKE)
+    async def revoke(ack, body, respond) -> None:  # noqa: ANN001
+        await ack()
+        out = await grant_cases.revoke(deps, body["user"]["id"], normalise_id(body["actions"][0].get("value", "")))
+        await respond(text=out.message if out.ok else f":warning: {out.message}", response_type="ephemeral",
+                      replace_original=False)
+
+    @app.action(bk.CANCEL)
+    async def cancel(ack, body, respond) -> None:  # noqa: ANN001
+        await ack()
+        out = await request_cases.cancel(deps, body["user"]["id"], normalise_id(body["actions"][0].get("value", "")))
+        await respond(text=out.message if out.ok else f":warning: {out.message}", response_type="ephemeral",
+                      replace_original=False)
+
+    @app.action(bk.EXTEND)
+    async def extend(ack, body, respond) -> None:  # noqa: ANN001
+        await ack()
+        grant_id = normalise_id(body["actions"][0].get("value", ""))
+        async with deps.store.tx() as tx:
+            grant = await tx.grant(grant_id)
+        role = deps.policy.role(grant.role) if grant else None
+        duration = role.default_duration if role else None
+        if duration is None:
+            await respond(text=f":warning: grant `{grant_id}` cannot be extended", response_type="ephemeral",
+                          replace_original=False)
+            return
+        out = await request_cases.submit_extend(deps, body["user"]["id"], grant_id, duration,
+                                                "extension asked from the expiry warning")
+        await respond(text=out.message if out.ok else f":warning: {out.message}", response_type="ephemeral",
+                      replace_original=False)
+
+    @app.event("app_home_opened")
+    async def home_opened(event: dict[str, Any]) -> None:
+        if event.get("tab") not in (None, "home"):
+            return
+        user = event["user"]
+        async with deps.store.tx() as tx:
+            grants = await tx.grants(requester=user, states=(GrantState.PENDING, GrantState.ACTIVE))
+            reqs = await tx.requests_of(user, RequestState.PENDING)
+            waiting = await request_cases.pending_for(deps, tx, user)
+        view_blocks = [{"type": "header", "text": {"type": "plain_text", "text": "Your access"}}]
+        view_blocks += bk.grants_and_requests(grants, reqs, deps.clock.now())
+        if waiting:
+            view_blocks.append(bk.mrkdwn(f"*{len(waiting)} request(s) wait for your decision* — `/access pending`"))
+        await call(client.views_publish, user_id=user, view={"type": "home", "blocks": view_blocks[:100]})
+
+    @app.error
+    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+        log.error("listener failed: %s", error, exc_info=error)
+
+    return app

@@ -1,0 +1,153 @@
+"""Block Kit builders: pure functions of domain values, within Slack's limits, user text made inert."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bot.domain.durations import format_duration
+from bot.domain.model import AccessRequest, Grant, RequestKind, RequestState
+from bot.domain.policy import Policy, Role
+from bot.slack.text import cut, escape
+
+APPROVE = "access_approve"
+DENY = "access_deny"
+REVOKE = "access_revoke"
+CANCEL = "access_cancel"
+EXTEND = "access_extend"
+SECTION_LIMIT = 3000
+REASON_LIMIT = 2800
+MAX_BLOCKS = 50
+
+
+def when(at: datetime | None) -> str:
+    """A time Slack shows in each reader's own timezone, with a UTC fallback."""
+    if at is None:
+        return "—"
+    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{at.strftime('%Y-%m-%d %H:%M UTC')}>"
+
+
+def plain(text: str, limit: int = SECTION_LIMIT) -> dict[str, Any]:
+    """A section whose text is plain_text: shown as typed, never formatted."""
+    return {"type": "section", "text": {"type": "plain_text", "text": cut(text, limit) or " ", "emoji": False}}
+
+
+def mrkdwn(text: str) -> dict[str, Any]:
+    """A section of bot-written mrkdwn (callers escape anything a person typed)."""
+    return {"type": "section", "text": {"type": "mrkdwn", "text": cut(text, SECTION_LIMIT)}}
+
+
+def button(text: str, action_id: str, value: str, style: str | None = None,
+           confirm: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A button element."""
+    b: dict[str, Any] = {"type": "button", "text": {"type": "plain_text", "text": text}, "action_id": action_id,
+                         "value": value}
+    if style:
+        b["style"] = style
+    if confirm:
+        b["confirm"] = confirm
+    return b
+
+
+_OUTCOME = {
+    RequestState.APPROVED: ":white_check_mark: Approved",
+    RequestState.DENIED: ":no_entry: Denied",
+    RequestState.CANCELLED: ":leftwards_arrow_with_hook: Cancelled by the requester",
+    RequestState.EXPIRED: ":hourglass: Expired without a decision",
+}
+
+
+def approval_message(req: AccessRequest, role: Role | None, grant: Grant | None = None) -> dict[str, Any]:
+    """The approval message (text + blocks) for a request in its current state."""
+    what = "more time on" if req.kind is RequestKind.EXTEND else "access to"
+    role_name = req.role
+    summary = (f"<@{req.requester}> asks for {what} *{role_name}* for *{format_duration(req.duration)}*"
+               + (f" (grant `{req.grant_id}`)" if req.grant_id else ""))
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"Access request {req.id}"}},
+        mrkdwn(summary),
+        plain("Reason: " + (req.reason or "(none given)"), REASON_LIMIT),
+    ]
+    if role and role.description:
+        blocks.append({"type": "context", "elements": [
+            {"type": "plain_text", "text": cut(role.description, 2000), "emoji": False}]})
+    if req.state is RequestState.PENDING:
+        need = role.approvals_required if role else 1
+        got = len(req.approvals())
+        if need > 1:
+            voters = ", ".join(f"<@{v}>" for v in sorted(req.approvals())) or "nobody yet"
+            blocks.append({"type": "context", "elements": [
+                {"type": "mrkdwn", "text": f"{got} of {need} approvals: {voters}"}]})
+        blocks.append({"type": "actions", "block_id": f"decide:{req.id}", "elements": [
+            button("Approve", APPROVE, req.id, "primary"),
+            button("Deny", DENY, req.id, "danger", confirm={
+                "title": {"type": "plain_text", "text": "Deny this request?"},
+                "text": {"type": "plain_text", "text": f"{req.id}: {req.role} for {format_duration(req.duration)}"},
+                "confirm": {"type": "plain_text", "text": "Deny"},
+                "deny": {"type": "plain_text", "text": "Back"},
+                "style": "danger"}),
+        ]})
+    else:
+        by = f" by <@{req.decided_by}>" if req.decided_by and req.decided_by != "system" else ""
+        if req.state is RequestState.APPROVED and req.decided_by == "system":
+            by = " automatically"
+        line = f"{_OUTCOME[req.state]}{by} at {when(req.decided_at)}"
+        if req.state is RequestState.DENIED and req.decision_note:
+            line += f" — {escape(cut(req.decision_note, 500))}"
+        if grant is not None and grant.expires_at and req.kind is RequestKind.NEW:
+            line += f"\nGrant `{grant.id}` is {grant.state.value}, until {when(grant.expires_at)}"
+        blocks.append(mrkdwn(line))
+    text = f"Access request {req.id}: {req.role} for {format_duration(req.duration)} ({req.state.value})"
+    return {"text": text, "blocks": blocks}
+
+
+def grants_and_requests(grants: list[Grant], requests: list[AccessRequest], now: datetime) -> list[dict[str, Any]]:
+    """The caller's active grants (time left, Revoke) and pending requests (Cancel) for `/access list`."""
+    blocks: list[dict[str, Any]] = []
+    if not grants and not requests:
+        return [mrkdwn("You hold no grants and have no pending requests. `/access roles` shows what you can ask for.")]
+    if grants:
+        blocks.append(mrkdwn("*Your grants*"))
+    for g in grants[:20]:
+        left = format_duration(g.time_left(now)) if g.expires_at else "being applied"
+        blocks.append({**mrkdwn(f"`{g.id}` *{g.role}* — {g.state.value}, {left} left (until {when(g.expires_at)})"),
+                       "accessory": button("Revoke", REVOKE, g.id, "danger")})
+    if requests:
+        blocks.append(mrkdwn("*Your pending requests*"))
+    for r in requests[:20]:
+        blocks.append({**mrkdwn(f"`{r.id}` *{r.role}* for {format_duration(r.duration)}, "
+                                f"asked {when(r.created_at)}"),
+                       "accessory": button("Cancel", CANCEL, r.id)})
+    return blocks[:MAX_BLOCKS]
+
+
+def roles_text(policy: Policy, roles: list[Role]) -> str:
+    """`/access roles`: what the caller may request, with limits and approvers."""
+    if not roles:
+        return "There is no role you may request."
+    lines = ["*Roles you may request*"]
+    for r in roles:
+        approvers = "granted automatically" if r.auto_approve else (
+            "approvers: " + ", ".join(f"<!subteam^{a}>" if a.startswith("S") else f"<@{a}>" for a in r.approvers))
+        need = f", {r.approvals_required} approvals" if r.approvals_required > 1 and not r.auto_approve else ""
+        desc = f" — {escape(r.description)}" if r.description else ""
+        lines.append(f"• `{r.name}`{desc}\n   {r.limits_text()}; {approvers}{need}"
+                     + ("; signs you out of Access apps when it ends" if r.revoke_sessions else ""))
+    return cut("\n".join(lines), 3900)
+
+
+HELP = """*accessbot* — just-in-time access to apps behind Cloudflare Access
+• `/access request ROLE [DURATION] [REASON…]` — ask for a role, e.g. `/access request prod-db 2h incident 4211`
+• `/access list` — your grants (time left) and pending requests
+• `/access roles` — the roles you may request, with limits and approvers
+• `/access extend GRANT_ID DURATION [REASON…]` — ask for more time on a grant
+• `/access revoke GRANT_ID [REASON…]` — end your grant now (admins: anyone's)
+• `/access cancel REQUEST_ID` — withdraw a pending request
+• `/access pending` — requests waiting for your approval
+• `/access help` — this text
+Durations: `90s`, `15m`, `2h`, `1d`, `1h30m`."""
+
+
+def extend_button(grant: Grant) -> dict[str, Any]:
+    """The Extend button on the expiry warning."""
+    return {"type": "actions", "elements": [button("Extend", EXTEND, grant.id, "primary")]}

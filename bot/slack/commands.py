@@ -1,0 +1,143 @@
+"""`/access …`: reading what people type into a command, and answering it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from bot.domain.durations import DurationError, format_duration, looks_like_duration, parse_duration
+from bot.domain.ids import normalise_id
+from bot.domain.model import GrantState, RequestState
+from bot.domain.policy import is_member
+from bot.services import grants as grant_cases
+from bot.services import requests as request_cases
+from bot.services.context import Deps, Outcome
+from bot.slack import blocks as bk
+
+USAGE = {
+    "request": "`/access request ROLE [DURATION] [REASON…]`, e.g. `/access request prod-db 2h incident 4211`",
+    "extend": "`/access extend GRANT_ID DURATION [REASON…]`, e.g. `/access extend g-7K3FMA 1h still debugging`",
+    "revoke": "`/access revoke GRANT_ID [REASON…]`",
+    "cancel": "`/access cancel REQUEST_ID`",
+}
+
+
+@dataclass
+class Reply:
+    """What to answer the caller (always ephemeral)."""
+
+    text: str
+    blocks: list[dict[str, Any]] | None = None
+
+
+def split(text: str) -> list[str]:
+    """Words of the command text (any characters; Slack's own escaping of &, <, > is undone)."""
+    unescaped = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return unescaped.split()
+
+
+def rest_after(text: str, n: int) -> str:
+    """The text after the first `n` words, spacing inside kept."""
+    unescaped = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    s = unescaped.strip()
+    for _ in range(n):
+        parts = s.split(None, 1)
+        s = parts[1] if len(parts) > 1 else ""
+    return s.strip()
+
+
+async def handle(deps: Deps, user: str, text: str) -> Reply:
+    """Run one `/access` command for `user` and say what happened."""
+    words = split(text)
+    if not words or words[0].lower() in ("help", "-h", "--help", "?"):
+        return Reply(bk.HELP)
+    sub = words[0].lower()
+    if sub == "request":
+        return await _request(deps, user, words, text)
+    if sub == "extend":
+        return await _extend(deps, user, words, text)
+    if sub == "list":
+        return await _list(deps, user)
+    if sub == "roles":
+        return await _roles(deps, user)
+    if sub in ("revoke", "cancel"):
+        if len(words) < 2:
+            return await _refused(deps, user, "usage", f"say which one: {USAGE[sub]}")
+        ident = normalise_id(words[1])
+        if sub == "revoke":
+            out = await grant_cases.revoke(deps, user, ident, reason_text=rest_after(text, 2))
+        else:
+            out = await request_cases.cancel(deps, user, ident)
+        return _reply(out)
+    if sub == "pending":
+        return await _pending(deps, user)
+    return await _refused(deps, user, "unknown_command",
+                          f"I don't know `{bk.escape(bk.cut(words[0], 40))}`. " + bk.HELP.split("\n", 1)[1])
+
+
+def _reply(out: Outcome) -> Reply:
+    return Reply(out.message if out.ok else f":warning: {out.message[:1].upper()}{out.message[1:]}")
+
+
+async def _refused(deps: Deps, user: str, code: str, reason: str, role: str | None = None) -> Reply:
+    return _reply(await request_cases.refuse(deps, user, code, reason, role=role))
+
+
+async def _request(deps: Deps, user: str, words: list[str], text: str) -> Reply:
+    if len(words) < 2:
+        return await _refused(deps, user, "usage", f"say which role: {USAGE['request']}")
+    role = words[1].lower()
+    duration: timedelta | None = None
+    skip = 2
+    if len(words) >= 3 and (looks_like_duration(words[2]) or words[2][:1].isdigit()):
+        try:
+            duration = parse_duration(words[2])
+        except DurationError as exc:
+            return await _refused(deps, user, "bad_duration", f"{exc}. {USAGE['request']}", role=role)
+        skip = 3
+    reason = rest_after(text, skip)
+    return _reply(await request_cases.submit(deps, user, role, duration, reason))
+
+
+async def _extend(deps: Deps, user: str, words: list[str], text: str) -> Reply:
+    if len(words) < 3:
+        return await _refused(deps, user, "usage", f"say which grant and how long: {USAGE['extend']}")
+    try:
+        duration = parse_duration(words[2])
+    except DurationError as exc:
+        return await _refused(deps, user, "bad_duration", f"{exc}. {USAGE['extend']}")
+    return _reply(await request_cases.submit_extend(deps, user, normalise_id(words[1]), duration,
+                                                    rest_after(text, 3)))
+
+
+async def _list(deps: Deps, user: str) -> Reply:
+    async with deps.store.tx() as tx:
+        grants = await tx.grants(requester=user, states=(GrantState.PENDING, GrantState.ACTIVE,
+                                                         GrantState.REVOKING))
+        requests = await tx.requests_of(user, RequestState.PENDING)
+    blocks = bk.grants_and_requests(grants, requests, deps.clock.now())
+    summary = f"{len(grants)} grant(s), {len(requests)} pending request(s)"
+    return Reply(summary, blocks)
+
+
+async def _roles(deps: Deps, user: str) -> Reply:
+    allowed = []
+    for role in deps.policy.roles.values():
+        if role.requesters and user not in role.requesters:
+            groups = await deps.directory.user_groups_of(user, tuple(a for a in role.requesters if a[0] == "S"))
+            if not is_member(user, role.requesters, groups):
+                continue
+        allowed.append(role)
+    return Reply(bk.roles_text(deps.policy, allowed))
+
+
+async def _pending(deps: Deps, user: str) -> Reply:
+    async with deps.store.tx() as tx:
+        waiting = await request_cases.pending_for(deps, tx, user)
+    if not waiting:
+        return Reply("No requests are waiting for you.")
+    lines = ["*Waiting for your decision*"] + [
+        f"• `{r.id}` <@{r.requester}> — *{r.role}* for {format_duration(r.duration)}: "
+        f"{bk.escape(bk.cut(r.reason, 200))}" for r in waiting[:30]]
+    return Reply("\n".join(lines))

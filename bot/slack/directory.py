@@ -1,0 +1,42 @@
+"""Who people are in Slack: profiles (users.info) and user-group membership (usergroups.users.list)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack.errors import call
+
+
+class SlackDirectory:
+    """The Directory port over the Slack Web API, with a short cache of user-group members."""
+
+    def __init__(self, client: AsyncWebClient, *, ttl: float = 60.0) -> None:
+        self.client = client
+        self.ttl = ttl
+        self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+
+    async def user_profile(self, user_id: str) -> dict[str, Any]:
+        """users.info's `user` object."""
+        resp = await call(self.client.users_info, user=user_id)
+        return dict(resp.get("user") or {})
+
+    async def members(self, group_id: str) -> frozenset[str]:
+        """User IDs in a Slack user group (cached for `ttl` seconds)."""
+        hit = self._groups.get(group_id)
+        if hit and time.monotonic() - hit[0] < self.ttl:
+            return hit[1]
+        resp = await call(self.client.usergroups_users_list, usergroup=group_id)
+        users = frozenset(resp.get("users") or [])
+        self._groups[group_id] = (time.monotonic(), users)
+        return users
+
+    async def user_groups_of(self, user_id: str, group_ids: tuple[str, ...]) -> frozenset[str]:
+        """Which of `group_ids` the user belongs to."""
+        out = set()
+        for gid in group_ids:
+            if user_id in await self.members(gid):
+                out.add(gid)
+        return frozenset(out)

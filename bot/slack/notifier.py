@@ -1,0 +1,276 @@
+"""Carries out the Slack effects owed in the outbox: approval messages, DMs, thread notes, alerts."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.domain.durations import format_duration
+from bot.domain.errors import TransientError
+from bot.domain.model import AccessRequest, Grant
+from bot.services.context import Deps
+from bot.slack import blocks as bk
+from bot.slack.directory import SlackDirectory
+from bot.slack.errors import call
+from bot.slack.text import cut, escape
+
+log = logging.getLogger(__name__)
+
+
+class Notifier:
+    """One handler per Slack effect kind; each renders from the database as it is now."""
+
+    def __init__(self, deps: Deps, client: AsyncWebClient, directory: SlackDirectory) -> None:
+        self.deps = deps
+        self.client = client
+        self.directory = directory
+
+    def handlers(self) -> dict[str, Any]:
+        """Effect kind → handler, for the scheduler."""
+        return {
+            "approval.post": self.approval_post,
+            "approval.refresh": self.approval_refresh,
+            "notify.user": self.notify_user,
+            "notify.thread": self.notify_thread,
+            "notify.approvers": self.notify_approvers,
+            "notify.admins": self.notify_admins,
+            "audit.summary": self.audit_summary,
+        }
+
+    # ---- helpers --------------------------------------------------------------------------
+    async def _load(self, request_id: str) -> tuple[AccessRequest | None, Grant | None, list[Any]]:
+        async with self.deps.store.tx() as tx:
+            req = await tx.request(request_id)
+            grant = None
+            if req is not None:
+                found = await tx.grants(requester=req.requester, role=req.role)
+                grant = next((g for g in found if g.request_id == req.id), None)
+                if grant is None and req.grant_id:
+                    grant = await tx.grant(req.grant_id)
+            msgs = await tx.approval_messages(request_id)
+        return req, grant, msgs
+
+    async def post(self, channel: str, text: str, blocks: list[dict[str, Any]] | None = None,
+                   thread_ts: str | None = None) -> dict[str, Any]:
+        """chat.postMessage (a user ID as channel sends a DM)."""
+        kwargs: dict[str, Any] = {"channel": channel, "text": cut(text, 3900)}
+        if blocks:
+            kwargs["blocks"] = blocks
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        resp = await call(self.client.chat_postMessage, **kwargs)
+        return dict(resp.data) if hasattr(resp, "data") else dict(resp)
+
+    async def _approver_users(self, req: AccessRequest) -> list[str]:
+        role = self.deps.policy.role(req.role)
+        if role is None:
+            return []
+        users = list(role.approver_users)
+        for gid in role.approver_groups:
+            users.extend(sorted(await self.directory.members(gid)))
+        seen: list[str] = []
+        for u in users:
+            if u not in seen and (u != req.requester or role.allow_self_approval):
+                seen.append(u)
+        return seen
+
+    # ---- handlers -------------------------------------------------------------------------
+    async def approval_post(self, rows: list[Any]) -> None:
+        """Post the approval message to the role's channel, or to each approver directly."""
+        for row in rows:
+            req, grant, msgs = await self._load(row.payload["request_id"])
+            if req is None:
+                continue
+            role = self.deps.policy.role(req.role)
+            msg = bk.approval_message(req, role, grant)
+            targets = [(role.approval_channel, None)] if role and role.approval_channel else \
+                [(u, u) for u in await self._approver_users(req)]
+            done = {m.approver or m.channel for m in msgs}
+            for channel, approver in targets:
+                if (approver or channel) in done:
+                    continue
+                resp = await self.post(channel, msg["text"], msg["blocks"])
+                async with self.deps.store.tx() as tx:
+                    await tx.add_approval_message(req.id, resp["channel"], resp["ts"], approver)
+
+    async def approval_refresh(self, rows: list[Any]) -> None:
+        """Update the approval message(s) in place to show the request as it is now."""
+        for row in rows:
+            req, grant, msgs = await self._load(row.payload["request_id"])
+            if req is None:
+                continue
+            if not msgs:
+                if await self._post_pending(req.id):
+                    raise TransientError("approval message not posted yet", retry_after=1.0)
+                continue
+            msg = bk.approval_message(req, self.deps.policy.role(req.role), grant)
+            for m in msgs:
+                await call(self.client.chat_update, channel=m.channel, ts=m.ts, text=msg["text"],
+                           blocks=msg["blocks"])
+
+    async def _post_pending(self, request_id: str) -> bool:
+        async with self.deps.store.tx() as tx:
+            rows = await tx.pending_effects_for_key("slack")
+        return any(r.kind == "approval.post" and r.payload.get("request_id") == request_id for r in rows)
+
+    async def notify_thread(self, rows: list[Any]) -> None:
+        """A later event of the grant, in the approval message's thread."""
+        for row in rows:
+            p = row.payload
+            req, _, msgs = await self._load(p["request_id"])
+            if req is None:
+                continue
+            if not msgs:
+                if await self._post_pending(req.id):
+                    raise TransientError("approval message not posted yet", retry_after=1.0)
+                continue
+            grant = await self._grant(p.get("grant_id"))
+            text = thread_text(p["event"], grant, p)
+            for m in msgs:
+                await self.post(m.channel, text, thread_ts=m.ts)
+
+    async def _grant(self, grant_id: str | None) -> Grant | None:
+        if not grant_id:
+            return None
+        async with self.deps.store.tx() as tx:
+            return await tx.grant(grant_id)
+
+    async def notify_user(self, rows: list[Any]) -> None:
+        """A direct message to the requester."""
+        for row in rows:
+            p = row.payload
+            grant = await self._grant(p.get("grant_id"))
+            req = None
+            if p.get("request_id"):
+                req, _, _ = await self._load(p["request_id"])
+            text, blocks = user_message(p["event"], grant, req, p)
+            await self.post(p["user"], text, blocks)
+
+    async def notify_approvers(self, rows: list[Any]) -> None:
+        """Tell approvers who were asked directly that someone else decided, or that it expired."""
+        for row in rows:
+            p = row.payload
+            req, _, msgs = await self._load(p["request_id"])
+            if req is None:
+                continue
+            by = f" by <@{req.decided_by}>" if req.decided_by and req.decided_by != "system" else ""
+            text = (f"Request `{req.id}` from <@{req.requester}> for *{req.role}* was {p['event']}{by}; "
+                    "nothing more is needed from you.")
+            for m in msgs:
+                if m.approver and m.approver != p.get("except"):
+                    await self.post(m.channel, text, thread_ts=m.ts)
+
+    async def notify_admins(self, rows: list[Any]) -> None:
+        """An alert to the audit channel, or to each admin directly when there is none."""
+        for row in rows:
+            text = admin_text(row.payload)
+            targets = [self.deps.policy.audit_channel] if self.deps.policy.audit_channel else \
+                list(self.deps.policy.admins)
+            for target in targets:
+                await self.post(target, text)
+
+    async def audit_summary(self, rows: list[Any]) -> None:
+        """One line per audit event in the audit channel."""
+        channel = self.deps.policy.audit_channel
+        if not channel:
+            return
+        for row in rows:
+            async with self.deps.store.tx() as tx:
+                found = await tx.audit_rows(since_seq=row.payload["seq"] - 1, limit=1)
+            if found:
+                await self.post(channel, audit_line(found[0]))
+
+
+def thread_text(event: str, grant: Grant | None, p: dict[str, Any]) -> str:
+    """The thread note for a grant event."""
+    gid = f"`{grant.id}`" if grant else "the grant"
+    if event == "granted" and grant:
+        return f":unlock: Granted {gid} to <@{grant.requester}> until {bk.when(grant.expires_at)}."
+    if event == "warned" and grant:
+        return f":hourglass_flowing_sand: {gid} ends {bk.when(grant.expires_at)}; <@{grant.requester}> was warned."
+    if event == "extended" and grant:
+        return f":arrow_forward: {gid} is extended until {bk.when(grant.expires_at)}."
+    if event == "expired":
+        return f":lock: {gid} expired and was removed at Cloudflare."
+    if event == "revoked" and grant:
+        by = f" by <@{grant.revoke_actor}>" if grant.revoke_actor and grant.revoke_actor not in ("system", "cli") \
+            else (" from the command line" if grant.revoke_actor == "cli" else "")
+        return f":lock: {gid} was revoked{by}."
+    if event == "revoke_requested":
+        return f"<@{p.get('by')}> is revoking {gid}: {escape(cut(p.get('note', ''), 500))}"
+    return f"{gid}: {event}"
+
+
+def user_message(event: str, grant: Grant | None, req: AccessRequest | None,
+                 p: dict[str, Any]) -> tuple[str, list[dict[str, Any]] | None]:
+    """The DM to the requester for an event."""
+    if event == "approved" and grant:
+        return (f":unlock: Your access to *{grant.role}* is active (grant `{grant.id}`) until "
+                f"{bk.when(grant.expires_at)} ({format_duration(grant.duration)}).", None)
+    if event == "denied" and req:
+        note = f" Reason: {escape(cut(req.decision_note, 500))}" if req.decision_note else ""
+        return (f":no_entry: Your request `{req.id}` for *{req.role}* was denied by <@{req.decided_by}>.{note}",
+                None)
+    if event == "warned" and grant:
+        text = (f":hourglass_flowing_sand: Your access to *{grant.role}* (grant `{grant.id}`) ends "
+                f"{bk.when(grant.expires_at)}. Need longer? `/access extend {grant.id} 1h why`")
+        return text, [bk.mrkdwn(text), bk.extend_button(grant)]
+    if event == "expired" and grant:
+        return f":lock: Your access to *{grant.role}* (grant `{grant.id}`) has expired and was removed.", None
+    if event == "revoked" and grant:
+        return f":lock: Your access to *{grant.role}* (grant `{grant.id}`) was revoked.", None
+    if event == "extended" and grant:
+        return (f":arrow_forward: Your access to *{grant.role}* (grant `{grant.id}`) now ends "
+                f"{bk.when(grant.expires_at)}.", None)
+    if event == "failed" and grant:
+        stage = "apply" if p.get("stage") == "apply" else "remove"
+        return (f":warning: Cloudflare refused to {stage} your access to *{grant.role}* (grant `{grant.id}`): "
+                f"{escape(cut(grant.failure or 'unknown error', 400))}. The admins have been told.", None)
+    if event == "request_expired" and req:
+        return (f":hourglass: Your request `{req.id}` for *{req.role}* expired without a decision. "
+                "You can ask again.", None)
+    return f"accessbot: {event}", None
+
+
+def admin_text(p: dict[str, Any]) -> str:
+    """An alert for the admins."""
+    event = p.get("event")
+    if event == "revoke_failing":
+        grants = ", ".join(f"`{g}`" for g in p.get("grants", []))
+        return (f":rotating_light: Revoking {grants} from Cloudflare group `{p.get('group_id')}` has been failing "
+                f"since {p.get('since')}: {escape(cut(p.get('error', ''), 400))}. The bot keeps trying; "
+                "access is still open until it succeeds.")
+    if event == "revoke_recovered":
+        return (f":white_check_mark: Revocations on Cloudflare group `{p.get('group_id')}` succeed again; "
+                "the pending removals are done.")
+    if event == "grant_failed":
+        return (f":warning: Cloudflare refused to {p.get('stage')} grant `{p.get('grant_id')}` for good: "
+                f"{escape(cut(p.get('error', ''), 400))}. Check the token and the group, then "
+                "`accessbot reconcile`.")
+    if event == "sessions_failed":
+        return (f":warning: Ending the Access sessions of grant `{p.get('grant_id')}` failed: "
+                f"{escape(cut(p.get('error', ''), 400))}.")
+    if event == "drift":
+        return f":mag: Drift at Cloudflare: {escape(cut(p.get('summary', ''), 2500))}"
+    return f"accessbot alert: {escape(str(p)[:500])}"
+
+
+def audit_line(row: dict[str, Any]) -> str:
+    """The one-line summary of an audit event."""
+    actor = row["actor"]
+    who = f"<@{actor}>" if actor[:1] in "UW" and actor.isalnum() else escape(actor)
+    parts = [f"`#{row['seq']}` {row['action']}", f"by {who}"]
+    if row.get("role"):
+        parts.append(f"role {row['role']}")
+    if row.get("subject"):
+        parts.append(escape(row["subject"]))
+    for k in ("request_id", "grant_id"):
+        if row.get(k):
+            parts.append(f"`{row[k]}`")
+    d = row.get("details") or {}
+    for k in ("reason", "code", "choice"):
+        if k in d and isinstance(d[k], str):
+            parts.append(f"{k}: {escape(cut(d[k], 200))}")
+    return cut(" · ".join(parts), 3000)

@@ -1,0 +1,164 @@
+"""The database schema as SQLAlchemy Core tables (migrations create it; this mirrors them)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):  # noqa: ANN201
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect):  # noqa: ANN201
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+requests = Table(
+    "requests",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("role", String(63), nullable=False),
+    Column("requester", String(32), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("duration_s", Integer, nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("kind", String(16), nullable=False, default="new"),
+    Column("grant_id", String(16)),
+    Column("decided_by", String(32)),
+    Column("decided_at", UTCDateTime),
+    Column("decision_note", Text, nullable=False, default=""),
+    Index("ix_requests_state_expires", "state", "expires_at"),
+    Index("ix_requests_requester", "requester"),
+)
+
+votes = Table(
+    "votes",
+    metadata,
+    Column("request_id", String(16), primary_key=True),
+    Column("voter", String(32), primary_key=True),
+    Column("choice", String(16), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("request_id", String(16), nullable=False),
+    Column("role", String(63), nullable=False),
+    Column("requester", String(32), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("account_id", String(64), nullable=False),
+    Column("group_id", String(64), nullable=False),
+    Column("duration_s", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("granted_at", UTCDateTime),
+    Column("expires_at", UTCDateTime),
+    Column("warn_at", UTCDateTime),
+    Column("warned", Boolean, nullable=False, default=False),
+    Column("revoked_at", UTCDateTime),
+    Column("revoke_reason", String(16)),
+    Column("revoke_actor", String(64)),
+    Column("revoke_sessions", Boolean, nullable=False, default=False),
+    Column("failure", Text),
+    Index("ix_grants_state_expires", "state", "expires_at"),
+    Index("ix_grants_group", "account_id", "group_id", "state"),
+    Index("ix_grants_requester", "requester"),
+)
+
+approval_messages = Table(
+    "approval_messages",
+    metadata,
+    Column("request_id", String(16), primary_key=True),
+    Column("channel", String(32), primary_key=True),
+    Column("ts", String(32), nullable=False),
+    Column("approver", String(32)),
+)
+
+managed_members = Table(
+    "managed_members",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("group_id", String(64), primary_key=True),
+    Column("email", String(320), primary_key=True),
+    Column("added_at", UTCDateTime, nullable=False),
+)
+
+effects = Table(
+    "effects",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(16), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("done_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("first_failed_at", UTCDateTime),
+    Column("next_alert_at", UTCDateTime),
+    Column("alerts", Integer, nullable=False, default=0),
+    Index("ix_effects_state_next", "state", "next_at"),
+    Index("ix_effects_key_state", "key", "state"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("at", String(32), nullable=False),
+    Column("actor", String(320), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("request_id", String(16)),
+    Column("grant_id", String(16)),
+    Column("role", String(63)),
+    Column("subject", String(320)),
+    Column("details", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_action", "action"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,150 @@
+"""The aiohttp application: POST /slack/events, GET /healthz, GET /metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import func, select, text
+
+from bot.domain.audit import AuditEvent
+from bot.metrics import Metrics
+from bot.scheduler import Scheduler
+from bot.services.context import Deps, record
+from bot.storage import tables as t
+
+log = logging.getLogger(__name__)
+
+
+class RejectionLimiter:
+    """Audits at most `per_minute` rejected requests a minute, so a flood cannot fill the log."""
+
+    def __init__(self, per_minute: int = 10) -> None:
+        self.per_minute = per_minute
+        self.window = 0
+        self.count = 0
+        self.suppressed = 0
+
+    def allow(self, now: float) -> tuple[bool, int]:
+        """(audit this one?, how many were suppressed before it)."""
+        minute = int(now // 60)
+        if minute != self.window:
+            self.window, self.count = minute, 0
+        self.count += 1
+        if self.count > self.per_minute:
+            self.suppressed += 1
+            return False, 0
+        suppressed, self.suppressed = self.suppressed, 0
+        return True, suppressed
+
+
+def _delivery_key(body: str, content_type: str) -> str | None:
+    """The event_id of an Events API delivery (retries carry the same one), else None."""
+    if "json" not in content_type:
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(data, dict) and data.get("type") == "event_callback" and data.get("event_id"):
+        return "event:" + str(data["event_id"])
+    return None
+
+
+def _who(body: str) -> str:
+    """A best-effort guess at who sent a rejected request, for the audit (never trusted)."""
+    try:
+        form = parse_qs(body)
+        if "user_id" in form:
+            return form["user_id"][0][:32]
+        if "payload" in form:
+            return str(json.loads(form["payload"][0]).get("user", {}).get("id", ""))[:32]
+    except (ValueError, AttributeError):
+        pass
+    return ""
+
+
+def build_web_app(deps: Deps, bolt: AsyncApp, scheduler: Scheduler, signing_secret: str,
+                  metrics: Metrics) -> web.Application:
+    """The HTTP application; signature failures are answered 401 and audited before bolt sees them."""
+    verifier = SignatureVerifier(signing_secret)
+    limiter = RejectionLimiter()
+    app = web.Application(client_max_size=2 * 1024 * 1024)
+    app["accepting"] = True
+
+    async def slack_events(request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        if not app["accepting"]:
+            metrics.slack_requests.labels("shutting_down").inc()
+            return web.json_response({"error": "shutting down"}, status=503)
+        body = await request.text()
+        if not verifier.is_valid_request(body, dict(request.headers)):
+            metrics.slack_requests.labels("rejected").inc()
+            ok, suppressed = limiter.allow(time.time())
+            if ok:
+                ts = request.headers.get("X-Slack-Request-Timestamp", "")
+                why = "stale or missing timestamp" if not verifier.is_valid(body, ts[:20], "v0=" + "0" * 64) \
+                    and not _fresh(ts) else "bad signature"
+                async with deps.store.tx() as tx:
+                    await record(deps, tx, AuditEvent("unknown", "auth.rejected", details={
+                        "source": "slack", "why": why, "claimed_user": _who(body),
+                        "remote": request.remote or "", "suppressed_before": suppressed}))
+            return web.json_response({"error": "invalid request"}, status=401)
+        key = _delivery_key(body, request.headers.get("Content-Type", ""))
+        if key is not None:
+            async with deps.store.tx() as tx:
+                first = await tx.first_delivery(key)
+            if not first:
+                metrics.slack_requests.labels("duplicate").inc()
+                return web.Response(status=200, text="")
+        bolt_req = await to_bolt_request(request)
+        bolt_req.raw_body = body
+        resp = await to_aiohttp_response(await bolt.async_dispatch(bolt_req))
+        metrics.slack_requests.labels(str(resp.status)).inc()
+        metrics.ack_seconds.observe(time.perf_counter() - started)
+        return resp
+
+    async def healthz(request: web.Request) -> web.Response:
+        try:
+            async with deps.store.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - any database failure means unhealthy
+            return web.json_response({"ok": False, "error": f"database: {type(exc).__name__}"}, status=503)
+        if not scheduler.started:
+            return web.json_response({"ok": False, "error": "scheduler not running"}, status=503)
+        return web.json_response({"ok": True})
+
+    async def metrics_view(request: web.Request) -> web.Response:
+        async with deps.store.engine.connect() as conn:
+            for state, n in (await conn.execute(
+                    select(t.grants.c.state, func.count()).group_by(t.grants.c.state))).all():
+                metrics.grants.labels(state).set(n)
+            for state, n in (await conn.execute(
+                    select(t.effects.c.state, func.count()).group_by(t.effects.c.state))).all():
+                metrics.effects.labels(state).set(n)
+        return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
+
+    app.router.add_post("/slack/events", slack_events)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_view)
+    return app
+
+
+def _fresh(ts: str) -> bool:
+    """True when the timestamp is a number within Slack's 5-minute window."""
+    try:
+        return abs(time.time() - int(ts)) <= 300
+    except ValueError:
+        return False
+
+
+def summary(data: Any) -> str:  # pragma: no cover - debugging aid
+    """Short repr for logs."""
+    return str(data)[:200]

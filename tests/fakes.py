@@ -1,0 +1,65 @@
+"""In-memory fakes of the ports (Cloudflare groups, the Slack directory) for unit tests."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from bot.domain.errors import ExternalError
+
+
+class FakeGroups:
+    """AccessGroups in memory: whole-group GET/PUT, revoke_user, call counts and scripted failures."""
+
+    def __init__(self) -> None:
+        self.groups: dict[tuple[str, str], dict[str, Any]] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.revoked: list[tuple[str, str]] = []
+        self.failures: list[ExternalError] = []
+
+    def add(self, account_id: str, group_id: str, include: list[dict[str, Any]] | None = None) -> None:
+        """Create a group with these include rules."""
+        self.groups[(account_id, group_id)] = {"id": group_id, "name": "g", "include": include or [],
+                                               "exclude": [], "require": []}
+
+    def emails(self, account_id: str, group_id: str) -> list[str]:
+        """Emails of plain email rules in the group's include, in order."""
+        return [r["email"]["email"] for r in self.groups[(account_id, group_id)]["include"] if "email" in r]
+
+    def _maybe_fail(self) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+
+    async def get_group(self, account_id: str, group_id: str) -> dict[str, Any]:
+        self.calls.append(("GET", group_id))
+        self._maybe_fail()
+        return copy.deepcopy(self.groups[(account_id, group_id)])
+
+    async def put_group(self, account_id: str, group_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("PUT", group_id))
+        self._maybe_fail()
+        self.groups[(account_id, group_id)] = {"id": group_id, **copy.deepcopy(body)}
+        return copy.deepcopy(self.groups[(account_id, group_id)])
+
+    async def revoke_user(self, account_id: str, email: str) -> None:
+        self.calls.append(("REVOKE_USER", email))
+        self._maybe_fail()
+        self.revoked.append((account_id, email))
+
+
+class FakeDirectory:
+    """Slack users and user groups in memory."""
+
+    def __init__(self) -> None:
+        self.users: dict[str, dict[str, Any]] = {}
+        self.groups: dict[str, set[str]] = {}
+
+    def add_user(self, user_id: str, email: str | None, **flags: Any) -> None:
+        """A user with a profile email and flags such as is_bot, deleted, is_restricted."""
+        self.users[user_id] = {"id": user_id, "profile": {"email": email} if email else {}, **flags}
+
+    async def user_profile(self, user_id: str) -> dict[str, Any]:
+        return copy.deepcopy(self.users.get(user_id, {"id": user_id, "profile": {}}))
+
+    async def user_groups_of(self, user_id: str, group_ids: tuple[str, ...]) -> frozenset[str]:
+        return frozenset(g for g in group_ids if user_id in self.groups.get(g, set()))
