@@ -19,6 +19,7 @@ from bot.domain.clock import Clock, SystemClock
 from bot.domain.durations import parse_duration
 from bot.domain.policy import Policy
 from bot.metrics import Metrics
+from bot.reconcile import periodic_reconcile
 from bot.scheduler import Scheduler
 from bot.services.context import Deps
 from bot.slack.app import build_app
@@ -98,6 +99,8 @@ class Server:
         self.runner: web.AppRunner | None = None
         self.port: int | None = None
         self._scheduler_task: asyncio.Task | None = None
+        self._reconcile_task: asyncio.Task | None = None
+        self._stop_reconcile = asyncio.Event()
 
     async def start(self, host: str, port: int) -> int:
         """Start listening and scheduling; returns the bound port."""
@@ -108,11 +111,20 @@ class Server:
         sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
         self.port = sockets[0].getsockname()[1] if sockets else port
         self._scheduler_task = asyncio.create_task(self.bot.scheduler.run(), name="scheduler")
+        interval = self.bot.settings.accessbot_reconcile_interval
+        if interval and interval.total_seconds() > 0:
+            self._reconcile_task = asyncio.create_task(
+                periodic_reconcile(self.bot.deps, self.bot.scheduler.locker, interval, self._stop_reconcile),
+                name="reconcile")
         return self.port
 
     async def stop(self) -> None:
         """Stop taking requests, let in-flight work finish, then close everything."""
         self.bot.web_app["accepting"] = False
+        self._stop_reconcile.set()
+        if self._reconcile_task:
+            with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
+                await asyncio.wait_for(self._reconcile_task, timeout=30)
         await self.bot.scheduler.stop()
         if self._scheduler_task:
             with contextlib.suppress(asyncio.TimeoutError, TimeoutError):

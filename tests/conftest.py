@@ -11,6 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 PG_URL = os.environ.get("ACCESSBOT_TEST_PG_URL")
+if os.environ.get("ACCESSBOT_REQUIRE_PG") and not PG_URL:
+    raise RuntimeError("ACCESSBOT_REQUIRE_PG is set but ACCESSBOT_TEST_PG_URL is not")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 

@@ -1,4 +1,4 @@
-"""The access flow through the use cases and the scheduler, with fakes and a manual clock."""
+"""The access flow through the real use cases, scheduler and storage (SQLite and PostgreSQL), with fakes at the ports."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from bot.domain.audit import first_broken
 from bot.domain.errors import PermanentError, TransientError
 from bot.domain.model import GrantState, RequestState, VoteChoice
 from bot.services import approval, grants, requests
-from tests.unit.harness import ACCOUNT, GROUP, GROUP2, make_core
+from tests.core_harness import ACCOUNT, GROUP, GROUP2, make_core
 
 
 @pytest.fixture
-async def core(sqlite_url):  # noqa: ANN001, ANN201
-    c = await make_core(sqlite_url)
+async def core(database_url):  # noqa: ANN001, ANN201
+    c = await make_core(database_url)
     yield c
     await c.deps.store.engine.dispose()
 

@@ -1,0 +1,102 @@
+"""Drift between the database and Cloudflare: what is missing, what should be gone, who stands in a group."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.domain.audit import AuditEvent
+from bot.domain.errors import ExternalError
+from bot.domain.membership import email_of_rule, plan_group_change
+from bot.domain.model import GrantState
+from bot.services.approval import sync_key
+from bot.services.context import Deps, record
+from bot.storage.locks import Locker
+
+
+@dataclass
+class GroupDrift:
+    """What one group looks like against the database."""
+
+    account_id: str
+    group_id: str
+    roles: list[str]
+    missing: list[str] = field(default_factory=list)     # an active grant's email not in the group
+    stale: list[str] = field(default_factory=list)       # an email the bot added that no grant needs
+    standing: list[Any] = field(default_factory=list)    # rules the bot did not add (privilege-creep report)
+    error: str | None = None
+    fixed: bool = False
+
+    @property
+    def drifted(self) -> bool:
+        """True when the bot's own rules disagree with the database."""
+        return bool(self.missing or self.stale)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form for the audit log and `--json` output."""
+        return {"account_id": self.account_id, "group_id": self.group_id, "roles": self.roles,
+                "missing": self.missing, "stale": self.stale, "standing": self.standing, "error": self.error,
+                "fixed": self.fixed}
+
+
+def _groups(deps: Deps, extra: set[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
+    out: dict[tuple[str, str], list[str]] = {}
+    for role in deps.policy.roles.values():
+        out.setdefault((role.account_id, role.group_id), []).append(role.name)
+    for key in extra:
+        out.setdefault(key, [])
+    return out
+
+
+async def reconcile(deps: Deps, locker: Locker, *, fix: bool = False, actor: str = "system") -> list[GroupDrift]:
+    """Compare every managed group with the database; with `fix`, repair only what the bot owns."""
+    async with deps.store.tx() as tx:
+        extra = await tx.managed_groups()
+    report = []
+    for (account_id, group_id), roles in sorted(_groups(deps, extra).items()):
+        drift = GroupDrift(account_id, group_id, sorted(roles))
+        async with locker.hold(f"effects:{sync_key(account_id, group_id)}"):
+            try:
+                await _inspect(deps, drift, fix)
+            except ExternalError as exc:
+                drift.error = str(exc)
+        report.append(drift)
+    async with deps.store.tx() as tx:
+        for drift in report:
+            if drift.drifted or drift.error:
+                await record(deps, tx, AuditEvent(actor, "drift.detected", details=drift.as_dict()))
+        bad = [d for d in report if d.drifted]
+        if bad:
+            summary = "; ".join(
+                f"group {d.group_id} ({', '.join(d.roles) or 'no role'}): missing {d.missing or '-'}, "
+                f"still present {d.stale or '-'}" + (" — fixed" if d.fixed else "") for d in bad)
+            await tx.enqueue("notify.admins", {"event": "drift", "summary": summary}, key="slack")
+    return report
+
+
+async def _inspect(deps: Deps, drift: GroupDrift, fix: bool) -> None:
+    async with deps.store.tx() as tx:
+        grants = await tx.grants(states=(GrantState.PENDING, GrantState.ACTIVE, GrantState.REVOKING),
+                                 account_id=drift.account_id, group_id=drift.group_id)
+        managed = await tx.managed_emails(drift.account_id, drift.group_id)
+    group = await deps.groups.get_group(drift.account_id, drift.group_id)
+    present: set[str] = set()
+    for rule in group.get("include") or []:
+        email = email_of_rule(rule)
+        if email is not None:
+            present.add(email.lower())
+        if email is None or email.lower() not in managed:
+            drift.standing.append(rule)
+    active = {g.email.lower() for g in grants if g.state is GrantState.ACTIVE}
+    needed = {g.email.lower() for g in grants if g.holds_membership}
+    drift.missing = sorted(active - present)
+    drift.stale = sorted((managed - needed) & present)
+    if fix and drift.drifted:
+        change = plan_group_change(group, set(drift.missing), set(drift.stale))
+        async with deps.store.tx() as tx:
+            await tx.add_managed(drift.account_id, drift.group_id, set(change.added))
+        if change.changed:
+            await deps.groups.put_group(drift.account_id, drift.group_id, change.body)
+        async with deps.store.tx() as tx:
+            await tx.remove_managed(drift.account_id, drift.group_id, set(change.removed))
+        drift.fixed = True

@@ -1,0 +1,119 @@
+"""Storage on SQLite and PostgreSQL: migrations, compare-and-swap, the audit chain, deliveries, locks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import inspect, text
+
+from bot.domain.audit import AuditEvent, first_broken
+from bot.domain.clock import ManualClock
+from bot.domain.model import AccessRequest, RequestState
+from bot.storage.engine import make_engine
+from bot.storage.locks import Locker
+from bot.storage.migrate import current, head, upgrade
+from bot.storage.store import Store
+
+
+async def _store(url: str) -> Store:
+    engine = make_engine(url)
+    await upgrade(engine)
+    return Store(engine, ManualClock())
+
+
+async def test_migrations_make_every_table_and_report_head(database_url: str) -> None:
+    engine = make_engine(database_url)
+    assert await current(engine) is None
+    await upgrade(engine)
+    await upgrade(engine)  # a second run changes nothing
+    assert await current(engine) == head() == "0001"
+    async with engine.connect() as conn:
+        names = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+    assert {"requests", "votes", "grants", "effects", "audit_log", "managed_members", "approval_messages",
+            "deliveries"} <= names
+    await engine.dispose()
+
+
+async def test_a_request_moves_state_only_from_the_expected_state(database_url: str) -> None:
+    store = await _store(database_url)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    async with store.tx() as tx:
+        await tx.add_request(AccessRequest("r-AAAA", "prod-db", "U1", "a@x.io", timedelta(hours=1), "why",
+                                           now, now + timedelta(days=1)))
+    async with store.tx() as tx:
+        assert await tx.move_request("r-AAAA", RequestState.PENDING, RequestState.APPROVED)
+        assert not await tx.move_request("r-AAAA", RequestState.PENDING, RequestState.DENIED)
+        got = await tx.request("r-AAAA")
+    assert got.state is RequestState.APPROVED and got.expires_at == now + timedelta(days=1)
+    await store.engine.dispose()
+
+
+async def test_the_audit_chain_links_every_event_and_finds_a_changed_row(database_url: str) -> None:
+    store = await _store(database_url)
+    for i in range(5):
+        async with store.tx() as tx:
+            await tx.audit(AuditEvent("U1", "request.created", details={"i": i, "text": "ünïcode <!channel>"}))
+    async with store.tx() as tx:
+        rows = await tx.audit_rows()
+    assert [r["seq"] for r in rows] == [1, 2, 3, 4, 5] and first_broken(rows) is None
+    async with store.engine.begin() as conn:
+        await conn.execute(text("UPDATE audit_log SET details = :d WHERE seq = 3"), {"d": json.dumps({"i": 99})})
+    async with store.tx() as tx:
+        assert first_broken(await tx.audit_rows()) == 3
+    await store.engine.dispose()
+
+
+async def test_concurrent_audit_appends_keep_one_unbroken_chain(database_url: str) -> None:
+    store = await _store(database_url)
+
+    async def append(i: int) -> None:
+        async with store.tx() as tx:
+            await tx.audit(AuditEvent("system", "request.vote", details={"i": i}))
+
+    await asyncio.gather(*(append(i) for i in range(20)))
+    async with store.tx() as tx:
+        rows = await tx.audit_rows()
+    assert len(rows) == 20 and first_broken(rows) is None
+    await store.engine.dispose()
+
+
+async def test_a_delivery_key_is_first_only_once(database_url: str) -> None:
+    store = await _store(database_url)
+    async with store.tx() as tx:
+        assert await tx.first_delivery("event:Ev1")
+    async with store.tx() as tx:
+        assert not await tx.first_delivery("event:Ev1")
+        assert await tx.first_delivery("event:Ev2")
+    await store.engine.dispose()
+
+
+async def test_a_named_lock_is_held_by_one_holder_at_a_time(database_url: str) -> None:
+    store = await _store(database_url)
+    engine2 = make_engine(database_url)
+    a, b = Locker(store.engine), Locker(engine2)
+    async with a.try_hold("group-1") as got_a:
+        assert got_a
+        async with a.try_hold("group-1") as again:
+            assert not again
+        if store.pg:  # across processes only PostgreSQL can tell; SQLite runs one process
+            async with b.try_hold("group-1") as got_b:
+                assert not got_b
+    async with b.try_hold("group-1") as got_b:
+        assert got_b
+    await engine2.dispose()
+    await store.engine.dispose()
+
+
+async def test_next_due_is_the_earliest_pending_thing(database_url: str) -> None:
+    store = await _store(database_url)
+    now = store.clock.now()
+    async with store.tx() as tx:
+        assert await tx.next_due() is None
+        await tx.enqueue("notify.user", {"x": 1}, at=now + timedelta(seconds=30))
+        await tx.add_request(AccessRequest("r-BBBB", "r", "U1", "a@x.io", timedelta(hours=1), "", now,
+                                           now + timedelta(seconds=10)))
+    async with store.tx() as tx:
+        assert await tx.next_due() == now + timedelta(seconds=10)
+    await store.engine.dispose()
