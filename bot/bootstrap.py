@@ -29,7 +29,7 @@ from bot.storage.engine import make_engine
 from bot.storage.locks import Locker
 from bot.storage.migrate import upgrade
 from bot.storage.store import Store
-from bot.web import build_web_app
+from bot.web import build_web_app, drain_in_flight
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,7 @@ class Server:
     async def stop(self) -> None:
         """Stop taking requests, let in-flight work finish, then close everything."""
         self.bot.web_app["accepting"] = False
+        await drain_in_flight(self.bot.web_app)
         self._stop_reconcile.set()
         if self._reconcile_task:
             with contextlib.suppress(asyncio.TimeoutError, TimeoutError):

@@ -65,7 +65,8 @@ async def _scenario(stack: Stack, n: Narrator) -> None:
     n.say("alice: /access request prod-db 20s incident 4211 <!channel>")
     resp = await d.slash("U0ALICE", "request prod-db 20s incident 4211 <!channel>")
     n.check(resp.status == 200, f"Slack got its ack in {resp.elapsed * 1000:.1f} ms")
-    msg = await wait_for(lambda: next(iter(slack.messages("C0APPROVE")), None), 5, "the approval message")
+    msg = await wait_for(lambda: next((m for m in slack.messages("C0APPROVE") if not m["thread_ts"]), None), 5,
+                         "the approval message")
     n.say(f"approval message in #C0APPROVE: {msg['text']}")
     n.check("<!channel>" not in json.dumps(msg["blocks"]) or
             any(b.get("text", {}).get("type") == "plain_text" and "<!channel>" in b["text"]["text"]
@@ -88,7 +89,8 @@ async def _scenario(stack: Stack, n: Narrator) -> None:
 
     n.say("dana: /access request prod-db 30m schema migration — carol (in @sre-team) will deny it")
     await d.slash("U0ADMIN1", "request prod-db 30m schema migration")
-    msg2 = await wait_for(lambda: next((m for m in slack.messages("C0APPROVE") if m["ts"] != msg["ts"]), None), 5,
+    msg2 = await wait_for(lambda: next((m for m in slack.messages("C0APPROVE")
+                                          if m["ts"] != msg["ts"] and not m["thread_ts"]), None), 5,
                           "the second approval message")
     await d.click("U0APPR02", msg2, "access_deny")
     await wait_for(lambda: [m for m in slack.dms_to("U0ADMIN1") if "denied" in m["text"]], 5, "denial DM")
@@ -144,7 +146,7 @@ async def run_demo(quiet: bool = False) -> int:
         try:
             await _scenario(stack, n)
             await _audit_trail(stack, n)
-        except DemoFailed as exc:
+        except (DemoFailed, AssertionError) as exc:
             n.failures.append(str(exc))
             n.say(f"  ✗ {exc}")
         finally:

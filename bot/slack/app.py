@@ -1,4 +1,8 @@
-"""The bolt AsyncApp: one listener per surface, ack first and work after, one error handler."""
+"""The bolt AsyncApp: one listener per surface, one error handler.
+
+The HTTP layer (bot.web) has already answered Slack when a command, click or event reaches a listener,
+so listeners run to completion (`process_before_response=True`) and shutdown can wait for them.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +27,8 @@ log = logging.getLogger(__name__)
 
 def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str) -> AsyncApp:
     """The bolt app with every listener registered (nothing runs until a request arrives)."""
-    app = AsyncApp(client=client, signing_secret=signing_secret, process_before_response=False,
-                   request_verification_enabled=True, token_verification_enabled=False,
+    app = AsyncApp(client=client, signing_secret=signing_secret, process_before_response=True,
+                   request_verification_enabled=True,
                    ignoring_self_events_enabled=False)
 
     @app.command("/access")
