@@ -33,7 +33,7 @@ SLACK_MAX_ATTEMPTS = 12
 
 def backoff(attempts: int, retry_after: float | None, cap: float, rng: random.Random) -> float:
     """Seconds to wait before the next attempt: 2^n with ±25% jitter, capped, never less than Retry-After."""
-    base = min(cap, 0.5 * (2 ** min(attempts, 16)))
+    base = min(cap, 0.25 * (2 ** min(attempts, 16)))
     delay = base * (0.75 + 0.5 * rng.random())
     if retry_after is not None:
         delay = max(delay, retry_after)

@@ -53,3 +53,15 @@ async def database_url(request: pytest.FixtureRequest, tmp_path) -> AsyncIterato
 async def sqlite_url(tmp_path) -> str:  # noqa: ANN001
     """A fresh SQLite database URL."""
     return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture
+async def pg_database_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database (the replica tests need one; skipped only when no server is configured)."""
+    if not PG_URL:
+        pytest.skip("ACCESSBOT_TEST_PG_URL is not set (CI sets it)")
+    url = await _fresh_pg_database()
+    try:
+        yield url
+    finally:
+        await _drop_pg_database(url)
