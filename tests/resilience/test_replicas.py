@@ -29,8 +29,8 @@ USERS = {f"U0USER{i:02d}": f"user{i:02d}@example.com" for i in range(18)}
 
 
 def _policy() -> str:
-    roles = "\n".join(
-        f"  team-{i}:\n    group_id: {gid}\n    account_id: {ACCOUNT}\n    auto_approve: true\n" for i, gid in enumerate(GROUPS))
+    roles = "\n".join(f"  team-{i}:\n    group_id: {gid}\n    account_id: {ACCOUNT}\n    auto_approve: true\n"
+                      for i, gid in enumerate(GROUPS))
     return ("defaults:\n  min_duration: 1s\n  default_duration: 5s\n  warn_before: 2s\n  require_reason: false\n"
             f"admins: [U0USER00]\nroles:\n{roles}")
 
