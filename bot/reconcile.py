@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from datetime import timedelta
@@ -64,7 +65,5 @@ async def periodic_reconcile(deps: Deps, locker: Locker, interval: timedelta, st
                         log.warning("drift detected on groups %s", drifted)
         except Exception:  # noqa: BLE001 - a failed check must not stop the bot; it runs again later
             log.exception("drift check failed")
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval.total_seconds())
-        except TimeoutError:
-            pass

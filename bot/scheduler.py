@@ -9,6 +9,7 @@ a named lock; a failed effect is retried with exponential backoff and jitter, ho
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -74,10 +75,8 @@ class Scheduler:
                 delay = 1.0
             self._wake.clear()
             if delay > 0:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=delay)
-                except TimeoutError:
-                    pass
         await self.drain()
 
     async def stop(self) -> None:

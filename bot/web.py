@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any
 from urllib.parse import parse_qs
 
 from aiohttp import web

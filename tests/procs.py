@@ -49,7 +49,8 @@ class ServeProcess:
                 self.port = int(m.group(1))
                 return self.url
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
+                tail = self.log_path.read_text()[-3000:]
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{tail}")
             time.sleep(0.05)
         raise TimeoutError(f"{self.name} did not start:\n{self.log_path.read_text()[-3000:]}")
 

@@ -40,5 +40,5 @@ async def call(fn: Callable[..., Awaitable[T]], **kwargs: Any) -> T:
     """Call a Web API method, raising TransientError or PermanentError on failure."""
     try:
         return await fn(**kwargs)
-    except (SlackApiError, aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
+    except (TimeoutError, SlackApiError, aiohttp.ClientError, ConnectionError) as exc:
         raise translate(exc) from exc

@@ -1,4 +1,4 @@
-"""The access flow through the real use cases, scheduler and storage (SQLite and PostgreSQL), with fakes at the ports."""
+"""The access flow through the real use cases, scheduler and storage (SQLite and PostgreSQL), fakes at the ports."""
 
 from __future__ import annotations
 
