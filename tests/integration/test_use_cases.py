@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -234,3 +235,81 @@ async def test_extending_moves_the_expiry_and_rearms_the_warning(core) -> None: 
     async with core.deps.store.tx() as tx:
         (g2,) = await tx.grants()
     assert g2.expires_at == g.expires_at + timedelta(hours=1)
+
+
+async def test_an_approval_racing_the_pending_timeout_ends_in_one_outcome(core) -> None:  # noqa: ANN001
+    rid = (await requests.submit(core.deps, "U0ALICE", "prod-db", timedelta(hours=1), "x")).data["request_id"]
+    core.clock.advance(timedelta(hours=24))
+    voted, expired = await asyncio.gather(approval.vote(core.deps, rid, "U0APPR01", VoteChoice.APPROVE),
+                                          requests.expire_request(core.deps, rid))
+    async with core.deps.store.tx() as tx:
+        req = await tx.request(rid)
+        rows = await tx.audit_rows()
+        made = await tx.grants()
+    assert (req.state is RequestState.APPROVED) == (voted.code == "approved") != expired
+    decisions = [r["action"] for r in rows if r["action"] in ("request.approved", "request.expired")]
+    assert len(decisions) == 1
+    assert len(made) == (1 if req.state is RequestState.APPROVED else 0)
+
+
+async def test_approve_racing_deny_ends_in_one_outcome(core) -> None:  # noqa: ANN001
+    rid = (await requests.submit(core.deps, "U0ALICE", "prod-db", timedelta(hours=1), "x")).data["request_id"]
+    a, d = await asyncio.gather(approval.vote(core.deps, rid, "U0APPR01", VoteChoice.APPROVE),
+                                approval.vote(core.deps, rid, "U0APPR02", VoteChoice.DENY))
+    assert sorted([a.ok, d.ok]) == [False, True]
+    async with core.deps.store.tx() as tx:
+        rows = await tx.audit_rows()
+        made = await tx.grants()
+    decisions = [r["action"] for r in rows if r["action"] in ("request.approved", "request.denied")]
+    assert len(decisions) == 1 and len(made) == (1 if decisions == ["request.approved"] else 0)
+
+
+async def test_racing_approve_clicks_make_one_grant(core) -> None:  # noqa: ANN001
+    rid = (await requests.submit(core.deps, "U0ALICE", "prod-db", timedelta(hours=1), "x")).data["request_id"]
+    outs = await asyncio.gather(*(approval.vote(core.deps, rid, voter, VoteChoice.APPROVE)
+                                  for voter in ("U0APPR01", "U0APPR02", "U0APPR01", "U0APPR03") * 3))
+    assert [o.code for o in outs].count("approved") == 1
+    async with core.deps.store.tx() as tx:
+        assert len(await tx.grants()) == 1
+        assert len(await tx.audit_rows(action="request.approved")) == 1
+
+
+async def test_a_revoke_racing_the_expiry_revokes_once(core) -> None:  # noqa: ANN001
+    await requests.submit(core.deps, "U0ALICE", "shared-a", timedelta(hours=1), "")
+    await core.settle()
+    async with core.deps.store.tx() as tx:
+        (g,) = await tx.grants()
+    core.clock.advance(timedelta(hours=1))
+    await asyncio.gather(grants.revoke(core.deps, "U0ALICE", g.id), grants.expire_grant(core.deps, g.id))
+    await core.settle()
+    async with core.deps.store.tx() as tx:
+        (g,) = await tx.grants()
+        rows = await tx.audit_rows(action="grant.revoked")
+    assert g.state is GrantState.REVOKED and len(rows) == 1
+    assert rows[0]["details"]["reason"] in ("expired", "manual")
+
+
+async def test_an_expiry_rereads_state_so_an_extended_grant_is_not_cut_short(core) -> None:  # noqa: ANN001
+    await requests.submit(core.deps, "U0ALICE", "shared-a", timedelta(hours=1), "")
+    await core.settle()
+    async with core.deps.store.tx() as tx:
+        (g,) = await tx.grants()
+    await requests.submit_extend(core.deps, "U0ALICE", g.id, timedelta(hours=1), "")
+    core.clock.advance(timedelta(hours=1))
+    assert not await grants.expire_grant(core.deps, g.id)
+    await core.settle()
+    async with core.deps.store.tx() as tx:
+        (g,) = await tx.grants()
+    assert g.state is GrantState.ACTIVE
+
+
+async def test_revoking_n_grants_on_g_groups_costs_two_calls_per_group(core) -> None:  # noqa: ANN001
+    for i in range(6):
+        core.directory.add_user(f"U0P{i}", f"p{i}@example.com")
+        await requests.submit(core.deps, f"U0P{i}", "shared-a", timedelta(hours=1), "")
+    await core.settle()
+    core.groups.calls.clear()
+    core.clock.advance(timedelta(hours=1))
+    await core.settle()
+    assert core.groups.calls == [("GET", GROUP2), ("PUT", GROUP2)]
+    assert core.groups.emails(ACCOUNT, GROUP2) == []
