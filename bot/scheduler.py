@@ -30,6 +30,7 @@ Handler = Callable[[list[Any]], Awaitable[None]]
 
 MAX_BACKOFF = {"cf": 60.0, "default": 300.0}
 SLACK_MAX_ATTEMPTS = 12
+BUSY_WAIT = 0.25  # seconds before looking again at work that another worker holds
 
 
 def backoff(attempts: int, retry_after: float | None, cap: float, rng: random.Random) -> float:
@@ -53,6 +54,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._stopping = False
         self._running_keys: set[str] = set()
+        self._blocked: dict[str, float] = {}
         self._tasks: set[asyncio.Task] = set()
         self._rng = random.Random(seed)
         self.started = False
@@ -68,8 +70,11 @@ class Scheduler:
         self.started = True
         while not self._stopping:
             try:
-                await self.tick()
+                started = await self.tick()
                 delay = await self._sleep_for()
+                if delay <= 0 and not started:
+                    # Everything due is being worked already (here, or by a replica holding its lock).
+                    delay = BUSY_WAIT
             except Exception:  # noqa: BLE001 - the loop must survive a database hiccup
                 log.exception("scheduler tick failed")
                 delay = 1.0
@@ -97,14 +102,15 @@ class Scheduler:
             return self.max_sleep
         return max(0.0, min(self.max_sleep, (nxt - self.deps.clock.now()).total_seconds()))
 
-    async def tick(self) -> None:
-        """Do whatever is due now: timers inline, effects in background tasks per key."""
+    async def tick(self) -> int:
+        """Do whatever is due now: timers inline, effects in background tasks per key; returns how many."""
         now = self.deps.clock.now()
         self.last_tick = now
         async with self.deps.store.tx() as tx:
             expiries = await tx.due_request_expiries(now)
             warnings = await tx.due_warnings(now)
             grant_expiries = await tx.due_grant_expiries(now)
+        started = len(grant_expiries) + len(warnings) + len(expiries)
         for gid in grant_expiries:
             await grant_cases.expire_grant(self.deps, gid)
         for gid in warnings:
@@ -116,13 +122,16 @@ class Scheduler:
         keys: dict[str, list[Any]] = {}
         for row in due:
             keys.setdefault(row.key, []).append(row)
+        mono = asyncio.get_running_loop().time()
         for key in keys:
-            if key in self._running_keys or self._stopping:
+            if key in self._running_keys or self._stopping or self._blocked.get(key, 0) > mono:
                 continue
             self._running_keys.add(key)
             task = asyncio.create_task(self._work_key(key))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            started += 1
+        return started
 
     async def run_until_idle(self, rounds: int = 50) -> None:
         """Tests: tick and wait for effects until nothing due is left (time does not move)."""
@@ -139,8 +148,10 @@ class Scheduler:
         """Work one key's due effects under its cross-process lock."""
         try:
             async with self.locker.try_hold(f"effects:{key}") as got:
-                if not got:
+                if not got:  # a replica works this key now; look again a little later
+                    self._blocked[key] = asyncio.get_running_loop().time() + BUSY_WAIT
                     return
+                self._blocked.pop(key, None)
                 if key.startswith("cf:"):
                     await self._work_group(key)
                 else:
@@ -149,6 +160,7 @@ class Scheduler:
             log.exception("effect worker for %s failed", key)
         finally:
             self._running_keys.discard(key)
+            self.wake()  # whatever fell due while this key was busy is looked at now
 
     async def _work_group(self, key: str) -> None:
         """One GET + one PUT settles every pending sync of this group."""
