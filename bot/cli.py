@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     args = _parser().parse_args(argv)
+    from sqlalchemy.exc import SQLAlchemyError
+
     from bot.config import ConfigError, PolicyError
 
     try:
@@ -65,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_db_command(args))
     except (ConfigError, PolicyError) as exc:
         print(f"accessbot: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_CONFIG
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        print(f"accessbot: DATABASE_URL: cannot open the database: {detail}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
@@ -96,7 +102,7 @@ def _policy_check(path: str | None) -> int:
 
 async def _serve(args: argparse.Namespace) -> int:
     from bot.bootstrap import build, serve_forever
-    from bot.config import load_policy, load_settings
+    from bot.config import ConfigError, load_policy, load_settings
     from bot.logging_setup import setup_logging
 
     settings = load_settings()
@@ -106,9 +112,14 @@ async def _serve(args: argparse.Namespace) -> int:
     try:
         bot = await build(settings, policy, migrate=not args.no_migrate)
     except OSError as exc:
-        print(f"accessbot: cannot open the database: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    await serve_forever(bot, args.host or settings.accessbot_host, args.port or settings.accessbot_port)
+        raise ConfigError(f"DATABASE_URL: cannot open the database: {exc}") from exc
+    host = args.host or settings.accessbot_host
+    port = settings.accessbot_port if args.port is None else args.port
+    try:
+        await serve_forever(bot, host, port)
+    except OSError as exc:
+        await bot.close()
+        raise ConfigError(f"ACCESSBOT_PORT: cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     return EXIT_OK
 
 

@@ -28,5 +28,7 @@ def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "aiohttp.access", "slack_bolt", "slack_sdk"):
+    for noisy in ("httpx", "aiohttp.access", "slack_sdk", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # bolt warns that SLACK_BOT_TOKEN (read from the environment) is unused since the client carries it
+    logging.getLogger("slack_bolt").setLevel(max(logging.ERROR, root.level))
