@@ -28,6 +28,7 @@ from bot.slack.notifier import Notifier
 from bot.storage.engine import make_engine
 from bot.storage.locks import Locker
 from bot.storage.migrate import upgrade
+from bot.storage.notify import WorkListener
 from bot.storage.store import Store
 from bot.web import build_web_app, drain_in_flight
 
@@ -100,6 +101,7 @@ class Server:
         self.port: int | None = None
         self._scheduler_task: asyncio.Task | None = None
         self._reconcile_task: asyncio.Task | None = None
+        self._listener: WorkListener | None = None
         self._stop_reconcile = asyncio.Event()
 
     async def start(self, host: str, port: int) -> int:
@@ -110,6 +112,9 @@ class Server:
         await site.start()
         sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
         self.port = sockets[0].getsockname()[1] if sockets else port
+        if self.bot.deps.store.pg:
+            self._listener = WorkListener(self.bot.settings.database_url, self.bot.scheduler.wake)
+            await self._listener.start()
         self._scheduler_task = asyncio.create_task(self.bot.scheduler.run(), name="scheduler")
         interval = self.bot.settings.accessbot_reconcile_interval
         if interval and interval.total_seconds() > 0:
@@ -130,6 +135,8 @@ class Server:
         if self._scheduler_task:
             with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
                 await asyncio.wait_for(self._scheduler_task, timeout=30)
+        if self._listener:
+            await self._listener.stop()
         if self.runner:
             await self.runner.cleanup()
         await self.bot.close()

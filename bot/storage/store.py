@@ -276,6 +276,9 @@ class Tx:
         await self.conn.execute(insert(t.effects).values(
             kind=kind, key=key or kind, payload=payload, state="pending", attempts=0, next_at=at or now,
             created_at=now, alerts=0))
+        if self.pg and not self.enqueued:
+            # Delivered at commit: wakes the other replicas' schedulers (bot.storage.notify).
+            await self.conn.execute(text("SELECT pg_notify('accessbot_work', '')"))
         self.enqueued = True
 
     async def due_effects(self, now: datetime, limit: int = 50) -> list[Any]:

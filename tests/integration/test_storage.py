@@ -117,3 +117,17 @@ async def test_next_due_is_the_earliest_pending_thing(database_url: str) -> None
     async with store.tx() as tx:
         assert await tx.next_due() == now + timedelta(seconds=10)
     await store.engine.dispose()
+
+
+async def test_a_commit_that_owes_work_wakes_listeners_in_other_processes(pg_database_url: str) -> None:
+    from bot.storage.notify import WorkListener
+
+    store = await _store(pg_database_url)
+    woke = asyncio.Event()
+    listener = WorkListener(pg_database_url, woke.set)
+    assert await listener.start()
+    async with store.tx() as tx:
+        await tx.enqueue("notify.user", {"x": 1})
+    await asyncio.wait_for(woke.wait(), timeout=5)
+    await listener.stop()
+    await store.engine.dispose()
