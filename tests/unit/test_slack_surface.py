@@ -1,0 +1,69 @@
+"""The Slack surface as pure functions: command words, escaping, Block Kit within Slack's limits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bot.domain.model import AccessRequest, RequestState
+from bot.domain.policy import Role
+from bot.simulators.slack_sim import block_kit_errors
+from bot.slack.blocks import approval_message, grants_and_requests
+from bot.slack.commands import rest_after, split
+from bot.slack.text import cut, escape
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+ROLE = Role(name="prod-db", group_id="g", account_id="a", approvers=("U1",), description="<!here> & *db*")
+
+
+def _req(reason: str, state: RequestState = RequestState.PENDING) -> AccessRequest:
+    return AccessRequest("r-AAAA22", "prod-db", "U9", "a@x.io", timedelta(hours=2), reason, NOW,
+                         NOW + timedelta(days=1), state=state, decided_by="U1", decided_at=NOW)
+
+
+def test_command_words_keep_the_reason_as_typed() -> None:
+    text = "request  prod-db 2h incident &lt;4211&gt;   \"quoted\"\nnext line"
+    assert split(text)[:3] == ["request", "prod-db", "2h"]
+    assert rest_after(text, 3) == "incident <4211>   \"quoted\"\nnext line"
+    assert rest_after("list", 3) == ""
+
+
+def test_escaping_stops_pings_and_links() -> None:
+    assert escape("<!channel> <@U1> <https://x|y> & co") == "&lt;!channel&gt; &lt;@U1&gt; &lt;https://x|y&gt; &amp; co"
+    assert cut("abcdef", 4) == "abc…" and cut("abc", 4) == "abc"
+
+
+def test_the_approval_message_shows_typed_text_only_as_plain_text() -> None:
+    msg = approval_message(_req("<!channel> <@U1> <https://evil.example|click> & *bold*"), ROLE)
+    for block in msg["blocks"]:
+        if block["type"] == "section" and block["text"]["type"] == "mrkdwn":
+            assert "<!channel>" not in block["text"]["text"] and "evil" not in block["text"]["text"]
+    plain = [b for b in msg["blocks"] if b["type"] == "section" and b["text"]["type"] == "plain_text"]
+    assert "<!channel>" in plain[0]["text"]["text"]
+    context = [b for b in msg["blocks"] if b["type"] == "context"]
+    assert context[0]["elements"][0]["type"] == "plain_text"
+    assert block_kit_errors(msg["blocks"]) == []
+
+
+def test_a_huge_reason_is_cut_with_an_ellipsis_within_block_kit_limits() -> None:
+    msg = approval_message(_req("x" * 40000), ROLE)
+    assert block_kit_errors(msg["blocks"]) == []
+    assert any(b["type"] == "section" and b["text"]["text"].endswith("…") for b in msg["blocks"])
+
+
+def test_a_decided_request_has_no_buttons_and_says_who_decided() -> None:
+    msg = approval_message(_req("why", RequestState.DENIED), ROLE)
+    assert not any(b["type"] == "actions" for b in msg["blocks"])
+    assert "Denied" in msg["blocks"][-1]["text"]["text"] and "<@U1>" in msg["blocks"][-1]["text"]["text"]
+
+
+def test_a_pending_request_has_approve_and_a_confirmed_deny() -> None:
+    actions = next(b for b in approval_message(_req("why"), ROLE)["blocks"] if b["type"] == "actions")
+    approve, deny = actions["elements"]
+    assert approve["style"] == "primary" and approve["value"] == "r-AAAA22"
+    assert deny["style"] == "danger" and deny["confirm"]["confirm"]["text"] == "Deny"
+
+
+def test_the_list_stays_within_fifty_blocks() -> None:
+    reqs = [_req("why") for _ in range(60)]
+    blocks = grants_and_requests([], reqs, NOW)
+    assert len(blocks) <= 50 and block_kit_errors(blocks) == []
