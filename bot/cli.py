@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except SQLAlchemyError as exc:
         detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        print(f"accessbot: DATABASE_URL: cannot open the database: {detail}", file=sys.stderr)
+        print(f"accessbot: database error (DATABASE_URL): {detail}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
@@ -139,6 +139,12 @@ async def _db_command(args: argparse.Namespace) -> int:
             rev = await current(engine)
             print(f"{rev or 'empty'}{' (head)' if rev == head() else ''}")
             return EXIT_OK
+        rev = await current(engine)
+        if rev != head():
+            state = "has no schema yet" if rev is None else f"is at revision {rev}, not {head()}"
+            print(f"accessbot: the database {state}; run `accessbot db upgrade` (serve does it at start)",
+                  file=sys.stderr)
+            return EXIT_CONFIG
         store = Store(engine, SystemClock())
         if args.cmd == "grants":
             return await _grants(store, args)
@@ -207,7 +213,8 @@ async def _audit(store: Any, args: argparse.Namespace) -> int:
         from bot.domain.audit import format_at
 
         try:
-            since = format_at(datetime.fromisoformat(args.since.replace("Z", "+00:00")).astimezone(UTC))
+            parsed = datetime.fromisoformat(args.since.replace("Z", "+00:00"))
+            since = format_at(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
         except ValueError:
             print(f"accessbot: --since {args.since!r} is not an ISO 8601 time (e.g. 2026-11-01T00:00:00Z)",
                   file=sys.stderr)
