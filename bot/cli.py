@@ -130,6 +130,12 @@ async def _db_command(args: argparse.Namespace) -> int:
     from bot.storage.migrate import current, head, upgrade
     from bot.storage.store import Store
 
+    if args.cmd == "audit" and args.audit_cmd == "export":
+        args.since_at = _since(args.since)
+        if args.since_at == "":
+            print(f"accessbot: --since {args.since!r} is not an ISO 8601 time (e.g. 2026-11-01T00:00:00Z)",
+                  file=sys.stderr)
+            return EXIT_CONFIG
     settings = load_settings()
     engine = make_engine(settings.database_url)
     try:
@@ -159,6 +165,21 @@ async def _db_command(args: argparse.Namespace) -> int:
     finally:
         await engine.dispose()
     return EXIT_PROBLEM
+
+
+def _since(text: str | None) -> str | None:
+    """The audit `at` spelling of an ISO 8601 time (UTC when no offset is given); "" when unreadable."""
+    if not text:
+        return None
+    from datetime import UTC, datetime
+
+    from bot.domain.audit import format_at
+
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    return format_at(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
 def _iso(value: Any) -> str | None:
@@ -206,21 +227,8 @@ async def _audit(store: Any, args: argparse.Namespace) -> int:
             return EXIT_PROBLEM
         print(f"audit chain OK: {len(rows)} event(s)")
         return EXIT_OK
-    since = None
-    if args.since:
-        from datetime import UTC, datetime
-
-        from bot.domain.audit import format_at
-
-        try:
-            parsed = datetime.fromisoformat(args.since.replace("Z", "+00:00"))
-            since = format_at(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
-        except ValueError:
-            print(f"accessbot: --since {args.since!r} is not an ISO 8601 time (e.g. 2026-11-01T00:00:00Z)",
-                  file=sys.stderr)
-            return EXIT_CONFIG
     async with store.tx() as tx:
-        rows = await tx.audit_rows(since_at=since)
+        rows = await tx.audit_rows(since_at=args.since_at)
     if args.format == "jsonl":
         for row in rows:
             print(json.dumps({k: row[k] for k in FIELDS}, ensure_ascii=False))
