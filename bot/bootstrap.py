@@ -62,7 +62,7 @@ class Bot:
 
 
 async def build(settings: Settings, policy: Policy, *, clock: Clock | None = None, migrate: bool = True,
-                max_sleep: float = 5.0) -> Bot:
+                max_sleep: float = 5.0, early_ack: bool = True) -> Bot:
     """Build the bot from validated settings and policy; applies migrations unless told not to."""
     clock = clock or SystemClock()
     engine = make_engine(settings.database_url)
@@ -79,8 +79,8 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
     scheduler = Scheduler(deps, Locker(engine), notifier.handlers(), max_sleep=max_sleep)
     metrics = Metrics()
     signing_secret = _secret(settings.slack_signing_secret)
-    bolt = build_app(deps, slack, signing_secret)
-    web_app = build_web_app(deps, bolt, scheduler, signing_secret, metrics)
+    bolt = build_app(deps, slack, signing_secret, early_ack=early_ack)
+    web_app = build_web_app(deps, bolt, scheduler, signing_secret, metrics, early_ack=early_ack)
     return Bot(settings, deps, scheduler, web_app, cloudflare, slack, metrics)
 
 

@@ -132,13 +132,13 @@ def _problems(exc: ValidationError, prefix: str = "") -> list[str]:
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
-def _setting_duration(value: Any) -> Any:
+def _setting_duration(value: Any, *, zero_ok: bool = False) -> Any:
     if isinstance(value, str):
         try:
             value = parse_duration(value)
         except DurationError as exc:
             raise ValueError(str(exc)) from None
-        if value <= timedelta(0):
+        if value < timedelta(0) or (value == timedelta(0) and not zero_ok):
             raise ValueError("must be longer than 0")
     return value
 
@@ -214,10 +214,16 @@ class Settings(BaseSettings):
             raise ValueError(f"must be json or text (got {_got(value)})")
         return fmt
 
-    @field_validator("accessbot_revoke_alert_after", "accessbot_reconcile_interval", mode="before")
+    @field_validator("accessbot_revoke_alert_after", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return _setting_duration(value)
+
+    @field_validator("accessbot_reconcile_interval", mode="before")
+    @classmethod
+    def _interval(cls, value: Any) -> Any:
+        """0 turns the periodic drift check off."""
+        return _setting_duration(value, zero_ok=True)
 
     @property
     def socket_mode(self) -> bool:

@@ -111,8 +111,8 @@ class Scheduler:
             warnings = await tx.due_warnings(now)
             grant_expiries = await tx.due_grant_expiries(now)
         started = len(grant_expiries) + len(warnings) + len(expiries)
-        for gid in grant_expiries:
-            await grant_cases.expire_grant(self.deps, gid)
+        if grant_expiries:
+            await grant_cases.expire_grants(self.deps, grant_expiries)
         for gid in warnings:
             await grant_cases.warn_grant(self.deps, gid)
         for rid in expiries:

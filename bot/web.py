@@ -72,7 +72,7 @@ def _who(body: str) -> str:
 
 
 def build_web_app(deps: Deps, bolt: AsyncApp, scheduler: Scheduler, signing_secret: str,
-                  metrics: Metrics) -> web.Application:
+                  metrics: Metrics, *, early_ack: bool = True) -> web.Application:
     """The HTTP application; signature failures are answered 401 and audited before bolt sees them."""
     verifier = SignatureVerifier(signing_secret)
     limiter = RejectionLimiter()
@@ -106,7 +106,7 @@ def build_web_app(deps: Deps, bolt: AsyncApp, scheduler: Scheduler, signing_secr
                 metrics.slack_requests.labels("duplicate").inc()
                 return web.Response(status=200, text="")
         bolt_req = await to_bolt_request(request)
-        if _ack_at_once(body, request.headers.get("Content-Type", "")):
+        if early_ack and _ack_at_once(body, request.headers.get("Content-Type", "")):
             # Answer Slack now (a couple of ms); the listener runs after, tracked for graceful shutdown.
             task = asyncio.create_task(bolt.async_dispatch(bolt_req))
             in_flight.add(task)

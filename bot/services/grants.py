@@ -32,17 +32,27 @@ async def revoke(deps: Deps, actor: str, grant_id: str, *, reason_text: str = ""
 
 async def expire_grant(deps: Deps, grant_id: str) -> bool:
     """Start revoking an active grant whose time is up; re-reads state so an extended grant is left alone."""
+    return await expire_grants(deps, [grant_id]) == 1
+
+
+async def expire_grants(deps: Deps, grant_ids: list[str]) -> int:
+    """Start revoking every listed grant whose time is up, in one transaction; returns how many."""
     now = deps.clock.now()
+    groups: set[tuple[str, str]] = set()
+    moved = 0
     async with deps.store.tx() as tx:
-        grant = await tx.grant(grant_id, lock=True)
-        if grant is None or grant.state is not GrantState.ACTIVE or grant.expires_at is None \
-                or grant.expires_at > now:
-            return False
-        if not await tx.move_grant(grant.id, (GrantState.ACTIVE,), GrantState.REVOKING,
+        for grant_id in grant_ids:
+            grant = await tx.grant(grant_id, lock=True)
+            if grant is None or grant.state is not GrantState.ACTIVE or grant.expires_at is None \
+                    or grant.expires_at > now:
+                continue
+            if await tx.move_grant(grant.id, (GrantState.ACTIVE,), GrantState.REVOKING,
                                    revoke_reason="expired", revoke_actor="system"):
-            return False
-        await owe_group_sync(tx, grant.account_id, grant.group_id)
-    return True
+                moved += 1
+                groups.add((grant.account_id, grant.group_id))
+        for account_id, group_id in sorted(groups):
+            await owe_group_sync(tx, account_id, group_id)
+    return moved
 
 
 async def warn_grant(deps: Deps, grant_id: str) -> bool:

@@ -109,7 +109,8 @@ def default_people(slack: SlackSimulator) -> None:
 
 async def start_stack(policy_text: str = DEMO_POLICY, *, database_url: str, clock: Clock | None = None,
                       max_sleep: float = 5.0, foreign_rules: list[dict[str, Any]] | None = None,
-                      settings_overrides: dict[str, Any] | None = None, migrate: bool = True) -> Stack:
+                      settings_overrides: dict[str, Any] | None = None, migrate: bool = True,
+                      early_ack: bool = True) -> Stack:
     """Start simulators and the bot on 127.0.0.1 (port 0) and return the running stack."""
     slack = SlackSimulator(token=SLACK_TOKEN)
     cloudflare = CloudflareSimulator(token=CF_TOKEN)
@@ -131,7 +132,7 @@ async def start_stack(policy_text: str = DEMO_POLICY, *, database_url: str, cloc
     )
     values.update(settings_overrides or {})
     settings = Settings(**values)
-    bot = await build(settings, policy, clock=clock, migrate=migrate, max_sleep=max_sleep)
+    bot = await build(settings, policy, clock=clock, migrate=migrate, max_sleep=max_sleep, early_ack=early_ack)
     server = Server(bot)
     port = await server.start("127.0.0.1", 0)
     url = f"http://127.0.0.1:{port}"
