@@ -30,7 +30,7 @@ from bot.storage.locks import Locker
 from bot.storage.migrate import upgrade
 from bot.storage.notify import WorkListener
 from bot.storage.store import Store
-from bot.web import build_web_app, drain_in_flight
+from bot.web import ACCEPTING, build_web_app, drain_in_flight
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class Server:
 
     async def stop(self) -> None:
         """Stop taking requests, let in-flight work finish, then close everything."""
-        self.bot.web_app["accepting"] = False
+        self.bot.web_app[ACCEPTING] = False
         await drain_in_flight(self.bot.web_app)
         self._stop_reconcile.set()
         if self._reconcile_task:

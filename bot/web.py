@@ -22,6 +22,9 @@ from bot.storage import tables as t
 
 log = logging.getLogger(__name__)
 
+ACCEPTING = web.AppKey("accepting", bool)          # False once shutdown has begun
+IN_FLIGHT = web.AppKey("in_flight", set)            # listener tasks still running after their ack
+
 
 class RejectionLimiter:
     """Audits at most `per_minute` rejected requests a minute, so a flood cannot fill the log."""
@@ -77,13 +80,13 @@ def build_web_app(deps: Deps, bolt: AsyncApp, scheduler: Scheduler, signing_secr
     verifier = SignatureVerifier(signing_secret)
     limiter = RejectionLimiter()
     app = web.Application(client_max_size=2 * 1024 * 1024)
-    app["accepting"] = True
+    app[ACCEPTING] = True
     in_flight: set[asyncio.Task] = set()
-    app["in_flight"] = in_flight
+    app[IN_FLIGHT] = in_flight
 
     async def slack_events(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
-        if not app["accepting"]:
+        if not app[ACCEPTING]:
             metrics.slack_requests.labels("shutting_down").inc()
             return web.json_response({"error": "shutting down"}, status=503)
         body = await request.text()
@@ -167,7 +170,7 @@ def _ack_at_once(body: str, content_type: str) -> bool:
 
 async def drain_in_flight(app: web.Application, timeout: float = 20.0) -> None:
     """Wait for listeners still working after their ack (graceful shutdown)."""
-    tasks = list(app.get("in_flight", ()))
+    tasks = list(app.get(IN_FLIGHT, ()))
     if tasks:
         await asyncio.wait(tasks, timeout=timeout)
 

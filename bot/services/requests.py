@@ -14,7 +14,7 @@ from bot.services.context import Deps, Outcome, record
 from bot.services.identity import requester_email
 from bot.storage.store import Tx
 
-MAX_REASON = 2000
+MAX_REASON = 40_000  # Slack's own limit on message text; longer text cannot come from Slack
 
 
 async def refuse(deps: Deps, actor: str, code: str, reason: str, *, role: str | None = None,

@@ -8,7 +8,7 @@ from typing import Any
 from bot.domain.durations import format_duration
 from bot.domain.model import AccessRequest, Grant, RequestKind, RequestState
 from bot.domain.policy import Policy, Role
-from bot.slack.text import cut, escape
+from bot.slack.text import cut, inert
 
 APPROVE = "access_approve"
 DENY = "access_deny"
@@ -93,7 +93,7 @@ def approval_message(req: AccessRequest, role: Role | None, grant: Grant | None 
             by = " automatically"
         line = f"{_OUTCOME[req.state]}{by} at {when(req.decided_at)}"
         if req.state is RequestState.DENIED and req.decision_note:
-            line += f" — {escape(cut(req.decision_note, 500))}"
+            line += f" — {inert(cut(req.decision_note, 500))}"
         if grant is not None and grant.expires_at and req.kind is RequestKind.NEW:
             line += f"\nGrant `{grant.id}` is {grant.state.value}, until {when(grant.expires_at)}"
         blocks.append(mrkdwn(line))
@@ -130,7 +130,7 @@ def roles_text(policy: Policy, roles: list[Role]) -> str:
         approvers = "granted automatically" if r.auto_approve else (
             "approvers: " + ", ".join(f"<!subteam^{a}>" if a.startswith("S") else f"<@{a}>" for a in r.approvers))
         need = f", {r.approvals_required} approvals" if r.approvals_required > 1 and not r.auto_approve else ""
-        desc = f" — {escape(r.description)}" if r.description else ""
+        desc = f" — {inert(r.description)}" if r.description else ""
         lines.append(f"• `{r.name}`{desc}\n   {r.limits_text()}; {approvers}{need}"
                      + ("; signs you out of Access apps when it ends" if r.revoke_sessions else ""))
     return cut("\n".join(lines), 3900)

@@ -15,7 +15,7 @@ from bot.services import grants as grant_cases
 from bot.services import requests as request_cases
 from bot.services.context import Deps, Outcome
 from bot.slack import blocks as bk
-from bot.slack.text import cut, escape
+from bot.slack.text import cut, inert
 
 ROLE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -72,7 +72,7 @@ async def handle(deps: Deps, user: str, text: str) -> Reply:
         kind = "g" if sub == "revoke" else "r"
         if not ID_PATTERN.match(ident) or ident[0] != kind:
             example = "g-7K3FMA" if kind == "g" else "r-91QXK7"
-            return await _refused(deps, user, "bad_id", f"`{escape(cut(words[1], 40))}` is not a "
+            return await _refused(deps, user, "bad_id", f"`{inert(cut(words[1], 40))}` is not a "
                                   f"{'grant' if kind == 'g' else 'request'} ID (they look like `{example}`; "
                                   f"`/access list` shows yours). {USAGE[sub]}")
         if sub == "revoke":
@@ -83,7 +83,7 @@ async def handle(deps: Deps, user: str, text: str) -> Reply:
     if sub == "pending":
         return await _pending(deps, user)
     return await _refused(deps, user, "unknown_command",
-                          f"I don't know `{escape(cut(words[0], 40))}`. " + bk.HELP.split("\n", 1)[1])
+                          f"I don't know `{inert(cut(words[0], 40))}`. " + bk.HELP.split("\n", 1)[1])
 
 
 def _reply(out: Outcome) -> Reply:
@@ -99,7 +99,7 @@ async def _request(deps: Deps, user: str, words: list[str], text: str) -> Reply:
         return await _refused(deps, user, "usage", f"say which role: {USAGE['request']}")
     role = words[1].lower()
     if not ROLE_NAME.match(role):
-        return await _refused(deps, user, "unknown_role", f"`{escape(cut(words[1], 40))}` is not a role name. "
+        return await _refused(deps, user, "unknown_role", f"`{inert(cut(words[1], 40))}` is not a role name. "
                               f"{USAGE['request']}; `/access roles` lists the roles")
     duration: timedelta | None = None
     skip = 2
@@ -107,7 +107,7 @@ async def _request(deps: Deps, user: str, words: list[str], text: str) -> Reply:
         try:
             duration = parse_duration(words[2])
         except DurationError as exc:
-            return await _refused(deps, user, "bad_duration", f"{escape(str(exc))}. {USAGE['request']}", role=role)
+            return await _refused(deps, user, "bad_duration", f"{inert(str(exc))}. {USAGE['request']}", role=role)
         skip = 3
     reason = rest_after(text, skip)
     return _reply(await request_cases.submit(deps, user, role, duration, reason))
@@ -119,10 +119,10 @@ async def _extend(deps: Deps, user: str, words: list[str], text: str) -> Reply:
     try:
         duration = parse_duration(words[2])
     except DurationError as exc:
-        return await _refused(deps, user, "bad_duration", f"{escape(str(exc))}. {USAGE['extend']}")
+        return await _refused(deps, user, "bad_duration", f"{inert(str(exc))}. {USAGE['extend']}")
     ident = normalise_id(words[1])
     if not ID_PATTERN.match(ident) or ident[0] != "g":
-        return await _refused(deps, user, "bad_id", f"`{escape(cut(words[1], 40))}` is not a grant ID (they look "
+        return await _refused(deps, user, "bad_id", f"`{inert(cut(words[1], 40))}` is not a grant ID (they look "
                               f"like `g-7K3FMA`; `/access list` shows yours). {USAGE['extend']}")
     return _reply(await request_cases.submit_extend(deps, user, ident, duration, rest_after(text, 3)))
 
@@ -155,5 +155,5 @@ async def _pending(deps: Deps, user: str) -> Reply:
         return Reply("No requests are waiting for you.")
     lines = ["*Waiting for your decision*"] + [
         f"• `{r.id}` <@{r.requester}> — *{r.role}* for {format_duration(r.duration)}: "
-        f"{escape(cut(r.reason, 200))}" for r in waiting[:30]]
+        f"{inert(cut(r.reason, 200))}" for r in waiting[:30]]
     return Reply("\n".join(lines))

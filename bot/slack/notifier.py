@@ -14,7 +14,7 @@ from bot.services.context import Deps
 from bot.slack import blocks as bk
 from bot.slack.directory import SlackDirectory
 from bot.slack.errors import call
-from bot.slack.text import cut, escape
+from bot.slack.text import cut, escape, inert
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ def thread_text(event: str, grant: Grant | None, p: dict[str, Any]) -> str:
             else (" from the command line" if grant.revoke_actor == "cli" else "")
         return f":lock: {gid} was revoked{by}."
     if event == "revoke_requested":
-        return f"<@{p.get('by')}> is revoking {gid}: {escape(cut(p.get('note', ''), 500))}"
+        return f"<@{p.get('by')}> is revoking {gid}: {inert(cut(p.get('note', ''), 500))}"
     return f"{gid}: {event}"
 
 
@@ -210,7 +210,7 @@ def user_message(event: str, grant: Grant | None, req: AccessRequest | None,
         return (f":unlock: Your access to *{grant.role}* is active (grant `{grant.id}`) until "
                 f"{bk.when(grant.expires_at)} ({format_duration(grant.duration)}).", None)
     if event == "denied" and req:
-        note = f" Reason: {escape(cut(req.decision_note, 500))}" if req.decision_note else ""
+        note = f" Reason: {inert(cut(req.decision_note, 500))}" if req.decision_note else ""
         return (f":no_entry: Your request `{req.id}` for *{req.role}* was denied by <@{req.decided_by}>.{note}",
                 None)
     if event == "warned" and grant:
@@ -227,7 +227,7 @@ def user_message(event: str, grant: Grant | None, req: AccessRequest | None,
     if event == "failed" and grant:
         stage = "apply" if p.get("stage") == "apply" else "remove"
         return (f":warning: Cloudflare refused to {stage} your access to *{grant.role}* (grant `{grant.id}`): "
-                f"{escape(cut(grant.failure or 'unknown error', 400))}. The admins have been told.", None)
+                f"{inert(cut(grant.failure or 'unknown error', 400))}. The admins have been told.", None)
     if event == "request_expired" and req:
         return (f":hourglass: Your request `{req.id}` for *{req.role}* expired without a decision. "
                 "You can ask again.", None)
@@ -240,21 +240,21 @@ def admin_text(p: dict[str, Any]) -> str:
     if event == "revoke_failing":
         grants = ", ".join(f"`{g}`" for g in p.get("grants", []))
         return (f":rotating_light: Revoking {grants} from Cloudflare group `{p.get('group_id')}` has been failing "
-                f"since {p.get('since')}: {escape(cut(p.get('error', ''), 400))}. The bot keeps trying; "
+                f"since {p.get('since')}: {inert(cut(p.get('error', ''), 400))}. The bot keeps trying; "
                 "access is still open until it succeeds.")
     if event == "revoke_recovered":
         return (f":white_check_mark: Revocations on Cloudflare group `{p.get('group_id')}` succeed again; "
                 "the pending removals are done.")
     if event == "grant_failed":
         return (f":warning: Cloudflare refused to {p.get('stage')} grant `{p.get('grant_id')}` for good: "
-                f"{escape(cut(p.get('error', ''), 400))}. Check the token and the group, then "
+                f"{inert(cut(p.get('error', ''), 400))}. Check the token and the group, then "
                 "`accessbot reconcile`.")
     if event == "sessions_failed":
         return (f":warning: Ending the Access sessions of grant `{p.get('grant_id')}` failed: "
-                f"{escape(cut(p.get('error', ''), 400))}.")
+                f"{inert(cut(p.get('error', ''), 400))}.")
     if event == "drift":
-        return f":mag: Drift at Cloudflare: {escape(cut(p.get('summary', ''), 2500))}"
-    return f"accessbot alert: {escape(str(p)[:500])}"
+        return f":mag: Drift at Cloudflare: {inert(cut(p.get('summary', ''), 2500))}"
+    return f"accessbot alert: {inert(str(p)[:500])}"
 
 
 def audit_line(row: dict[str, Any]) -> str:
@@ -272,5 +272,5 @@ def audit_line(row: dict[str, Any]) -> str:
     d = row.get("details") or {}
     for k in ("reason", "code", "choice"):
         if k in d and isinstance(d[k], str):
-            parts.append(f"{k}: {escape(cut(d[k], 200))}")
+            parts.append(f"{k}: {inert(cut(d[k], 200))}")
     return cut(" · ".join(parts), 3000)

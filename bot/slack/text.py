@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_FORMAT = re.compile(r"([*_~`>])")
+_FORMAT = re.compile(r"([*_~`])")
 
 
 def escape(text: str) -> str:
@@ -14,7 +14,7 @@ def escape(text: str) -> str:
 
 def inert(text: str) -> str:
     """Escape and neutralise mrkdwn formatting characters (a zero-width joiner breaks *bold*, _it_ …)."""
-    return _FORMAT.sub("\u200b\\1\u200b", escape(text)).replace("@", "@\u200b")
+    return _FORMAT.sub("\u200b\\1\u200b", escape(text))
 
 
 def cut(text: str, limit: int) -> str:
