@@ -97,6 +97,6 @@ async def make_core(database_url: str, policy_text: str = POLICY) -> Core:
         return handle
 
     kinds = ["approval.post", "approval.refresh", "notify.user", "notify.thread", "notify.approvers",
-             "notify.admins", "audit.summary"]
+             "notify.admins", "audit.summary", "home.refresh"]
     scheduler = Scheduler(deps, Locker(engine), {k: recorder(k) for k in kinds}, seed=1)
     return Core(deps, clock, groups, directory, scheduler, core_effects)

@@ -16,7 +16,7 @@ from bot.domain.model import (
     warn_time,
 )
 from bot.domain.policy import evaluate_vote
-from bot.services.context import Deps, Outcome, record
+from bot.services.context import Deps, Outcome, owe_home_refresh, record
 from bot.storage.store import Tx
 
 
@@ -43,6 +43,7 @@ async def approve_in_tx(deps: Deps, tx: Tx, req: AccessRequest, actor: str, *, a
     await record(deps, tx, AuditEvent(actor, "request.approved", request_id=req.id, role=req.role,
                                       subject=req.email, grant_id=req.grant_id,
                                       details={"auto": auto, "approvers": sorted(req.approvals())}))
+    await owe_home_refresh(tx, req.requester, approvers_of=None if auto else req.id)
     if req.kind is RequestKind.EXTEND and req.grant_id:
         grant = await tx.grant(req.grant_id, lock=True)
         assert grant is not None
@@ -123,6 +124,7 @@ async def vote(deps: Deps, request_id: str, voter: str, choice: VoteChoice, note
                              key="slack")
             await tx.enqueue("notify.approvers", {"request_id": req.id, "event": "denied", "except": voter},
                              key="slack")
+            await owe_home_refresh(tx, req.requester, approvers_of=req.id)
             return Outcome(True, f"You denied `{req.id}`.", "denied")
         if len(req.approvals()) >= role.approvals_required:
             await approve_in_tx(deps, tx, req, voter)

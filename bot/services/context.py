@@ -41,3 +41,8 @@ async def record(deps: Deps, tx: Tx, event: AuditEvent) -> dict[str, Any]:
     if deps.policy.audit_channel:
         await tx.enqueue("audit.summary", {"seq": row["seq"]}, key="slack")
     return row
+
+
+async def owe_home_refresh(tx: Tx, *users: str, approvers_of: str | None = None) -> None:
+    """Owe a refresh of these users' App Home (and, given a request ID, its approvers')."""
+    await tx.enqueue("home.refresh", {"users": sorted(set(users)), "approvers_of": approvers_of}, key="slack")

@@ -15,7 +15,7 @@ from bot.domain.audit import AuditEvent
 from bot.domain.errors import ExternalError, PermanentError
 from bot.domain.membership import emails_in, plan_group_change
 from bot.domain.model import Grant, GrantState, warn_time
-from bot.services.context import Deps, record
+from bot.services.context import Deps, owe_home_refresh, record
 from bot.storage.store import Tx
 
 _LIVE = (GrantState.PENDING, GrantState.ACTIVE, GrantState.REVOKING)
@@ -80,6 +80,7 @@ async def _mark_applied(deps: Deps, tx: Tx, g: Grant, *, standing: bool) -> int:
     await tx.enqueue("notify.thread", {"request_id": g.request_id, "event": "granted", "grant_id": g.id},
                      key="slack")
     await tx.enqueue("approval.refresh", {"request_id": g.request_id}, key="slack")
+    await owe_home_refresh(tx, g.requester)
     return 1
 
 
@@ -99,6 +100,7 @@ async def _mark_revoked(deps: Deps, tx: Tx, g: Grant, *, left_group: bool) -> in
         await tx.enqueue("cf.revoke_sessions", {"account_id": g.account_id, "email": g.email, "grant_id": g.id},
                          key=f"cf-sessions:{g.account_id}")
     event = "expired" if reason == "expired" else "revoked"
+    await owe_home_refresh(tx, g.requester)
     await tx.enqueue("notify.user", {"user": g.requester, "event": event, "grant_id": g.id}, key="slack")
     await tx.enqueue("notify.thread", {"request_id": g.request_id, "event": event, "grant_id": g.id},
                      key="slack")
@@ -129,6 +131,7 @@ async def _give_up(deps: Deps, grants: list[Grant], exc: ExternalError, effect_i
             await tx.enqueue("notify.user", {"user": g.requester, "event": "failed", "grant_id": g.id,
                                              "stage": "apply" if g.state is GrantState.PENDING else "revoke"},
                              key="slack")
+            await owe_home_refresh(tx, g.requester)
             await tx.enqueue("notify.admins", {"event": "grant_failed", "grant_id": g.id,
                                                "stage": "apply" if g.state is GrantState.PENDING else "revoke",
                                                "error": str(exc)[:500]}, key="slack")

@@ -10,7 +10,7 @@ from bot.domain.ids import new_request_id
 from bot.domain.model import AccessRequest, GrantState, RequestKind, RequestState
 from bot.domain.policy import Decision, evaluate_request
 from bot.services.approval import approve_in_tx
-from bot.services.context import Deps, Outcome, record
+from bot.services.context import Deps, Outcome, owe_home_refresh, record
 from bot.services.identity import requester_email
 from bot.storage.store import Tx
 
@@ -73,6 +73,7 @@ async def submit(deps: Deps, requester: str, role_name: str, duration: timedelta
                                  f"(grant `{grant.id}`); I will message you once Cloudflare has applied it.",
                            data={"request_id": req.id, "grant_id": grant.id})
         await tx.enqueue("approval.post", {"request_id": req.id}, key="slack")
+        await owe_home_refresh(tx, requester, approvers_of=req.id)
     return Outcome(True, f"Request `{req.id}` for `{role.name}` ({format_duration(duration)}) is waiting for "
                          f"{role.approvals_required} approval(s). `/access cancel {req.id}` withdraws it.",
                    data={"request_id": req.id})
@@ -123,6 +124,7 @@ async def submit_extend(deps: Deps, requester: str, grant_id: str, duration: tim
             return Outcome(True, f"Grant `{grant.id}` is extended by {format_duration(duration)}.",
                            data={"request_id": req.id})
         await tx.enqueue("approval.post", {"request_id": req.id}, key="slack")
+        await owe_home_refresh(tx, requester, approvers_of=req.id)
     return Outcome(True, f"Extension request `{req.id}` (+{format_duration(duration)} on `{grant.id}`) is "
                          "waiting for approval.", data={"request_id": req.id})
 
@@ -145,6 +147,7 @@ async def cancel(deps: Deps, user: str, request_id: str) -> Outcome:
         await tx.enqueue("approval.refresh", {"request_id": req.id}, key="slack")
         await tx.enqueue("notify.approvers", {"request_id": req.id, "event": "cancelled", "except": user},
                          key="slack")
+        await owe_home_refresh(tx, user, approvers_of=req.id)
     return Outcome(True, f"Request `{req.id}` is cancelled.")
 
 
@@ -164,6 +167,7 @@ async def expire_request(deps: Deps, request_id: str) -> bool:
         await tx.enqueue("notify.user", {"user": req.requester, "event": "request_expired",
                                          "request_id": req.id}, key="slack")
         await tx.enqueue("notify.approvers", {"request_id": req.id, "event": "expired"}, key="slack")
+        await owe_home_refresh(tx, req.requester, approvers_of=req.id)
     return True
 
 

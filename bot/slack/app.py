@@ -13,7 +13,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.ids import normalise_id
-from bot.domain.model import GrantState, RequestState, VoteChoice
+from bot.domain.model import VoteChoice
 from bot.services import approval as approval_cases
 from bot.services import grants as grant_cases
 from bot.services import requests as request_cases
@@ -21,6 +21,9 @@ from bot.services.context import Deps
 from bot.slack import blocks as bk
 from bot.slack import commands
 from bot.slack.errors import call
+from bot.slack.home import OPEN_MODAL, publish_home
+from bot.slack.modal import CALLBACK as MODAL_CALLBACK
+from bot.slack.modal import read_submission, request_modal
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,9 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
     @app.command("/access")
     async def access_command(ack, command: dict[str, Any], respond) -> None:  # noqa: ANN001
         await ack()
+        if not (command.get("text") or "").strip():
+            await _open_modal(command["user_id"], command["trigger_id"])
+            return
         reply = await commands.handle(deps, command["user_id"], command.get("text") or "")
         await respond(text=reply.text, blocks=reply.blocks, response_type="ephemeral", replace_original=False)
 
@@ -89,18 +95,36 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
 
     @app.event("app_home_opened")
     async def home_opened(event: dict[str, Any]) -> None:
-        if event.get("tab") not in (None, "home"):
+        if event.get("tab") in (None, "home"):
+            await publish_home(deps, client, event["user"])
+
+    async def _open_modal(user: str, trigger_id: str) -> None:
+        roles = await commands.requestable_roles(deps, user)
+        await call(client.views_open, trigger_id=trigger_id, view=request_modal(roles))
+
+    @app.action(OPEN_MODAL)
+    async def open_modal_from_home(ack, body: dict[str, Any]) -> None:  # noqa: ANN001
+        await ack()
+        await _open_modal(body["user"]["id"], body["trigger_id"])
+
+    async def check_submission(ack, body: dict[str, Any]) -> None:  # noqa: ANN001
+        _, errors = read_submission(body["view"]["state"]["values"], deps.policy.roles)
+        if errors:
+            await ack(response_action="errors", errors=errors)
+        else:
+            await ack()
+
+    async def file_submission(body: dict[str, Any]) -> None:
+        fields, errors = read_submission(body["view"]["state"]["values"], deps.policy.roles)
+        if errors:
             return
-        user = event["user"]
-        async with deps.store.tx() as tx:
-            grants = await tx.grants(requester=user, states=(GrantState.PENDING, GrantState.ACTIVE))
-            reqs = await tx.requests_of(user, RequestState.PENDING)
-            waiting = await request_cases.pending_for(deps, tx, user)
-        view_blocks = [{"type": "header", "text": {"type": "plain_text", "text": "Your access"}}]
-        view_blocks += bk.grants_and_requests(grants, reqs, deps.clock.now())
-        if waiting:
-            view_blocks.append(bk.mrkdwn(f"*{len(waiting)} request(s) wait for your decision* — `/access pending`"))
-        await call(client.views_publish, user_id=user, view={"type": "home", "blocks": view_blocks[:100]})
+        user = body["user"]["id"]
+        out = await request_cases.submit(deps, user, fields["role"], fields["duration"], fields["reason"],
+                                         source="modal")
+        await call(client.chat_postMessage, channel=user,
+                   text=out.message if out.ok else f":warning: {out.message}")
+
+    app.view(MODAL_CALLBACK)(ack=check_submission, lazy=[file_submission])
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from bot.domain.durations import DurationError, format_duration, looks_like_duration, parse_duration
 from bot.domain.ids import ID_PATTERN, normalise_id
 from bot.domain.model import GrantState, RequestState
-from bot.domain.policy import is_member
+from bot.domain.policy import Role, is_member
 from bot.services import grants as grant_cases
 from bot.services import requests as request_cases
 from bot.services.context import Deps, Outcome
@@ -54,7 +54,7 @@ def rest_after(text: str, n: int) -> str:
 async def handle(deps: Deps, user: str, text: str) -> Reply:
     """Run one `/access` command for `user` and say what happened."""
     words = split(text)
-    if not words or words[0].lower() in ("help", "-h", "--help", "?"):
+    if not words or words[0].lower() in ("help", "-h", "--help", "?"):  # (empty text opens the modal: app.py)
         return Reply(bk.HELP)
     sub = words[0].lower()
     if sub == "request":
@@ -137,7 +137,8 @@ async def _list(deps: Deps, user: str) -> Reply:
     return Reply(summary, blocks)
 
 
-async def _roles(deps: Deps, user: str) -> Reply:
+async def requestable_roles(deps: Deps, user: str) -> list[Role]:
+    """The roles this user may request (requesters allow-lists applied), in policy order."""
     allowed = []
     for role in deps.policy.roles.values():
         if role.requesters and user not in role.requesters:
@@ -145,7 +146,11 @@ async def _roles(deps: Deps, user: str) -> Reply:
             if not is_member(user, role.requesters, groups):
                 continue
         allowed.append(role)
-    return Reply(bk.roles_text(deps.policy, allowed))
+    return allowed
+
+
+async def _roles(deps: Deps, user: str) -> Reply:
+    return Reply(bk.roles_text(deps.policy, await requestable_roles(deps, user)))
 
 
 async def _pending(deps: Deps, user: str) -> Reply:

@@ -14,6 +14,7 @@ from bot.services.context import Deps
 from bot.slack import blocks as bk
 from bot.slack.directory import SlackDirectory
 from bot.slack.errors import call
+from bot.slack.home import publish_home
 from bot.slack.text import cut, escape, inert
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class Notifier:
             "notify.approvers": self.notify_approvers,
             "notify.admins": self.notify_admins,
             "audit.summary": self.audit_summary,
+            "home.refresh": self.home_refresh,
         }
 
     # ---- helpers --------------------------------------------------------------------------
@@ -170,6 +172,17 @@ class Notifier:
                 list(self.deps.policy.admins)
             for target in targets:
                 await self.post(target, text)
+
+    async def home_refresh(self, rows: list[Any]) -> None:
+        """Republish the App Home of people whose grants or requests changed (and of a request's approvers)."""
+        for row in rows:
+            users = list(row.payload.get("users") or [])
+            if row.payload.get("approvers_of"):
+                req, _, _ = await self._load(row.payload["approvers_of"])
+                if req is not None:
+                    users += await self._approver_users(req)
+            for user in dict.fromkeys(users):
+                await publish_home(self.deps, self.client, user)
 
     async def audit_summary(self, rows: list[Any]) -> None:
         """One line per audit event in the audit channel."""

@@ -1,0 +1,45 @@
+"""App Home: the caller's grants and pending requests, and for approvers what waits for them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.domain.durations import format_duration
+from bot.domain.model import GrantState, RequestState
+from bot.services import requests as request_cases
+from bot.services.context import Deps
+from bot.slack import blocks as bk
+from bot.slack.errors import call
+from bot.slack.text import cut, inert
+
+OPEN_MODAL = "access_open_modal"
+
+
+async def home_view(deps: Deps, user: str) -> dict[str, Any]:
+    """The Home tab of one user, rendered from the database as it is now."""
+    async with deps.store.tx() as tx:
+        grants = await tx.grants(requester=user, states=(GrantState.PENDING, GrantState.ACTIVE,
+                                                         GrantState.REVOKING))
+        reqs = await tx.requests_of(user, RequestState.PENDING)
+        waiting = await request_cases.pending_for(deps, tx, user)
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": "Your access"}},
+        {"type": "actions", "elements": [bk.button("Request access", OPEN_MODAL, "open", "primary")]},
+    ]
+    blocks += bk.grants_and_requests(grants, reqs, deps.clock.now())
+    if waiting:
+        blocks.append({"type": "divider"})
+        blocks.append(bk.mrkdwn(f"*{len(waiting)} request(s) wait for your decision*"))
+        for r in waiting[:20]:
+            blocks.append(bk.mrkdwn(f"`{r.id}` <@{r.requester}> — *{r.role}* for {format_duration(r.duration)}: "
+                                    f"{inert(cut(r.reason, 300))}"))
+            blocks.append({"type": "actions", "block_id": f"decide:{r.id}", "elements": [
+                bk.button("Approve", bk.APPROVE, r.id, "primary"), bk.button("Deny", bk.DENY, r.id, "danger")]})
+    return {"type": "home", "blocks": blocks[:100]}
+
+
+async def publish_home(deps: Deps, client: AsyncWebClient, user: str) -> None:
+    """views.publish the user's Home tab."""
+    await call(client.views_publish, user_id=user, view=await home_view(deps, user))

@@ -1,0 +1,71 @@
+"""The request modal (`/access` with no text, or the Home tab's button) and reading its submission."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from bot.domain.durations import DurationError, format_duration, parse_duration
+from bot.domain.policy import Role
+from bot.slack.text import cut
+
+CALLBACK = "access_request_modal"
+
+
+def request_modal(roles: list[Role]) -> dict[str, Any]:
+    """The modal: role (a select with descriptions and limits), duration (blank: the role's default), reason."""
+    options = [{
+        "text": {"type": "plain_text", "text": cut(r.name, 75)},
+        "value": r.name,
+        "description": {"type": "plain_text", "text": cut(
+            (r.description + " · " if r.description else "") + r.limits_text(), 75)},
+    } for r in roles[:100]]
+    return {
+        "type": "modal",
+        "callback_id": CALLBACK,
+        "title": {"type": "plain_text", "text": "Request access"},
+        "submit": {"type": "plain_text", "text": "Request"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {"type": "input", "block_id": "role", "label": {"type": "plain_text", "text": "Role"},
+             "element": {"type": "static_select", "action_id": "value", "options": options,
+                         "placeholder": {"type": "plain_text", "text": "Choose a role"}}},
+            {"type": "input", "block_id": "duration", "optional": True,
+             "label": {"type": "plain_text", "text": "Duration"},
+             "hint": {"type": "plain_text", "text": "e.g. 30m, 2h, 1h30m; empty means the role's default"},
+             "element": {"type": "plain_text_input", "action_id": "value", "max_length": 20}},
+            {"type": "input", "block_id": "reason", "optional": True,
+             "label": {"type": "plain_text", "text": "Reason"},
+             "element": {"type": "plain_text_input", "action_id": "value", "multiline": True,
+                         "max_length": 3000}},
+        ],
+    }
+
+
+def read_submission(values: dict[str, Any], roles: dict[str, Role]) -> tuple[dict[str, Any], dict[str, str]]:
+    """(role, duration, reason) from the modal's state, and errors by block_id for Slack to show."""
+    def value(block: str) -> Any:
+        element = (values.get(block) or {}).get("value") or {}
+        if element.get("type") == "static_select":
+            return (element.get("selected_option") or {}).get("value")
+        return element.get("value")
+
+    errors: dict[str, str] = {}
+    role_name = value("role") or ""
+    role = roles.get(role_name)
+    if role is None:
+        errors["role"] = "Choose one of the roles in the list"
+    duration: timedelta | None = None
+    text = (value("duration") or "").strip()
+    if text:
+        try:
+            duration = parse_duration(text)
+        except DurationError as exc:
+            errors["duration"] = cut(str(exc), 150)
+    if role is not None and duration is not None and not errors \
+            and (duration < role.min_duration or duration > role.max_duration):
+        errors["duration"] = f"{format_duration(duration)} is outside {role.limits_text()}"
+    reason = (value("reason") or "").strip()
+    if role is not None and role.require_reason and not reason:
+        errors["reason"] = f"{role.name} needs a reason"
+    return {"role": role_name, "duration": duration, "reason": reason}, errors
