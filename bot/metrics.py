@@ -17,6 +17,11 @@ class Metrics:
                                      registry=self.registry)
         self.grants = Gauge("accessbot_grants", "Grants by state", ["state"], registry=self.registry)
         self.effects = Gauge("accessbot_effects", "Outbox effects by state", ["state"], registry=self.registry)
+        self.retrying = Gauge("accessbot_effects_retrying", "Pending effects that failed at least once, by kind",
+                              ["kind"], registry=self.registry)
+        self.overdue = Gauge("accessbot_revocation_overdue_seconds",
+                             "Seconds since the oldest expiry whose removal Cloudflare has not confirmed (0: none)",
+                             registry=self.registry)
 
     def render(self) -> bytes:
         """The Prometheus text exposition."""

@@ -140,6 +140,16 @@ def build_web_app(deps: Deps, bolt: AsyncApp, scheduler: Scheduler, signing_secr
             for state, n in (await conn.execute(
                     select(t.effects.c.state, func.count()).group_by(t.effects.c.state))).all():
                 metrics.effects.labels(state).set(n)
+            metrics.retrying.clear()
+            for kind, n in (await conn.execute(
+                    select(t.effects.c.kind, func.count()).where(t.effects.c.state == "pending",
+                                                                 t.effects.c.attempts > 0)
+                    .group_by(t.effects.c.kind))).all():
+                metrics.retrying.labels(kind).set(n)
+            oldest = (await conn.execute(select(t.grants.c.expires_at).where(
+                t.grants.c.state.in_(["active", "revoking"]), t.grants.c.expires_at <= deps.clock.now())
+                .order_by(t.grants.c.expires_at).limit(1))).scalar()
+            metrics.overdue.set((deps.clock.now() - oldest).total_seconds() if oldest else 0)
         return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
 
     app.router.add_post("/slack/events", slack_events)
