@@ -17,6 +17,7 @@ from bot.domain.policy import Policy
 from bot.simulators.cloudflare_sim import CloudflareSimulator
 from bot.simulators.slack_driver import SlackDriver
 from bot.simulators.slack_sim import SlackSimulator
+from bot.web import IN_FLIGHT
 
 ACCOUNT = "1234567890abcdef1234567890abcdef"
 PROD_GROUP = "0f3e2a1b-6c2d-4c1e-9f7a-1b2c3d4e5f60"
@@ -73,14 +74,14 @@ class Stack:
     extra: dict[str, Any] = field(default_factory=dict)
 
     async def idle(self, timeout: float = 10.0) -> None:
-        """Wait until the outbox has nothing due and no effect is in flight."""
+        """Wait until no Slack listener is still working, the outbox has nothing due and no effect is in flight."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         sched = self.bot.scheduler
         while loop.time() < deadline:
             sched.wake()
             await asyncio.sleep(0.02)
-            if sched._tasks:  # noqa: SLF001 - the stack is the scheduler's test harness
+            if self.bot.web_app[IN_FLIGHT] or sched._tasks:  # noqa: SLF001 - the stack is the scheduler's harness
                 continue
             async with self.bot.deps.store.tx() as tx:
                 due = await tx.due_effects(self.bot.deps.clock.now(), limit=1)
