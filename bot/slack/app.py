@@ -17,7 +17,7 @@ from bot.domain.model import VoteChoice
 from bot.services import approval as approval_cases
 from bot.services import grants as grant_cases
 from bot.services import requests as request_cases
-from bot.services.context import Deps
+from bot.services.context import Deps, Outcome
 from bot.slack import blocks as bk
 from bot.slack import commands
 from bot.slack.errors import call
@@ -51,8 +51,7 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
         await ack()
         request_id = body["actions"][0].get("value", "")
         out = await approval_cases.vote(deps, request_id, body["user"]["id"], choice)
-        await respond(text=out.message if out.ok else f":warning: {out.message}", response_type="ephemeral",
-                      replace_original=False)
+        await _tell(respond, out)
 
     @app.action(bk.APPROVE)
     async def approve(ack, body, respond) -> None:  # noqa: ANN001
@@ -66,15 +65,13 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
     async def revoke(ack, body, respond) -> None:  # noqa: ANN001
         await ack()
         out = await grant_cases.revoke(deps, body["user"]["id"], normalise_id(body["actions"][0].get("value", "")))
-        await respond(text=out.message if out.ok else f":warning: {out.message}", response_type="ephemeral",
-                      replace_original=False)
+        await _tell(respond, out)
 
     @app.action(bk.CANCEL)
     async def cancel(ack, body, respond) -> None:  # noqa: ANN001
         await ack()
         out = await request_cases.cancel(deps, body["user"]["id"], normalise_id(body["actions"][0].get("value", "")))
-        await respond(text=out.message if out.ok else f":warning: {out.message}", response_type="ephemeral",
-                      replace_original=False)
+        await _tell(respond, out)
 
     @app.action(bk.EXTEND)
     async def extend(ack, body, respond) -> None:  # noqa: ANN001
@@ -90,8 +87,7 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
             return
         out = await request_cases.submit_extend(deps, body["user"]["id"], grant_id, duration,
                                                 "extension asked from the expiry warning")
-        await respond(text=out.message if out.ok else f":warning: {out.message}", response_type="ephemeral",
-                      replace_original=False)
+        await _tell(respond, out)
 
     @app.event("app_home_opened")
     async def home_opened(event: dict[str, Any]) -> None:
@@ -131,3 +127,9 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
         log.error("listener failed: %s", error, exc_info=error)
 
     return app
+
+
+async def _tell(respond, out: Outcome) -> None:  # noqa: ANN001
+    """An ephemeral answer to the person who clicked, leaving the clicked message as it is."""
+    await respond(text=out.message if out.ok else f":warning: {out.message}", response_type="ephemeral",
+                  replace_original=False)

@@ -100,33 +100,30 @@ class Notifier:
     async def approval_refresh(self, rows: list[Any]) -> None:
         """Update the approval message(s) in place to show the request as it is now."""
         for row in rows:
-            req, grant, msgs = await self._load(row.payload["request_id"])
-            if req is None:
-                continue
-            if not msgs:
-                if await self._post_pending(req.id):
-                    raise TransientError("approval message not posted yet", retry_after=1.0)
+            req, grant, msgs = await self._messages_or_wait(row.payload["request_id"])
+            if req is None or not msgs:
                 continue
             msg = bk.approval_message(req, self.deps.policy.role(req.role), grant)
             for m in msgs:
                 await call(self.client.chat_update, channel=m.channel, ts=m.ts, text=msg["text"],
                            blocks=msg["blocks"])
 
-    async def _post_pending(self, request_id: str) -> bool:
-        async with self.deps.store.tx() as tx:
-            rows = await tx.pending_effects_for_key("slack")
-        return any(r.kind == "approval.post" and r.payload.get("request_id") == request_id for r in rows)
+    async def _messages_or_wait(self, request_id: str) -> tuple[AccessRequest | None, Grant | None, list[Any]]:
+        """The request, its grant and approval messages; retry later while the approval post is still owed."""
+        req, grant, msgs = await self._load(request_id)
+        if req is not None and not msgs:
+            async with self.deps.store.tx() as tx:
+                rows = await tx.pending_effects_for_key("slack")
+            if any(r.kind == "approval.post" and r.payload.get("request_id") == request_id for r in rows):
+                raise TransientError("approval message not posted yet", retry_after=1.0)
+        return req, grant, msgs
 
     async def notify_thread(self, rows: list[Any]) -> None:
         """A later event of the grant, in the approval message's thread."""
         for row in rows:
             p = row.payload
-            req, _, msgs = await self._load(p["request_id"])
-            if req is None:
-                continue
-            if not msgs:
-                if await self._post_pending(req.id):
-                    raise TransientError("approval message not posted yet", retry_after=1.0)
+            req, _, msgs = await self._messages_or_wait(p["request_id"])
+            if req is None or not msgs:
                 continue
             grant = await self._grant(p.get("grant_id"))
             text = thread_text(p["event"], grant, p)
