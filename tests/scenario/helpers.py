@@ -17,6 +17,8 @@ from typing import Any
 from bot.domain.clock import ManualClock
 from bot.domain.model import AccessRequest, Grant, RequestState
 from bot.simulators.stack import ACCOUNT, PROD_GROUP, STAGING_GROUP, Stack
+from bot.storage.store import Tx
+from bot.web import IN_FLIGHT
 
 SECRETS_GROUP = "5b2c7d10-1a2b-4c3d-8e9f-0a1b2c3d4e01"
 SHARED_GROUP = "5b2c7d10-1a2b-4c3d-8e9f-0a1b2c3d4e02"
@@ -38,7 +40,6 @@ defaults:
   warn_before: 10m
   request_timeout: 1h
 admins: [U0ADMIN1]
-audit_channel: {AUDIT_CHANNEL}
 roles:
   prod-db:
     description: Production database console
@@ -63,10 +64,44 @@ roles:
 """
 
 
+# The same with an audit channel: every audit event is also a one-line post in Slack (slower: only the tests
+# that look at the audit channel or at admin alerts use it).
+AUDITED_POLICY = BASE_POLICY.replace("admins: [U0ADMIN1]\n", f"admins: [U0ADMIN1]\naudit_channel: {AUDIT_CHANNEL}\n")
+
+
 def policy_with(extra_roles: str, base: str = BASE_POLICY) -> str:
     """The base policy plus more roles (YAML written at the indentation of a role name: two spaces)."""
     lines = [("  " + line if line.strip() else line) for line in extra_roles.strip("\n").splitlines()]
     return base.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
+
+
+TWO_APPROVALS = policy_with(f"""
+two-man:
+  description: Needs two approvers
+  group_id: {DM_GROUP}
+  account_id: {ACCOUNT}
+  approvers: [U0APPR01, U0APPR02, U0ADMIN1]
+  approval_channel: {APPROVAL_CHANNEL}
+  approvals_required: 2
+""")
+
+SELF_APPROVAL = policy_with(f"""
+self-ok:
+  description: Approvers may approve their own requests
+  group_id: {DM_GROUP}
+  account_id: {ACCOUNT}
+  approvers: [U0APPR01]
+  approval_channel: {APPROVAL_CHANNEL}
+  allow_self_approval: true
+""")
+
+DM_MODE = policy_with(f"""
+by-dm:
+  description: Approvers are asked directly
+  group_id: {DM_GROUP}
+  account_id: {ACCOUNT}
+  approvers: [U0APPR01, S0SRETEAM]  # U0APPR02 through the user group
+""")
 
 
 # ---- waiting -------------------------------------------------------------------------------------
@@ -88,25 +123,34 @@ async def wait_until(pred: Callable[[], Any | Awaitable[Any]], timeout: float = 
 async def settle(stack: Stack, timeout: float = 10.0) -> None:
     """Wait until the bot has done everything due by its clock: listeners still running after their ack,
     timers (expiries, warnings, request timeouts) and outbox effects. Effects waiting for a later retry
-    are not due and do not count."""
+    are not due and do not count. The scheduler is nudged only while something is due and nothing runs,
+    and the checks read on their own connection, so the waiting does not slow the bot down."""
     sched = stack.bot.scheduler
-    store = stack.bot.deps.store
-    in_flight = stack.bot.web_app["in_flight"]
+    in_flight = stack.bot.web_app[IN_FLIGHT]
     deadline = time.monotonic() + timeout
     quiet = 0
+    sched.wake()
     while quiet < 2:
         if time.monotonic() > deadline:
             raise AssertionError("the bot did not settle")
-        sched.wake()
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.005)
         if in_flight or sched._tasks or sched._running_keys:  # noqa: SLF001 - test harness
             quiet = 0
             continue
-        now = stack.bot.deps.clock.now()
-        async with store.tx() as tx:
-            due = (await tx.due_effects(now, limit=1) or await tx.due_grant_expiries(now, limit=1)
-                   or await tx.due_warnings(now, limit=1) or await tx.due_request_expiries(now, limit=1))
-        quiet = 0 if due else quiet + 1
+        if await _anything_due(stack):
+            quiet = 0
+            sched.wake()
+        else:
+            quiet += 1
+
+
+async def _anything_due(stack: Stack) -> bool:
+    store = stack.bot.deps.store
+    now = stack.bot.deps.clock.now()
+    async with store.engine.connect() as conn:
+        tx = Tx(conn, store.clock, store.pg)
+        return bool(await tx.due_effects(now, limit=1) or await tx.due_grant_expiries(now, limit=1)
+                    or await tx.due_warnings(now, limit=1) or await tx.due_request_expiries(now, limit=1))
 
 
 async def advance(stack: Stack, clock: ManualClock, delta: timedelta) -> None:

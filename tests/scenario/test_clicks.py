@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from bot.domain.clock import ManualClock
 from bot.domain.model import GrantState, RequestState
-from bot.simulators.stack import ACCOUNT, PROD_GROUP, Stack
+from bot.simulators.stack import PROD_GROUP, Stack
 from tests.scenario.conftest import StackFactory
 from tests.scenario.helpers import (
     ALICE,
@@ -17,7 +17,10 @@ from tests.scenario.helpers import (
     CAROL,
     DENY,
     DM_GROUP,
+    DM_MODE,
     MALLORY,
+    SELF_APPROVAL,
+    TWO_APPROVALS,
     advance,
     all_text,
     approval_message,
@@ -27,39 +30,10 @@ from tests.scenario.helpers import (
     grants,
     has_buttons,
     only_request,
-    policy_with,
     request,
     slash,
     top_level,
 )
-
-TWO_APPROVALS = policy_with(f"""
-two-man:
-  description: Needs two approvers
-  group_id: {DM_GROUP}
-  account_id: {ACCOUNT}
-  approvers: [U0APPR01, U0APPR02, U0ADMIN1]
-  approval_channel: {APPROVAL_CHANNEL}
-  approvals_required: 2
-""")
-
-SELF_APPROVAL = policy_with(f"""
-self-ok:
-  description: Approvers may approve their own requests
-  group_id: {DM_GROUP}
-  account_id: {ACCOUNT}
-  approvers: [U0APPR01]
-  approval_channel: {APPROVAL_CHANNEL}
-  allow_self_approval: true
-""")
-
-DM_MODE = policy_with(f"""
-by-dm:
-  description: Approvers are asked directly
-  group_id: {DM_GROUP}
-  account_id: {ACCOUNT}
-  approvers: [U0APPR01, U0APPR02]
-""")
 
 
 async def _request(stack: Stack, user: str = ALICE, text: str = "request prod-db 1h deploy hotfix"):
@@ -228,3 +202,4 @@ async def test_without_an_approval_channel_approvers_are_told_when_the_request_e
         assert len(told) == 1 and "expired" in told[0]["text"], user
     assert not has_buttons(stack.slack.message(to_bob["channel"], to_bob["ts"]))
     assert emails(stack, DM_GROUP) == [] and emails(stack, PROD_GROUP) == []
+

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from bot.domain.clock import ManualClock
 from bot.domain.model import GrantState, RequestState
 from bot.simulators.stack import STAGING_GROUP, Stack
@@ -107,22 +105,66 @@ async def test_roles_lists_only_the_roles_the_caller_may_request(stack: Stack) -
     assert "`secrets`" in carol
 
 
-@pytest.mark.parametrize("text", ["help", "HELP", "  help  "])
-async def test_help_shows_usage(stack: Stack, text: str) -> None:
-    said = all_text(await slash(stack, ALICE, text))
-    for usage in ("/access request ROLE", "/access list", "/access roles", "/access extend", "/access revoke",
-                  "/access cancel", "Durations"):
-        assert usage in said
+async def test_help_shows_usage(stack: Stack) -> None:
+    for text in ("help", "HELP", "  help  "):
+        said = all_text(await slash(stack, ALICE, text))
+        for usage in ("/access request ROLE", "/access list", "/access roles", "/access extend", "/access revoke",
+                      "/access cancel", "Durations"):
+            assert usage in said, (text, usage)
     assert stack.cloudflare.calls == [] and await audit(stack, "request.refused") == []
 
 
-@pytest.mark.xfail(reason="BUG: spec §3 says `/access` with empty text opens the request modal (views.open); "
-                          "bot/slack/commands.py:handle answers with the usage text instead", strict=True)
-async def test_empty_text_opens_the_request_modal(stack: Stack) -> None:
+async def _open_modal(stack: Stack) -> dict:
     await stack.driver.slash(ALICE, "")
     await settle(stack)
     [modal] = stack.slack.modals(ALICE)
-    assert any(b.get("type") == "input" for b in modal["blocks"])
+    return modal
+
+
+def _modal_values(modal: dict, role: str, duration: str, reason: str) -> dict:
+    """view.state.values for the modal's inputs, found by their labels (Role, Duration, Reason)."""
+    values = {}
+    for block in modal["blocks"]:
+        if block.get("type") != "input":
+            continue
+        label, element = block["label"]["text"].lower(), block["element"]
+        if "role" in label:
+            assert role in [o["value"] for o in element["options"]]
+            value = {"type": element["type"], "selected_option": {
+                "text": {"type": "plain_text", "text": role}, "value": role}}
+        else:
+            value = {"type": element["type"], "value": duration if "duration" in label else reason}
+        values[block["block_id"]] = {element["action_id"]: value}
+    return values
+
+
+async def test_empty_text_opens_the_request_modal_with_role_duration_and_reason(stack: Stack) -> None:
+    modal = await _open_modal(stack)
+    labels = [b["label"]["text"].lower() for b in modal["blocks"] if b.get("type") == "input"]
+    assert any("role" in x for x in labels) and any("duration" in x for x in labels)
+    assert any("reason" in x for x in labels)
+    roles = next(b["element"] for b in modal["blocks"] if b.get("type") == "input" and "role" in
+                 b["label"]["text"].lower())
+    assert {o["value"] for o in roles["options"]} == {"prod-db", "staging"}, "only roles the caller may request"
+
+
+async def test_submitting_the_request_modal_files_the_request(stack: Stack) -> None:
+    modal = await _open_modal(stack)
+    resp = await stack.driver.view_submission(ALICE, modal, _modal_values(modal, "prod-db", "2h", "from the modal"))
+    assert resp.status == 200 and resp.elapsed < 3
+    await settle(stack)
+    req = await only_request(stack, ALICE)
+    assert req.role == "prod-db" and req.duration == timedelta(hours=2) and req.reason == "from the modal"
+    await approval_message(stack)
+
+
+async def test_a_bad_duration_in_the_request_modal_is_shown_on_the_field_and_nothing_is_filed(stack: Stack) -> None:
+    modal = await _open_modal(stack)
+    resp = await stack.driver.view_submission(ALICE, modal, _modal_values(modal, "prod-db", "2x", "from the modal"))
+    assert resp.status == 200 and resp.json and resp.json.get("response_action") == "errors"
+    assert any("2x" in str(v) or "duration" in str(v) for v in resp.json["errors"].values())
+    await settle(stack)
+    assert stack.cloudflare.calls == [] and await audit(stack, "request.created") == []
 
 
 async def test_a_second_request_for_a_held_role_is_refused_with_a_hint_to_extend(stack: Stack) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from bot.domain.clock import ManualClock
@@ -19,6 +20,7 @@ from tests.scenario.helpers import (
     grants,
     group_calls,
     policy_with,
+    settle,
     slash,
 )
 
@@ -87,9 +89,10 @@ team-{i}:
     stack = await make_stack(policy_with(roles, BASE_POLICY))
     for uid in BATCH_PEOPLE:
         stack.slack.add_user(uid, email=f"{uid.lower()}@example.com", name=uid.lower())
-    for i in range(len(BATCH_GROUPS)):
-        for uid in BATCH_PEOPLE:
-            await slash(stack, uid, f"request team-{i} 1h")
+    sent = await asyncio.gather(*(stack.driver.slash(uid, f"request team-{i} 1h")
+                                  for i in range(len(BATCH_GROUPS)) for uid in BATCH_PEOPLE))
+    assert {r.status for r in sent} == {200}
+    await settle(stack)
     active = await grants(stack, states=(GrantState.ACTIVE,))
     assert len(active) == 12
     for gid in BATCH_GROUPS:

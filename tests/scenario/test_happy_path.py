@@ -13,6 +13,7 @@ from tests.scenario.helpers import (
     ALICE_EMAIL,
     APPROVAL_CHANNEL,
     APPROVE,
+    AUDIT_CHANNEL,
     BOB,
     DENY,
     EXTEND,
@@ -45,7 +46,8 @@ def _seed_group(stack: Stack) -> dict:
 
 
 async def test_an_approved_request_is_granted_at_cloudflare_and_revoked_when_it_expires(
-        stack: Stack, clock: ManualClock) -> None:
+        audited_stack: Stack, clock: ManualClock) -> None:
+    stack = audited_stack
     slack, cf = stack.slack, stack.cloudflare
     before = _seed_group(stack)
     t0 = clock.now()
@@ -90,6 +92,7 @@ async def test_an_approved_request_is_granted_at_cloudflare_and_revoked_when_it_
     updated = slack.message(APPROVAL_CHANNEL, msg["ts"])
     assert not has_buttons(updated) and updated["updates"]
     assert "Approved" in all_text(updated) and "<@U0APPR01>" in all_text(updated)
+    assert f"<!date^{int(t0.timestamp())}^" in all_text(updated), "and when"
     thread = slack.thread(APPROVAL_CHANNEL, msg["ts"])
     assert any("Granted" in m["text"] and grant.id in m["text"] for m in thread)
 
@@ -127,3 +130,7 @@ async def test_an_approved_request_is_granted_at_cloudflare_and_revoked_when_it_
     assert revoked["details"]["reason"] == "expired" and revoked["subject"] == ALICE_EMAIL
     approved = next(r for r in rows if r["action"] == "request.approved")
     assert approved["actor"] == BOB
+    # the audit channel got a one-line summary of every event, in order
+    lines = [m["text"] for m in slack.messages(AUDIT_CHANNEL)]
+    assert [line.split("`")[1] for line in lines] == [f"#{r['seq']}" for r in rows]
+    assert all(r["action"] in line for r, line in zip(rows, lines, strict=True))

@@ -6,15 +6,16 @@ from __future__ import annotations
 import pytest
 
 from bot.domain.model import GrantState, RequestState
-from bot.simulators.stack import STAGING_GROUP, Stack
+from bot.simulators.stack import ACCOUNT, STAGING_GROUP, Stack
+from tests.scenario.conftest import StackFactory
 from tests.scenario.helpers import (
     ALICE,
     ALICE_EMAIL,
     APPROVAL_CHANNEL,
-    AUDIT_CHANNEL,
     BOB,
     CAROL,
     DANA,
+    DM_GROUP,
     REVOKE,
     all_requests,
     all_text,
@@ -23,65 +24,57 @@ from tests.scenario.helpers import (
     emails,
     grants,
     only_request,
+    policy_with,
     request,
     settle,
     slash,
 )
 
-
-async def _assert_nothing_else_happened(stack: Stack) -> None:
-    assert [m for m in stack.slack.messages() if m["channel"] != AUDIT_CHANNEL] == [], \
-        "only the audit channel may hear of a refusal"
-    assert stack.cloudflare.calls == []
-    assert await all_requests(stack) == []
-    assert await grants(stack) == []
-    assert await audit(stack, "request.created") == []
-
-
 CASES = [
-    # (user, text, words the reply must contain (what was wrong, how to write it right), audit code)
-    pytest.param(ALICE, "request nosuch 1h why", ["no role `nosuch`", "prod-db", "/access roles"], "unknown_role",
-                 id="unknown-role"),
-    pytest.param(ALICE, "request prod-db 2x deploy", ["2x", "not a duration", "90s", "/access request"],
-                 "bad_duration", id="bad-duration"),
-    pytest.param(ALICE, "request prod-db 9h deploy", ["9h", "longer than", "1m–8h"], "duration_too_long",
-                 id="too-long"),
-    pytest.param(ALICE, "request prod-db 30s deploy", ["30s", "shorter than", "1m–8h"], "duration_too_short",
-                 id="too-short"),
-    pytest.param(ALICE, "request prod-db 1h", ["needs a reason", "/access request prod-db"], "reason_required",
-                 id="missing-reason"),
-    pytest.param(ALICE, "request prod-db", ["needs a reason", "/access request prod-db"], "reason_required",
-                 id="missing-reason-and-duration"),
-    pytest.param(ALICE, "request secrets 1h audit prep", ["not on the list", "secrets"], "not_allowed",
-                 id="not-a-requester"),
-    pytest.param(ALICE, "request", ["which role", "/access request ROLE"], "usage", id="no-role"),
-    pytest.param("U0BOTTY", "request staging 1h ci", ["bots"], "no_identity", id="bot"),
-    pytest.param("U0GUEST", "request staging 1h partner", ["guest"], "no_identity", id="guest"),
-    pytest.param("U0GONE", "request staging 1h ghost", ["deactivated"], "no_identity", id="deleted-user"),
-    pytest.param("U0NOMAIL", "request staging 1h no mail", ["no email"], "no_identity", id="no-email"),
-    pytest.param(ALICE, "frobnicate the thing", ["don't know", "frobnicate", "/access request"], "unknown_command",
-                 id="unknown-subcommand"),
-    pytest.param(ALICE, "revoke g-ZZZZZZ", ["no grant `g-ZZZZZZ`", "/access list"], "unknown_grant",
-                 id="revoke-unknown-id"),
-    pytest.param(ALICE, "cancel r-ZZZZZZ", ["no request `r-ZZZZZZ`", "/access list"], "unknown_request",
-                 id="cancel-unknown-id"),
-    pytest.param(ALICE, "extend g-ZZZZZZ 1h more", ["no grant `g-ZZZZZZ`", "/access list"], "unknown_grant",
-                 id="extend-unknown-id"),
+    # (case, user, text, words the reply must contain (what was wrong, how to write it right), audit code)
+    ("unknown-role", ALICE, "request nosuch 1h why", ["no role `nosuch`", "prod-db", "/access roles"],
+     "unknown_role"),
+    ("bad-duration", ALICE, "request prod-db 2x deploy", ["2x", "not a duration", "90s", "/access request"],
+     "bad_duration"),
+    ("too-long", ALICE, "request prod-db 9h deploy", ["9h", "longer than", "1m–8h"], "duration_too_long"),
+    ("too-short", ALICE, "request prod-db 30s deploy", ["30s", "shorter than", "1m–8h"], "duration_too_short"),
+    ("missing-reason", ALICE, "request prod-db 1h", ["needs a reason", "/access request prod-db"],
+     "reason_required"),
+    ("missing-reason-and-duration", ALICE, "request prod-db", ["needs a reason", "/access request prod-db"],
+     "reason_required"),
+    ("not-a-requester", ALICE, "request secrets 1h audit prep", ["not on the list", "secrets"], "not_allowed"),
+    ("no-role", ALICE, "request", ["which role", "/access request ROLE"], "usage"),
+    ("bot", "U0BOTTY", "request staging 1h ci", ["bots"], "no_identity"),
+    ("guest", "U0GUEST", "request staging 1h partner", ["guest"], "no_identity"),
+    ("deleted-user", "U0GONE", "request staging 1h ghost", ["deactivated"], "no_identity"),
+    ("no-email", "U0NOMAIL", "request staging 1h no mail", ["no email"], "no_identity"),
+    ("unknown-subcommand", ALICE, "frobnicate the thing", ["don't know", "frobnicate", "/access request"],
+     "unknown_command"),
+    ("revoke-unknown-id", ALICE, "revoke g-ZZZZZZ", ["no grant `g-ZZZZZZ`", "/access list"], "unknown_grant"),
+    ("cancel-unknown-id", ALICE, "cancel r-ZZZZZZ", ["no request `r-ZZZZZZ`", "/access list"], "unknown_request"),
+    ("extend-unknown-id", ALICE, "extend g-ZZZZZZ 1h more", ["no grant `g-ZZZZZZ`", "/access list"],
+     "unknown_grant"),
 ]
 
 
-@pytest.mark.parametrize(("user", "text", "expected", "code"), CASES)
 async def test_a_refused_command_says_what_was_wrong_and_nothing_else_happens(
-        stack: Stack, user: str, text: str, expected: list[str], code: str) -> None:
-    reply = await slash(stack, user, text)
-    said = all_text(reply)
-    assert reply["ephemeral"] and reply["user"] == user
-    for words in expected:
-        assert words.lower() in said.lower(), f"{words!r} not in the reply {said!r}"
-    await _assert_nothing_else_happened(stack)
-    refused = await audit(stack, "request.refused")
-    assert [r["details"]["code"] for r in refused] == [code]
-    assert refused[0]["actor"] == user
+        stack: Stack, subtests: pytest.Subtests) -> None:
+    """Each case is a subtest on one running bot (a stack per case would double the suite's time); every case
+    checks its own effects: one ephemeral reply, one `request.refused`, nothing else."""
+    for case, user, text, expected, code in CASES:
+        with subtests.test(case):
+            messages, calls, seq = len(stack.slack.messages()), len(stack.cloudflare.calls), len(await audit(stack))
+            reply = await slash(stack, user, text)
+            said = all_text(reply)
+            assert reply["ephemeral"] and reply["user"] == user
+            for words in expected:
+                assert words.lower() in said.lower(), f"{words!r} not in the reply {said!r}"
+            assert stack.slack.messages()[messages:] == [], "a refusal posts nothing"
+            assert stack.cloudflare.calls[calls:] == [], "a refusal calls nothing at Cloudflare"
+            assert await all_requests(stack) == [] and await grants(stack) == []
+            new = (await audit(stack))[seq:]
+            assert [(r["action"], r["details"].get("code"), r["actor"]) for r in new] == \
+                [("request.refused", code, user)]
 
 
 async def test_revoking_someone_elses_grant_is_refused_and_the_grant_stays(stack: Stack) -> None:
@@ -142,3 +135,39 @@ async def test_a_requester_listed_through_a_user_group_may_request_a_restricted_
     assert "waiting" in all_text(reply)
     assert (await only_request(stack, CAROL)).role == "secrets"
     await approval_message(stack)
+
+
+@pytest.mark.xfail(reason="BUG: a Slack error while checking `requesters` user groups escapes the listener "
+                          "(bot/services/requests.py:submit -> SlackDirectory.user_groups_of, not caught in "
+                          "bot/slack/app.py:access_command): 200 ack, then silence", strict=True)
+async def test_a_command_still_gets_an_answer_when_a_slack_lookup_fails(stack: Stack) -> None:
+    """users.info works, but the user-group lookup for `requesters` fails: the caller is told, not ignored."""
+    stack.slack.fail_next("usergroups.users.list", n=1, error="internal_error", status=500)
+    resp = await stack.driver.slash(CAROL, "request secrets 1h audit prep")
+    assert resp.status == 200
+    await settle(stack)
+    replies = stack.slack.ephemerals(CAROL)
+    assert len(replies) == 1, "the command was acknowledged but never answered"
+    assert stack.cloudflare.calls == []
+
+
+@pytest.mark.xfail(reason="BUG: usergroups.users.list answering no_such_subteam raises out of "
+                          "bot/slack/commands.py:requestable_roles (SlackDirectory.members), so `/access roles` "
+                          "is never answered", strict=True)
+async def test_roles_still_answers_when_a_user_group_in_the_policy_does_not_exist(
+        make_stack: StackFactory) -> None:
+    stack = await make_stack(policy_with(f"""
+ghosts:
+  description: Listed for a user group Slack does not know
+  group_id: {DM_GROUP}
+  account_id: {ACCOUNT}
+  auto_approve: true
+  requesters: [S0NOSUCH]
+"""))
+    resp = await stack.driver.slash(ALICE, "roles")
+    assert resp.status == 200
+    await settle(stack)
+    replies = stack.slack.ephemerals(ALICE)
+    assert len(replies) == 1, "the command was acknowledged but never answered"
+    said = all_text(replies[0])
+    assert "`prod-db`" in said and "`ghosts`" not in said
