@@ -69,6 +69,7 @@ class Scheduler:
         """The loop; returns after `stop()`."""
         self.started = True
         while not self._stopping:
+            self._wake.clear()  # before the tick: a wake-up during it is not lost
             try:
                 started = await self.tick()
                 delay = await self._sleep_for()
@@ -78,8 +79,7 @@ class Scheduler:
             except Exception:  # noqa: BLE001 - the loop must survive a database hiccup
                 log.exception("scheduler tick failed")
                 delay = 1.0
-            self._wake.clear()
-            if delay > 0:
+            if delay > 0 and not self._stopping:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=delay)
         await self.drain()

@@ -6,12 +6,15 @@ so listeners run to completion (`process_before_response=True`) and shutdown can
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.domain.errors import ExternalError
 from bot.domain.ids import normalise_id
 from bot.domain.model import VoteChoice
 from bot.services import approval as approval_cases
@@ -24,6 +27,7 @@ from bot.slack.errors import call
 from bot.slack.home import OPEN_MODAL, publish_home
 from bot.slack.modal import CALLBACK as MODAL_CALLBACK
 from bot.slack.modal import read_submission, request_modal
+from bot.slack.text import cut, inert
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,7 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
                    ignoring_self_events_enabled=False)
 
     @app.command("/access")
+    @answers_failures
     async def access_command(ack, command: dict[str, Any], respond) -> None:  # noqa: ANN001
         await ack()
         if not (command.get("text") or "").strip():
@@ -54,26 +59,31 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
         await _tell(respond, out)
 
     @app.action(bk.APPROVE)
+    @answers_failures
     async def approve(ack, body, respond) -> None:  # noqa: ANN001
         await _vote(ack, body, respond, VoteChoice.APPROVE)
 
     @app.action(bk.DENY)
+    @answers_failures
     async def deny(ack, body, respond) -> None:  # noqa: ANN001
         await _vote(ack, body, respond, VoteChoice.DENY)
 
     @app.action(bk.REVOKE)
+    @answers_failures
     async def revoke(ack, body, respond) -> None:  # noqa: ANN001
         await ack()
         out = await grant_cases.revoke(deps, body["user"]["id"], normalise_id(body["actions"][0].get("value", "")))
         await _tell(respond, out)
 
     @app.action(bk.CANCEL)
+    @answers_failures
     async def cancel(ack, body, respond) -> None:  # noqa: ANN001
         await ack()
         out = await request_cases.cancel(deps, body["user"]["id"], normalise_id(body["actions"][0].get("value", "")))
         await _tell(respond, out)
 
     @app.action(bk.EXTEND)
+    @answers_failures
     async def extend(ack, body, respond) -> None:  # noqa: ANN001
         await ack()
         grant_id = normalise_id(body["actions"][0].get("value", ""))
@@ -92,6 +102,8 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
     @app.event("app_home_opened")
     async def home_opened(event: dict[str, Any]) -> None:
         if event.get("tab") in (None, "home"):
+            async with deps.store.tx() as tx:
+                await tx.saw_home(event["user"])
             await publish_home(deps, client, event["user"])
 
     async def _open_modal(user: str, trigger_id: str) -> None:
@@ -99,6 +111,7 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
         await call(client.views_open, trigger_id=trigger_id, view=request_modal(roles))
 
     @app.action(OPEN_MODAL)
+    @answers_failures
     async def open_modal_from_home(ack, body: dict[str, Any]) -> None:  # noqa: ANN001
         await ack()
         await _open_modal(body["user"]["id"], body["trigger_id"])
@@ -127,6 +140,24 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
         log.error("listener failed: %s", error, exc_info=error)
 
     return app
+
+
+def answers_failures(listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """When Slack or Cloudflare fails mid-listener, the person still gets an answer (and nothing is lost)."""
+
+    @functools.wraps(listener)
+    async def guarded(**kwargs: Any) -> None:
+        try:
+            await listener(**kwargs)
+        except ExternalError as exc:
+            log.warning("listener %s: %s", listener.__name__, exc)
+            respond = kwargs.get("respond")
+            if respond is not None:
+                await respond(text=f":warning: I could not finish that: {inert(cut(str(exc), 300))}. "
+                                   "Nothing was changed; please try again in a minute.",
+                              response_type="ephemeral", replace_original=False)
+
+    return guarded
 
 
 async def _tell(respond, out: Outcome) -> None:  # noqa: ANN001

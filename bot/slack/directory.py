@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.domain.errors import PermanentError
 from bot.slack.errors import call
+
+log = logging.getLogger(__name__)
 
 
 class SlackDirectory:
@@ -28,7 +32,13 @@ class SlackDirectory:
         hit = self._groups.get(group_id)
         if hit and time.monotonic() - hit[0] < self.ttl:
             return hit[1]
-        resp = await call(self.client.usergroups_users_list, usergroup=group_id)
+        try:
+            resp = await call(self.client.usergroups_users_list, usergroup=group_id)
+        except PermanentError as exc:
+            if not any(e.get("code") == "no_such_subteam" for e in exc.errors):
+                raise
+            log.warning("user group %s named in the policy does not exist in Slack; it has no members", group_id)
+            resp = {"users": []}
         users = frozenset(resp.get("users") or [])
         self._groups[group_id] = (time.monotonic(), users)
         return users

@@ -171,14 +171,19 @@ class Notifier:
                 await self.post(target, text)
 
     async def home_refresh(self, rows: list[Any]) -> None:
-        """Republish the App Home of people whose grants or requests changed (and of a request's approvers)."""
+        """Republish the App Home of people whose grants or requests changed (and of a request's approvers).
+
+        Only for people who have opened the Home at least once; nobody else would ever see it.
+        """
         for row in rows:
             users = list(row.payload.get("users") or [])
             if row.payload.get("approvers_of"):
                 req, _, _ = await self._load(row.payload["approvers_of"])
                 if req is not None:
                     users += await self._approver_users(req)
-            for user in dict.fromkeys(users):
+            async with self.deps.store.tx() as tx:
+                viewers = await tx.home_viewers(users)
+            for user in viewers:
                 await publish_home(self.deps, self.client, user)
 
     async def audit_summary(self, rows: list[Any]) -> None:

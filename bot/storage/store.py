@@ -356,6 +356,24 @@ class Tx:
         rows = [audit_row(r) for r in (await self.conn.execute(q)).all()]
         return list(reversed(rows)) if newest else rows
 
+    # ---- App Home viewers ---------------------------------------------------------------
+    async def saw_home(self, user_id: str) -> None:
+        """Remember that this user opened the App Home (their Home is kept fresh from now on)."""
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(insert(t.home_viewers).values(user_id=user_id, opened_at=self.clock.now()))
+        except IntegrityError:
+            pass
+
+    async def home_viewers(self, user_ids: list[str]) -> list[str]:
+        """Those of `user_ids` who have opened the App Home, in the given order."""
+        if not user_ids:
+            return []
+        rows = await self.conn.execute(select(t.home_viewers.c.user_id).where(
+            t.home_viewers.c.user_id.in_(sorted(set(user_ids)))))
+        seen = {r.user_id for r in rows}
+        return [u for u in dict.fromkeys(user_ids) if u in seen]
+
     # ---- deliveries ---------------------------------------------------------------------
     async def first_delivery(self, key: str) -> bool:
         """True the first time a delivery key is seen (Slack retries carry the same event_id)."""

@@ -156,6 +156,13 @@ audit_log = Table(
     Index("ix_audit_action", "action"),
 )
 
+home_viewers = Table(
+    "home_viewers",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("opened_at", UTCDateTime, nullable=False),
+)
+
 deliveries = Table(
     "deliveries",
     metadata,
