@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
+from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cloudflare.client import CloudflareClient
@@ -25,6 +27,7 @@ from bot.services.context import Deps
 from bot.slack.app import build_app
 from bot.slack.directory import SlackDirectory
 from bot.slack.notifier import Notifier
+from bot.slack.socket_mode import SocketModeRunner
 from bot.storage.engine import make_engine
 from bot.storage.locks import Locker
 from bot.storage.migrate import upgrade
@@ -50,6 +53,7 @@ class Bot:
     cloudflare: CloudflareClient
     slack: AsyncWebClient
     metrics: Metrics
+    bolt: AsyncApp | None = None
 
     async def close(self) -> None:
         """Release clients and the database."""
@@ -78,10 +82,11 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
     notifier = Notifier(deps, slack, directory)
     scheduler = Scheduler(deps, Locker(engine), notifier.handlers(), max_sleep=max_sleep)
     metrics = Metrics()
-    signing_secret = _secret(settings.slack_signing_secret)
+    # In Socket Mode no request comes over HTTP: a random secret makes /slack/events refuse every caller.
+    signing_secret = _secret(settings.slack_signing_secret) or secrets.token_hex(32)
     bolt = build_app(deps, slack, signing_secret, early_ack=early_ack)
     web_app = build_web_app(deps, bolt, scheduler, signing_secret, metrics, early_ack=early_ack)
-    return Bot(settings, deps, scheduler, web_app, cloudflare, slack, metrics)
+    return Bot(settings, deps, scheduler, web_app, cloudflare, slack, metrics, bolt)
 
 
 def _duration(value: Any, default: timedelta) -> timedelta:
@@ -102,6 +107,7 @@ class Server:
         self._scheduler_task: asyncio.Task | None = None
         self._reconcile_task: asyncio.Task | None = None
         self._listener: WorkListener | None = None
+        self.socket: SocketModeRunner | None = None
         self._stop_reconcile = asyncio.Event()
 
     async def start(self, host: str, port: int) -> int:
@@ -112,6 +118,17 @@ class Server:
         await site.start()
         sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
         self.port = sockets[0].getsockname()[1] if sockets else port
+        settings = self.bot.settings
+        if settings.socket_mode and self.bot.bolt is not None and settings.slack_app_token is not None:
+            self.socket = SocketModeRunner(self.bot.bolt, settings.slack_app_token.get_secret_value(),
+                                           settings.slack_api_url, self.bot.web_app, self.bot.metrics,
+                                           deps=self.bot.deps)
+            try:
+                await self.socket.start()
+            except BaseException:
+                self.socket = None
+                await self.runner.cleanup()
+                raise
         if self.bot.deps.store.pg:
             self._listener = WorkListener(self.bot.settings.database_url, self.bot.scheduler.wake)
             await self._listener.start()
@@ -127,6 +144,8 @@ class Server:
         """Stop taking requests, let in-flight work finish, then close everything."""
         self.bot.web_app[ACCEPTING] = False
         await drain_in_flight(self.bot.web_app)
+        if self.socket:
+            await self.socket.stop()
         self._stop_reconcile.set()
         if self._reconcile_task:
             with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
@@ -146,7 +165,8 @@ async def serve_forever(bot: Bot, host: str, port: int) -> None:
     """Run until SIGTERM or SIGINT, then shut down cleanly."""
     server = Server(bot)
     bound = await server.start(host, port)
-    log.info("accessbot listening on %s:%s", host, bound)
+    mode = "Slack over Socket Mode" if server.socket else "Slack over HTTP at /slack/events"
+    log.info("accessbot listening on %s:%s (%s)", host, bound, mode)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -117,6 +117,9 @@ async def _serve(args: argparse.Namespace) -> int:
     port = settings.accessbot_port if args.port is None else args.port
     try:
         await serve_forever(bot, host, port)
+    except ConfigError:
+        await bot.close()
+        raise
     except OSError as exc:
         await bot.close()
         raise ConfigError(f"ACCESSBOT_PORT: cannot listen on {host}:{port}: {exc.strerror or exc}") from exc

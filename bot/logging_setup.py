@@ -28,7 +28,9 @@ def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "aiohttp.access", "slack_sdk", "alembic"):
+    # the Socket Mode client reports every routine reconnect at INFO
+    for noisy in ("httpx", "aiohttp.access", "slack_sdk", "alembic", "bot.slack.socket_mode.client"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
-    # bolt warns that SLACK_BOT_TOKEN (read from the environment) is unused since the client carries it
+    # bolt warns that SLACK_BOT_TOKEN (read from the environment) is unused since the client carries it;
+    # bot.slack.app hands bolt this logger so the level holds
     logging.getLogger("slack_bolt").setLevel(max(logging.ERROR, root.level))

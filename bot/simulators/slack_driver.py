@@ -15,6 +15,10 @@ a view_submission's ``response_action`` (update/push) is applied to the simulato
     approval = sim.messages("C0APPROVALS")[-1]
     await driver.click("U2", approval, "approve")
     await driver.close()
+
+Over Socket Mode the same payloads go through the simulator's websocket instead (the app connected
+to it with ``apps.connections.open``): ``socket_slash``, ``socket_click``, ``socket_view_submission``
+and ``socket_event`` return a `SocketAck` (envelope_id, the app's ack, seconds until it came).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import json
 import time
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 
@@ -43,6 +47,15 @@ class DriverResponse:
     status: int
     body: str
     json: Any | None
+    elapsed: float
+
+
+class SocketAck(NamedTuple):
+    """One Socket Mode envelope's answer: its envelope_id, the app's ack (``sim.socket_acks`` entry:
+    ``envelope_id``, ``payload``, ``at``, ``elapsed``, ``connection``) and the seconds the ack took."""
+
+    envelope_id: str
+    ack: dict[str, Any]
     elapsed: float
 
 
@@ -136,26 +149,8 @@ class SlackDriver:
         self, user_id: str, text: str, *, command: str = "/access", channel_id: str = "C0GENERAL"
     ) -> DriverResponse:
         """A slash command as Slack sends it; its ack body is shown like Slack shows it."""
-        tag = self._tag("cmd")
-        self.last_response_tag = tag
-        response_url = self.sim.response_url(tag, channel=channel_id, user_id=user_id)
-        user = self._user(user_id)
-        fields = [
-            ("token", self.verification_token),
-            ("team_id", self.team_id),
-            ("team_domain", self.sim.team_domain),
-            ("channel_id", channel_id),
-            ("channel_name", self.sim.channel_name(channel_id)),
-            ("user_id", user_id),
-            ("user_name", user["name"]),
-            ("command", command),
-            ("text", text),
-            ("api_app_id", self.sim.app_id),
-            ("is_enterprise_install", "false"),
-            ("response_url", response_url),
-            ("trigger_id", self._trigger(user_id)),
-        ]
-        result = await self._send(urllib.parse.urlencode(fields).encode(), FORM)
+        fields, tag = self._slash_payload(user_id, text, command, channel_id)
+        result = await self._send(urllib.parse.urlencode(list(fields.items())).encode(), FORM)
         if result.status == 200:
             self.sim.deliver_ack(tag, result.body)
         return result
@@ -177,38 +172,8 @@ class SlackDriver:
         """Click the button ``action_id`` on a message the bot posted (from ``sim.messages()`` or
         ``sim.ephemerals()``), as Slack sends it (block_actions). ``block_id``/``value`` pick one of
         several buttons sharing an action_id; ``value_override`` forges the value sent."""
-        block, button = _find_button(message.get("blocks") or [], action_id, block_id=block_id, value=value)
-        channel_id = message["channel"]
-        ephemeral = bool(message.get("ephemeral"))
-        tag = self._tag("act")
-        self.last_response_tag = tag
-        response_url = self.sim.response_url(
-            tag, channel=channel_id, user_id=user_id, message_ts=message["ts"]
-        )
-        payload: dict[str, Any] = {
-            "type": "block_actions",
-            "user": self._user(user_id),
-            "api_app_id": self.sim.app_id,
-            "token": self.verification_token,
-            "container": {
-                "type": "message",
-                "message_ts": message["ts"],
-                "channel_id": channel_id,
-                "is_ephemeral": ephemeral,
-            },
-            "trigger_id": self._trigger(user_id),
-            "team": self._team(),
-            "enterprise": None,
-            "is_enterprise_install": False,
-            "channel": {"id": channel_id, "name": self.sim.channel_name(channel_id)},
-        }
-        if message.get("thread_ts"):
-            payload["container"]["thread_ts"] = message["thread_ts"]
-        if not ephemeral:
-            payload["message"] = self._message_object(message)
-        payload["state"] = {"values": {}}
-        payload["response_url"] = response_url
-        payload["actions"] = [_action(block, button, value_override)]
+        payload = self._click_payload(user_id, message, action_id, value_override=value_override,
+                                      block_id=block_id, value=value)
         return await self._interactive(payload)
 
     async def click_view(
@@ -247,6 +212,16 @@ class SlackDriver:
         The ack's ``response_action`` is applied to the simulator's views (``update``/``push``); an
         empty ack closes the modal (its id goes to ``sim.closed_view_ids``).
         """
+        full, payload = self._submission_payload(user_id, view, values)
+        result = await self._interactive(payload)
+        if result.status == 200:
+            self._apply_view_response(user_id, full, result)
+        return result
+
+    def _submission_payload(
+        self, user_id: str, view: dict[str, Any], values: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The submitted view (with ``values`` as its state) and the view_submission payload carrying it."""
         full = _full_view(view, self.team_id, self.sim)
         full["state"] = {"values": values}
         payload = {
@@ -261,10 +236,7 @@ class SlackDriver:
             "is_enterprise_install": False,
             "enterprise": None,
         }
-        result = await self._interactive(payload)
-        if result.status == 200:
-            self._apply_view_response(user_id, full, result)
-        return result
+        return full, payload
 
     def _apply_view_response(self, user_id: str, view: dict[str, Any], result: DriverResponse) -> None:
         view_id = view.get("id")
@@ -288,31 +260,7 @@ class SlackDriver:
     ) -> DriverResponse:
         """An Events API callback wrapping ``inner_event``; pass the same ``event_id`` with
         ``retry_num`` to play Slack's retries (``X-Slack-Retry-Num``/``X-Slack-Retry-Reason``)."""
-        now = time.time()
-        event = dict(inner_event)
-        event.setdefault("event_ts", f"{now:.6f}")
-        event_id = event_id or f"Ev{next(self._counter):04d}{int(now * 1000) % 10**8:08d}"
-        self.last_event_id = event_id
-        body = {
-            "token": self.verification_token,
-            "team_id": self.team_id,
-            "api_app_id": self.sim.app_id,
-            "event": event,
-            "type": "event_callback",
-            "event_id": event_id,
-            "event_time": int(now),
-            "authorizations": [
-                {
-                    "enterprise_id": None,
-                    "team_id": self.team_id,
-                    "user_id": self.sim.bot_user_id,
-                    "is_bot": True,
-                    "is_enterprise_install": False,
-                }
-            ],
-            "is_ext_shared_channel": False,
-            "event_context": f"4-{event_id}",
-        }
+        body = self._event_payload(inner_event, event_id)
         headers: dict[str, str] = {}
         if retry_num is not None:
             headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": retry_reason}
@@ -337,6 +285,183 @@ class SlackDriver:
         """Slack's URL verification handshake."""
         body = {"token": self.verification_token, "challenge": challenge, "type": "url_verification"}
         return await self._send(json.dumps(body).encode(), "application/json")
+
+    # -- Socket Mode -------------------------------------------------------------------------------
+
+    async def _socket(
+        self,
+        type: str,  # noqa: A002 - Slack's field name
+        payload: dict[str, Any],
+        *,
+        accepts_response_payload: bool = False,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
+        ack_timeout: float = 5.0,
+    ) -> SocketAck:
+        envelope_id = await self.sim.socket_send(
+            type,
+            payload,
+            accepts_response_payload=accepts_response_payload,
+            retry_attempt=retry_attempt,
+            retry_reason=retry_reason,
+        )
+        ack = await self.sim.socket_wait_ack(envelope_id, timeout=ack_timeout)
+        return SocketAck(envelope_id, ack, ack["elapsed"])
+
+    def _slash_payload(self, user_id: str, text: str, command: str, channel_id: str) -> tuple[dict[str, Any], str]:
+        """A slash command's fields (what `slash` form-encodes) and its response_url tag."""
+        tag = self._tag("cmd")
+        self.last_response_tag = tag
+        response_url = self.sim.response_url(tag, channel=channel_id, user_id=user_id)
+        user = self._user(user_id)
+        payload = {
+            "token": self.verification_token,
+            "team_id": self.team_id,
+            "team_domain": self.sim.team_domain,
+            "channel_id": channel_id,
+            "channel_name": self.sim.channel_name(channel_id),
+            "user_id": user_id,
+            "user_name": user["name"],
+            "command": command,
+            "text": text,
+            "api_app_id": self.sim.app_id,
+            "is_enterprise_install": "false",
+            "response_url": response_url,
+            "trigger_id": self._trigger(user_id),
+        }
+        return payload, tag
+
+    async def socket_slash(
+        self,
+        user_id: str,
+        text: str,
+        *,
+        command: str = "/access",
+        channel_id: str = "C0GENERAL",
+        ack_timeout: float = 5.0,
+    ) -> SocketAck:
+        """A slash command over Socket Mode (``slash_commands``); an ack payload is shown like Slack shows it."""
+        payload, tag = self._slash_payload(user_id, text, command, channel_id)
+        result = await self._socket("slash_commands", payload, accepts_response_payload=True, ack_timeout=ack_timeout)
+        if result.ack.get("payload"):
+            self.sim.deliver_ack(tag, json.dumps(result.ack["payload"]))
+        return result
+
+    def _click_payload(
+        self,
+        user_id: str,
+        message: dict[str, Any],
+        action_id: str,
+        *,
+        value_override: str | None = None,
+        block_id: str | None = None,
+        value: str | None = None,
+    ) -> dict[str, Any]:
+        """The block_actions payload `click` sends for a button on a message."""
+        block, button = _find_button(message.get("blocks") or [], action_id, block_id=block_id, value=value)
+        channel_id = message["channel"]
+        ephemeral = bool(message.get("ephemeral"))
+        tag = self._tag("act")
+        self.last_response_tag = tag
+        response_url = self.sim.response_url(tag, channel=channel_id, user_id=user_id, message_ts=message["ts"])
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "user": self._user(user_id),
+            "api_app_id": self.sim.app_id,
+            "token": self.verification_token,
+            "container": {
+                "type": "message",
+                "message_ts": message["ts"],
+                "channel_id": channel_id,
+                "is_ephemeral": ephemeral,
+            },
+            "trigger_id": self._trigger(user_id),
+            "team": self._team(),
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "channel": {"id": channel_id, "name": self.sim.channel_name(channel_id)},
+        }
+        if message.get("thread_ts"):
+            payload["container"]["thread_ts"] = message["thread_ts"]
+        if not ephemeral:
+            payload["message"] = self._message_object(message)
+        payload["state"] = {"values": {}}
+        payload["response_url"] = response_url
+        payload["actions"] = [_action(block, button, value_override)]
+        return payload
+
+    async def socket_click(
+        self,
+        user_id: str,
+        message: dict[str, Any],
+        action_id: str,
+        *,
+        value_override: str | None = None,
+        block_id: str | None = None,
+        value: str | None = None,
+        ack_timeout: float = 5.0,
+    ) -> SocketAck:
+        """Click a button on a message over Socket Mode (``interactive``, block_actions); as `click`."""
+        payload = self._click_payload(
+            user_id, message, action_id, value_override=value_override, block_id=block_id, value=value
+        )
+        return await self._socket("interactive", payload, ack_timeout=ack_timeout)
+
+    async def socket_view_submission(
+        self, user_id: str, view: dict[str, Any], values: dict[str, Any], *, ack_timeout: float = 5.0
+    ) -> SocketAck:
+        """Submit a modal over Socket Mode; the ack payload's ``response_action`` is applied as `view_submission`
+        applies the HTTP answer's."""
+        full, payload = self._submission_payload(user_id, view, values)
+        result = await self._socket("interactive", payload, accepts_response_payload=True, ack_timeout=ack_timeout)
+        body = result.ack.get("payload")
+        self._apply_view_response(user_id, full, DriverResponse(200, json.dumps(body or ""), body, result.elapsed))
+        return result
+
+    def _event_payload(self, inner_event: dict[str, Any], event_id: str | None) -> dict[str, Any]:
+        """The event_callback body `event` sends."""
+        now = time.time()
+        event = dict(inner_event)
+        event.setdefault("event_ts", f"{now:.6f}")
+        event_id = event_id or f"Ev{next(self._counter):04d}{int(now * 1000) % 10**8:08d}"
+        self.last_event_id = event_id
+        return {
+            "token": self.verification_token,
+            "team_id": self.team_id,
+            "api_app_id": self.sim.app_id,
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(now),
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": self.team_id,
+                    "user_id": self.sim.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+            "is_ext_shared_channel": False,
+            "event_context": f"4-{event_id}",
+        }
+
+    async def socket_event(
+        self,
+        inner_event: dict[str, Any],
+        event_id: str | None = None,
+        retry_attempt: int = 0,
+        *,
+        retry_reason: str | None = None,
+        ack_timeout: float = 5.0,
+    ) -> SocketAck:
+        """An Events API envelope wrapping ``inner_event``; the same ``event_id`` with ``retry_attempt`` > 0
+        plays Slack's redelivery (``retry_reason`` defaults to ``timeout`` then)."""
+        payload = self._event_payload(inner_event, event_id)
+        reason = retry_reason if retry_reason is not None else ("timeout" if retry_attempt else "")
+        return await self._socket(
+            "events_api", payload, retry_attempt=retry_attempt, retry_reason=reason, ack_timeout=ack_timeout
+        )
 
     def _message_object(self, message: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {

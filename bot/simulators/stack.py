@@ -111,8 +111,11 @@ def default_people(slack: SlackSimulator) -> None:
 async def start_stack(policy_text: str = DEMO_POLICY, *, database_url: str, clock: Clock | None = None,
                       max_sleep: float = 5.0, foreign_rules: list[dict[str, Any]] | None = None,
                       settings_overrides: dict[str, Any] | None = None, migrate: bool = True,
-                      early_ack: bool = True) -> Stack:
-    """Start simulators and the bot on 127.0.0.1 (port 0) and return the running stack."""
+                      early_ack: bool = True, socket_mode: bool = False) -> Stack:
+    """Start simulators and the bot on 127.0.0.1 (port 0) and return the running stack.
+
+    With `socket_mode` the bot gets an app token and no signing secret, and takes Slack's requests
+    over the simulator's websocket (drive it with the driver's `socket_*` methods)."""
     slack = SlackSimulator(token=SLACK_TOKEN)
     cloudflare = CloudflareSimulator(token=CF_TOKEN)
     slack_url = await slack.start()
@@ -131,6 +134,9 @@ async def start_stack(policy_text: str = DEMO_POLICY, *, database_url: str, cloc
         cloudflare_api_token=CF_TOKEN, cloudflare_api_url=cf_url, cloudflare_account_id=ACCOUNT,
         database_url=database_url, accessbot_policy="policy.yml",
     )
+    if socket_mode:
+        values["slack_app_token"] = slack.app_token
+        del values["slack_signing_secret"]
     values.update(settings_overrides or {})
     settings = Settings(**values)
     bot = await build(settings, policy, clock=clock, migrate=migrate, max_sleep=max_sleep, early_ack=early_ack)

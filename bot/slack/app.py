@@ -38,7 +38,10 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
     `early_ack=False` gives bolt's own ack path (its runner polls for `ack()` every 10 ms); the
     benchmark compares the two.
     """
+    # bolt's own logger: setup_logging keeps it at ERROR (bolt otherwise warns that the SLACK_BOT_TOKEN it
+    # finds in the environment is unused, since the client carries it)
     app = AsyncApp(client=client, signing_secret=signing_secret, process_before_response=early_ack,
+                   logger=logging.getLogger("slack_bolt"),
                    request_verification_enabled=True,
                    ignoring_self_events_enabled=False)
 

@@ -342,6 +342,45 @@ def test_serve_refuses_to_start_with_exit_2_and_one_line_naming_the_problem(
         assert secret not in out.stdout + out.stderr, show(out)
 
 
+async def test_serve_with_a_wrong_slack_app_token_exits_2_with_one_line_naming_it(workdir: Path) -> None:
+    from bot.simulators.slack_sim import SlackSimulator
+
+    slack = SlackSimulator(token=BOT_TOKEN)
+    url = await slack.start()
+    try:
+        env = serve_env(workdir / "accessbot.db", SLACK_API_URL=url, SLACK_SIGNING_SECRET=None,
+                        SLACK_APP_TOKEN="xapp-wrong-token-4711")
+        out = await arun_cli(workdir, "serve", env=env, timeout=60)
+    finally:
+        await slack.stop()
+    assert out.returncode == 2, show(out)
+    line = one_clear_line(out)
+    assert "SLACK_APP_TOKEN" in line and "invalid_auth" in line, line
+    assert "xapp-wrong-token-4711" not in out.stdout + out.stderr
+
+
+async def test_serve_with_an_app_token_and_no_signing_secret_runs_over_socket_mode_and_stops_on_sigterm(
+        workdir: Path) -> None:
+    from bot.simulators.slack_sim import SlackSimulator
+    from tests.procs import ServeProcess
+
+    slack = SlackSimulator(token=BOT_TOKEN)
+    url = await slack.start()
+    serve = ServeProcess(serve_env(workdir / "accessbot.db", SLACK_API_URL=url, SLACK_SIGNING_SECRET=None,
+                                   SLACK_APP_TOKEN=slack.app_token), workdir)
+    try:
+        await asyncio.to_thread(serve.start)
+        await slack.socket_wait_connected(count=1, timeout=10)
+        assert "Socket Mode" in serve.log_path.read_text()
+        assert len(slack.calls_to("apps.connections.open")) == 1
+        code = await asyncio.to_thread(serve.terminate)
+    finally:
+        serve.kill()
+        await slack.stop()
+    assert code == 0, serve.log_path.read_text()[-2000:]
+    assert slack.app_token not in serve.log_path.read_text()
+
+
 # --------------------------------------------------------------------------- db
 
 
