@@ -34,3 +34,7 @@ class Directory(Protocol):
     async def user_groups_of(self, user_id: str, group_ids: tuple[str, ...]) -> frozenset[str]:
         """Which of `group_ids` (Slack user groups) the user belongs to."""
         ...
+
+    async def find_by_name(self, name: str) -> list[str]:
+        """IDs of the members (deleted ones too) whose username, display name or real name is `name`."""
+        ...

@@ -10,7 +10,7 @@ limited):
 - ``chat.postMessage`` (``channel`` is a ``C…``/``G…``/``D…`` id, or a ``U…``/``W…`` user id, which
   posts to that user's DM channel ``D`` + user id), ``chat.update`` (needs the channel id the
   message was posted to, as Slack does), ``chat.postEphemeral``
-- ``conversations.open``, ``users.info``, ``usergroups.users.list``
+- ``conversations.open``, ``users.info``, ``users.list`` (cursor-paged), ``usergroups.users.list``
 - ``views.open`` (needs a live trigger_id, used once, within 3 s: ``sim.new_trigger_id()``; the
   driver makes them), ``views.publish``, ``views.update``
 
@@ -57,6 +57,7 @@ behaviour): a ``thread_ts`` that names no message in the channel is ``thread_not
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
 import json
@@ -508,6 +509,7 @@ class SlackSimulator:
             "chat.postEphemeral": self._chat_post_ephemeral,
             "conversations.open": self._conversations_open,
             "users.info": self._users_info,
+            "users.list": self._users_list,
             "usergroups.users.list": self._usergroups_users_list,
             "views.open": self._views_open,
             "views.publish": self._views_publish,
@@ -1294,6 +1296,20 @@ class SlackSimulator:
         if user is None:
             raise _SlackError("user_not_found")
         return {"user": copy.deepcopy(user)}
+
+    def _users_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Every member (deleted ones too, as Slack does), paged by ``limit`` and an opaque ``cursor``."""
+        cursor = str(params.get("cursor") or "")
+        try:
+            limit = int(params.get("limit") or 0) or 1000
+            start = int(base64.b64decode(cursor).decode().removeprefix("user:")) if cursor else 0
+        except (ValueError, UnicodeDecodeError):
+            raise _SlackError("invalid_cursor") from None
+        users = list(self._users.values())
+        page = users[start:start + min(limit, 1000)]
+        end = start + len(page)
+        next_cursor = base64.b64encode(f"user:{end}".encode()).decode() if end < len(users) else ""
+        return {"members": copy.deepcopy(page), "response_metadata": {"next_cursor": next_cursor}}
 
     def _usergroups_users_list(self, params: dict[str, Any]) -> dict[str, Any]:
         group = self._usergroups.get(str(params.get("usergroup", "")))

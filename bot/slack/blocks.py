@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +20,7 @@ EXTEND = "access_extend"
 SECTION_LIMIT = 3000
 REASON_LIMIT = 2800
 MAX_BLOCKS = 50
+TEXT_LIMIT = 38000  # characters of a message's text (Slack cuts at 40,000)
 
 
 def when(at: datetime | None) -> str:
@@ -144,6 +147,7 @@ HELP = """*accessbot* — just-in-time access to apps behind Cloudflare Access
 • `/access revoke GRANT_ID [REASON…]` — end your grant now (admins: anyone's)
 • `/access cancel REQUEST_ID` — withdraw a pending request
 • `/access pending` — requests waiting for your approval
+• `/access audit [ROLE|@user] [N]` — admins: the last N (default 20) audit events
 • `/access help` — this text
 Durations: `90s`, `15m`, `2h`, `1d`, `1h30m`."""
 
@@ -151,3 +155,39 @@ Durations: `90s`, `15m`, `2h`, `1d`, `1h30m`."""
 def extend_button(grant: Grant) -> dict[str, Any]:
     """The Extend button on the expiry warning."""
     return {"type": "actions", "elements": [button("Extend", EXTEND, grant.id, "primary")]}
+
+
+_PERSON = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+def audit_text(rows: list[dict[str, Any]], scope: str, limit: int = TEXT_LIMIT) -> str:
+    """The audit events as an ephemeral message: one line each, oldest first; typed text stays inert.
+
+    When the lines would pass Slack's message length, the oldest are left out and the message says so."""
+    if not rows:
+        return f"No audit events{scope}."
+    lines = [_audit_line(row) for row in rows]
+    kept: list[str] = []
+    size = 200  # the heading and the note
+    for line in reversed(lines):
+        if size + len(line) + 1 > limit:
+            break
+        kept.insert(0, line)
+        size += len(line) + 1
+    head = f"*The last {len(kept)} audit event(s){scope}*, oldest first"
+    if len(kept) < len(lines):
+        head += f" ({len(lines) - len(kept)} older one(s) left out to fit; `accessbot audit export` has them all)"
+    return "\n".join([head, *kept])
+
+
+def _audit_line(row: dict[str, Any]) -> str:
+    actor = str(row["actor"])
+    who = f"<@{actor}>" if _PERSON.match(actor) else f"`{inert(cut(actor, 64))}`"
+    parts = [f"`#{row['seq']}` {str(row['at'])[:19].replace('T', ' ')}Z", f"*{inert(row['action'])}*", who]
+    parts += [inert(cut(str(v), 120)) for v in (row.get("role"), row.get("subject")) if v]
+    parts += [f"`{row[k]}`" for k in ("request_id", "grant_id") if row.get(k)]
+    details = "; ".join(f"{k}: {v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)}"
+                        for k, v in sorted((row.get("details") or {}).items()))
+    if details:
+        parts.append(inert(cut(details, 200)))
+    return " · ".join(parts)

@@ -11,6 +11,7 @@ from bot.domain.durations import DurationError, format_duration, looks_like_dura
 from bot.domain.ids import ID_PATTERN, normalise_id
 from bot.domain.model import GrantState, RequestState
 from bot.domain.policy import Role, is_member
+from bot.services import audit_view
 from bot.services import grants as grant_cases
 from bot.services import requests as request_cases
 from bot.services.context import Deps, Outcome
@@ -24,7 +25,12 @@ USAGE = {
     "extend": "`/access extend GRANT_ID DURATION [REASON…]`, e.g. `/access extend g-7K3FMA 1h still debugging`",
     "revoke": "`/access revoke GRANT_ID [REASON…]`",
     "cancel": "`/access cancel REQUEST_ID`",
+    "audit": "`/access audit [ROLE|@user] [N]`, e.g. `/access audit prod-db 50` or `/access audit @alice`",
 }
+# how a person may be named: a mention as Slack escapes it, a bare user ID, or @name as typed
+MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$")
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+NUMBER = re.compile(r"^[0-9]+$")
 
 
 @dataclass
@@ -82,6 +88,8 @@ async def handle(deps: Deps, user: str, text: str) -> Reply:
         return _reply(out)
     if sub == "pending":
         return await _pending(deps, user)
+    if sub == "audit":
+        return await _audit(deps, user, words[1:])
     return await _refused(deps, user, "unknown_command",
                           f"I don't know `{inert(cut(words[0], 40))}`. " + bk.HELP.split("\n", 1)[1])
 
@@ -162,3 +170,49 @@ async def _pending(deps: Deps, user: str) -> Reply:
         f"• `{r.id}` <@{r.requester}> — *{r.role}* for {format_duration(r.duration)}: "
         f"{inert(cut(r.reason, 200))}" for r in waiting[:30]]
     return Reply("\n".join(lines))
+
+
+async def _audit(deps: Deps, user: str, args: list[str]) -> Reply:
+    query, scope = audit_view.AuditQuery(), ""
+    if deps.policy.is_admin(user):  # names are looked up in Slack only for someone who may read the log
+        query, scope, problem = await _audit_query(deps, args)
+        if problem:
+            return await _refused(deps, user, "usage", f"{problem}. {USAGE['audit']}")
+    found = await audit_view.recent_events(deps, user, query)
+    if isinstance(found, Outcome):
+        return _reply(found)
+    return Reply(bk.audit_text(found, scope))
+
+
+async def _audit_query(deps: Deps, args: list[str]) -> tuple[audit_view.AuditQuery, str, str]:
+    """The query `audit` words ask for, a phrase naming its scope, and what is wrong with them (or "")."""
+    nothing = audit_view.AuditQuery()
+    limit, role, person, scope = audit_view.DEFAULT_EVENTS, None, None, ""
+    if len(args) > 2:
+        return nothing, "", "give at most a role or a person, and a number"
+    for word in args:
+        shown = inert(cut(word, 40))
+        if NUMBER.match(word):
+            limit = int(word) if len(word) <= 9 else 0
+            if not 1 <= limit <= audit_view.MAX_EVENTS:
+                return nothing, "", f"N is 1 to {audit_view.MAX_EVENTS}, not `{shown}`"
+            continue
+        if role or person:
+            return nothing, "", f"`{shown}`: give a role or a person, not both"
+        mention = MENTION.match(word)
+        if mention or USER_ID.match(word):
+            person = mention.group(1) if mention else word
+        elif word.startswith("@") and len(word) > 1:
+            ids = await deps.directory.find_by_name(word[1:])
+            if len(ids) != 1:
+                who = "nobody in Slack is called" if not ids else f"{len(ids)} people in Slack are called"
+                return nothing, "", f"{who} `{shown}`; name them by user ID (`U…`) instead"
+            person = ids[0]
+        elif ROLE_NAME.match(word):
+            role = word
+            scope = f" for role `{role}`" + ("" if role in deps.policy.roles else " (not in the policy now)")
+        else:
+            return nothing, "", f"`{shown}` is neither a role, a person nor a number"
+        if person:
+            scope = f" about <@{person}>"
+    return audit_view.AuditQuery(role=role, user_id=person, limit=limit), scope, ""

@@ -1,4 +1,4 @@
-"""Who people are in Slack: profiles (users.info) and user-group membership (usergroups.users.list)."""
+"""Who people are in Slack: profiles (users.info), names (users.list) and user-group membership."""
 
 from __future__ import annotations
 
@@ -26,6 +26,27 @@ class SlackDirectory:
         """users.info's `user` object."""
         resp = await call(self.client.users_info, user=user_id)
         return dict(resp.get("user") or {})
+
+    async def find_by_name(self, name: str) -> list[str]:
+        """IDs of members (deleted ones too) whose username, display name or real name is `name`.
+
+        Pages through users.list (200 a page), so it costs one call per 200 members: for rare
+        admin lookups only."""
+        wanted = name.strip().lstrip("@").casefold()
+        found: list[str] = []
+        cursor = ""
+        while True:
+            resp = await call(self.client.users_list, limit=200, cursor=cursor or None)
+            for member in resp.get("members") or []:
+                profile = member.get("profile") or {}
+                names = (member.get("name"), member.get("real_name"), profile.get("display_name"),
+                         profile.get("display_name_normalized"), profile.get("real_name"),
+                         profile.get("real_name_normalized"))
+                if any(isinstance(n, str) and n.casefold() == wanted for n in names) and member.get("id"):
+                    found.append(str(member["id"]))
+            cursor = str((resp.get("response_metadata") or {}).get("next_cursor") or "")
+            if not cursor:
+                return found
 
     async def members(self, group_id: str) -> frozenset[str]:
         """User IDs in a Slack user group (cached for `ttl` seconds)."""

@@ -337,9 +337,10 @@ class Tx:
         return record
 
     async def audit_rows(self, *, since_seq: int = 0, since_at: str | None = None, limit: int | None = None,
-                         action: str | None = None, role: str | None = None, who: str | None = None,
-                         newest: bool = False) -> list[dict[str, Any]]:
-        """Audit rows in order (oldest first unless `newest`), filtered."""
+                         action: str | None = None, role: str | None = None, actor: str | None = None,
+                         subject: str | None = None, newest: bool = False) -> list[dict[str, Any]]:
+        """Audit rows in order (oldest first unless `newest`), filtered; `actor` and `subject` together
+        mean either one (a person's events: what they did, and what was done about them)."""
         q = select(t.audit_log).where(t.audit_log.c.seq > since_seq)
         if since_at:
             q = q.where(t.audit_log.c.at >= since_at)
@@ -347,9 +348,9 @@ class Tx:
             q = q.where(t.audit_log.c.action == action)
         if role:
             q = q.where(t.audit_log.c.role == role)
-        if who:
-            q = q.where(or_(t.audit_log.c.actor == who, t.audit_log.c.subject == who,
-                            t.audit_log.c.details.contains(who)))
+        people = [c == v for c, v in ((t.audit_log.c.actor, actor), (t.audit_log.c.subject, subject)) if v]
+        if people:
+            q = q.where(or_(*people))
         q = q.order_by(t.audit_log.c.seq.desc() if newest else t.audit_log.c.seq)
         if limit:
             q = q.limit(limit)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from bot.domain.model import AccessRequest, RequestState
 from bot.domain.policy import Role
 from bot.simulators.slack_sim import block_kit_errors
-from bot.slack.blocks import approval_message, grants_and_requests
+from bot.slack.blocks import TEXT_LIMIT, approval_message, audit_text, grants_and_requests
 from bot.slack.commands import rest_after, split
 from bot.slack.text import cut, escape
 
@@ -67,3 +68,36 @@ def test_the_list_stays_within_fifty_blocks() -> None:
     reqs = [_req("why") for _ in range(60)]
     blocks = grants_and_requests([], reqs, NOW)
     assert len(blocks) <= 50 and block_kit_errors(blocks) == []
+
+
+def _event(seq: int, reason: str = "") -> dict:
+    return {"seq": seq, "at": "2026-01-01T09:00:00.000000Z", "actor": "U0ALICE", "action": "request.created",
+            "request_id": "r-AAAA22", "grant_id": None, "role": "prod-db", "subject": "a@x.io",
+            "details": {"reason": reason, "duration_s": 3600}}
+
+
+def test_an_audit_line_names_the_event_the_actor_and_what_it_was_about() -> None:
+    text = audit_text([_event(7, "incident 4211")], " for role `prod-db`")
+    head, line = text.split("\n")
+    assert head.startswith("*The last 1 audit event(s) for role `prod-db`*")
+    assert line.startswith("`#7` 2026-01-01 09:00:00Z · *request.created* · <@U0ALICE> · prod-db · a@x.io")
+    assert "`r-AAAA22`" in line and "incident 4211" in line and "duration​_​s: 3600" in line
+
+
+def test_an_actor_that_is_not_a_slack_user_is_shown_as_code_not_as_a_mention() -> None:
+    for actor in ("system", "cli", "<!channel>"):
+        line = audit_text([{**_event(1), "actor": actor}], "").split("\n")[1]
+        assert "<@" not in line and "<!" not in line
+
+
+def test_audit_events_past_slacks_length_leave_the_oldest_out_and_say_so() -> None:
+    rows = [{**_event(i, "x" * 5000), "role": "r" * 63, "subject": "s" * 300 + "@x.io"} for i in range(1, 101)]
+    text = audit_text(rows, "")
+    assert len(text) <= TEXT_LIMIT
+    shown = [int(n) for n in re.findall(r"`#(\d+)`", text)]
+    assert shown == list(range(101 - len(shown), 101)) and 50 < len(shown) < 100
+    assert f"{100 - len(shown)} older one(s) left out" in text and "accessbot audit export" in text
+
+
+def test_no_audit_events_says_so() -> None:
+    assert audit_text([], " about <@U0ALICE>") == "No audit events about <@U0ALICE>."
