@@ -128,7 +128,7 @@ async def _audit_trail(stack: Stack, n: Narrator) -> None:
     for r in rows:
         who = r["subject"] or ""
         n.say(f"  #{r['seq']:<3} {r['action']:<18} actor={r['actor']:<10} {r['role'] or '':<8} {who} "
-              f"{json.dumps(r['details'].get('reason') or r['details'].get('code') or '')}")
+              f"{json.dumps(r['details'].get('reason') or r['details'].get('code') or '', ensure_ascii=False)}")
     n.check(first_broken(rows) is None, "the audit hash chain verifies")
     actions = [r["action"] for r in rows]
     for a in ("request.created", "approval.refused", "request.approved", "grant.applied", "grant.warned",

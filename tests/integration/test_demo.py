@@ -1,0 +1,35 @@
+"""`accessbot demo`: the scripted scenario runs to the end and exits 0, and only then."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import bot.demo
+from bot.demo import run_demo
+
+STEPS = ("alice's open Access sessions were ended", "the audit hash chain verifies", "audit has request.denied",
+         "audit has request.refused", "audit has grant.revoked")
+
+
+def test_the_demo_runs_every_step_and_exits_0(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "bot", "demo"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120, env={"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"})
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert out.stdout.rstrip().endswith("demo OK: every step happened")
+    for step in STEPS:
+        assert f"✓ {step}" in out.stdout, step
+    assert "✗" not in out.stdout and "Traceback" not in out.stderr
+    assert "\\u" not in out.stdout, "text is printed as written, not as JSON escapes"
+    assert list(tmp_path.iterdir()) == [], "the demo leaves nothing behind in the working directory"
+
+
+async def test_the_demo_exits_1_and_names_the_step_when_one_did_not_happen(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(bot.demo, "_emails", lambda stack: [])  # as if Cloudflare never showed alice's email
+    assert await run_demo(quiet=True) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("demo FAILED") and "alice" in err
