@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import inspect, text
@@ -97,13 +98,51 @@ async def test_a_named_lock_is_held_by_one_holder_at_a_time(database_url: str) -
         assert got_a
         async with a.try_hold("group-1") as again:
             assert not again
-        if store.pg:  # across processes only PostgreSQL can tell; SQLite runs one process
-            async with b.try_hold("group-1") as got_b:
-                assert not got_b
+        async with b.try_hold("group-1") as got_b:
+            assert not got_b
+        async with b.try_hold("group-2") as other:
+            assert other, "other names are free"
     async with b.try_hold("group-1") as got_b:
         assert got_b
     await engine2.dispose()
     await store.engine.dispose()
+
+
+_HOLDER = """
+import asyncio, sys
+from bot.storage.engine import make_engine
+from bot.storage.locks import Locker
+
+async def main():
+    async with Locker(make_engine(sys.argv[1])).try_hold("group-1") as got:
+        print("held" if got else "busy", flush=True)
+        sys.stdin.readline()
+
+asyncio.run(main())
+"""
+
+
+async def test_a_named_lock_held_by_another_process_is_busy_until_that_process_dies(database_url: str) -> None:
+    store = await _store(database_url)
+    locker = Locker(store.engine)
+    holder = await asyncio.create_subprocess_exec(sys.executable, "-c", _HOLDER, database_url,
+                                                  stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    try:
+        assert holder.stdout is not None
+        assert (await asyncio.wait_for(holder.stdout.readline(), 30)).strip() == b"held"
+        async with locker.try_hold("group-1") as got:
+            assert not got, "another process holds it"
+        async with locker.try_hold("group-2") as got:
+            assert got
+        holder.kill()  # no unlock: the lock goes with the process
+        await holder.wait()
+        async with locker.try_hold("group-1") as got:
+            assert got
+    finally:
+        if holder.returncode is None:
+            holder.kill()
+            await holder.wait()
+        await store.engine.dispose()
 
 
 async def test_next_due_is_the_earliest_pending_thing(database_url: str) -> None:
