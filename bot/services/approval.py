@@ -79,8 +79,11 @@ async def vote(deps: Deps, request_id: str, voter: str, choice: VoteChoice, note
     """An approver clicks Approve or Deny: every click rule of spec §3, one consistent outcome under races."""
     async with deps.store.tx() as tx:
         req = await tx.request(request_id)
-    if req is None:
-        return Outcome(False, f"there is no request `{request_id[:16]}`", "unknown_request")
+        if req is None:  # a forged button value or a mistyped ID
+            await record(deps, tx, AuditEvent(voter, "approval.refused", request_id=request_id[:16],
+                                              details={"code": "unknown_request", "choice": choice.value}))
+            return Outcome(False, f"there is no request `{request_id[:16]}`; `/access pending` shows those "
+                                  "waiting for you", "unknown_request")
     role = deps.policy.role(req.role)
     groups = frozenset()
     if role and role.approver_groups and voter not in role.approver_users:

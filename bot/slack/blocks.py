@@ -147,6 +147,7 @@ HELP = """*accessbot* — just-in-time access to apps behind Cloudflare Access
 • `/access revoke GRANT_ID [REASON…]` — end your grant now (admins: anyone's)
 • `/access cancel REQUEST_ID` — withdraw a pending request
 • `/access pending` — requests waiting for your approval
+• `/access approve REQUEST_ID` / `/access deny REQUEST_ID [REASON…]` — decide without the buttons
 • `/access audit [ROLE|@user] [N]` — admins: the last N (default 20) audit events
 • `/access help` — this text
 Durations: `90s`, `15m`, `2h`, `1d`, `1h30m`."""

@@ -9,8 +9,9 @@ from typing import Any
 
 from bot.domain.durations import DurationError, format_duration, looks_like_duration, parse_duration
 from bot.domain.ids import ID_PATTERN, normalise_id
-from bot.domain.model import GrantState, RequestState
+from bot.domain.model import GrantState, RequestState, VoteChoice
 from bot.domain.policy import Role, is_member
+from bot.services import approval as approval_cases
 from bot.services import audit_view
 from bot.services import grants as grant_cases
 from bot.services import requests as request_cases
@@ -25,6 +26,8 @@ USAGE = {
     "extend": "`/access extend GRANT_ID DURATION [REASON…]`, e.g. `/access extend g-7K3FMA 1h still debugging`",
     "revoke": "`/access revoke GRANT_ID [REASON…]`",
     "cancel": "`/access cancel REQUEST_ID`",
+    "approve": "`/access approve REQUEST_ID`",
+    "deny": "`/access deny REQUEST_ID [REASON…]`, e.g. `/access deny r-91QXK7 use the read replica`",
     "audit": "`/access audit [ROLE|@user] [N]`, e.g. `/access audit prod-db 50` or `/access audit @alice`",
 }
 # how a person may be named: a mention as Slack escapes it, a bare user ID, or @name as typed
@@ -71,20 +74,24 @@ async def handle(deps: Deps, user: str, text: str) -> Reply:
         return await _list(deps, user)
     if sub == "roles":
         return await _roles(deps, user)
-    if sub in ("revoke", "cancel"):
-        if len(words) < 2:
+    if sub in ("revoke", "cancel", "approve", "deny"):
+        kind = "grant" if sub == "revoke" else "request"
+        ident = normalise_id(words[1]) if len(words) > 1 else ""
+        if not ident:
             return await _refused(deps, user, "usage", f"say which one: {USAGE[sub]}")
-        ident = normalise_id(words[1])
-        kind = "g" if sub == "revoke" else "r"
-        if not ID_PATTERN.match(ident) or ident[0] != kind:
-            example = "g-7K3FMA" if kind == "g" else "r-91QXK7"
-            return await _refused(deps, user, "bad_id", f"`{inert(cut(words[1], 40))}` is not a "
-                                  f"{'grant' if kind == 'g' else 'request'} ID (they look like `{example}`; "
-                                  f"`/access list` shows yours). {USAGE[sub]}")
+        if not ID_PATTERN.match(ident) or ident[0] != kind[0]:
+            example = "g-7K3FMA" if kind == "grant" else "r-91QXK7"
+            where = "`/access pending` shows those waiting for you" if sub in ("approve", "deny") \
+                else "`/access list` shows yours"
+            return await _refused(deps, user, "bad_id", f"`{inert(cut(words[1], 40))}` is not a {kind} ID "
+                                  f"(they look like `{example}`; {where}). {USAGE[sub]}")
         if sub == "revoke":
             out = await grant_cases.revoke(deps, user, ident, reason_text=rest_after(text, 2))
-        else:
+        elif sub == "cancel":
             out = await request_cases.cancel(deps, user, ident)
+        else:
+            choice = VoteChoice.APPROVE if sub == "approve" else VoteChoice.DENY
+            out = await approval_cases.vote(deps, ident, user, choice, note=rest_after(text, 2))
         return _reply(out)
     if sub == "pending":
         return await _pending(deps, user)
@@ -169,6 +176,8 @@ async def _pending(deps: Deps, user: str) -> Reply:
     lines = ["*Waiting for your decision*"] + [
         f"• `{r.id}` <@{r.requester}> — *{r.role}* for {format_duration(r.duration)}: "
         f"{inert(cut(r.reason, 200))}" for r in waiting[:30]]
+    lines.append("Decide with the buttons on each request, or `/access approve REQUEST_ID` / "
+                 "`/access deny REQUEST_ID [REASON…]`.")
     return Reply("\n".join(lines))
 
 

@@ -210,3 +210,59 @@ async def test_pending_lists_the_requests_waiting_for_an_approver(stack: Stack) 
     assert req.id in all_text(await slash(stack, BOB, "pending"))
     assert req.id in all_text(await slash(stack, CAROL, "pending"))  # through S0SRETEAM
     assert "No requests" in all_text(await slash(stack, "U0MALLORY", "pending"))
+
+
+async def test_pending_says_how_to_decide_by_command(stack: Stack) -> None:
+    await slash(stack, ALICE, "request prod-db 1h deploy")
+    assert "/access deny REQUEST_ID [REASON…]" in all_text(await slash(stack, BOB, "pending"))
+
+
+async def test_an_approver_denies_by_command_with_a_reason_the_requester_and_the_message_show(stack: Stack) -> None:
+    await slash(stack, ALICE, "request prod-db 1h deploy <!here>")
+    req = await only_request(stack, ALICE)
+    msg = await approval_message(stack)
+    reply = await slash(stack, BOB, f"deny {req.id.lower()} use the read replica <!channel>")
+    assert f"You denied `{req.id}`" in all_text(reply)
+    assert (await request(stack, req.id)).state is RequestState.DENIED
+    updated = stack.slack.message(APPROVAL_CHANNEL, msg["ts"])
+    assert not has_buttons(updated) and "use the read replica" in all_text(updated)
+    [dm] = [m for m in stack.slack.dms_to(ALICE) if "denied" in m["text"]]
+    assert f"<@{BOB}>" in dm["text"] and "Reason: use the read replica &lt;!channel&gt;" in dm["text"]
+    [denied] = await audit(stack, "request.denied")
+    assert denied["actor"] == BOB and denied["details"]["note"] == "use the read replica <!channel>"
+    assert await grants(stack) == [] and ALICE_EMAIL not in emails(stack)
+
+
+async def test_an_approver_approves_by_command_and_access_is_granted(stack: Stack) -> None:
+    await slash(stack, ALICE, "request prod-db 1h deploy")
+    req = await only_request(stack, ALICE)
+    msg = await approval_message(stack)
+    reply = await slash(stack, CAROL, f"approve {req.id}")  # an approver through the S0SRETEAM user group
+    assert f"You approved `{req.id}`" in all_text(reply)
+    [grant] = await grants(stack)
+    assert grant.state is GrantState.ACTIVE and ALICE_EMAIL in emails(stack)
+    assert not has_buttons(stack.slack.message(APPROVAL_CHANNEL, msg["ts"]))
+
+
+async def test_deciding_by_command_follows_every_click_rule(stack: Stack) -> None:
+    await slash(stack, ALICE, "request prod-db 1h deploy")
+    req = await only_request(stack, ALICE)
+    await slash(stack, BOB, "request prod-db 1h mine")
+    bobs = await only_request(stack, BOB)
+    cases = [  # (who, text, words in the reply, audited action and code)
+        ("U0MALLORY", f"approve {req.id}", "not an approver", ("approval.refused", "not_an_approver")),
+        (BOB, f"approve {bobs.id}", "own request", ("approval.refused", "self_approval")),
+        (BOB, "approve r-ZZZZZZ", "no request `r-ZZZZZZ`", ("approval.refused", "unknown_request")),
+        (BOB, "deny g-ZZZZZZ", "not a request ID", ("request.refused", "bad_id")),
+        (BOB, "approve", "say which one", ("request.refused", "usage")),
+    ]
+    for who, text, says, (action, code) in cases:
+        seq = len(await audit(stack))
+        said = all_text(await slash(stack, who, text))
+        assert says.lower() in said.lower(), (text, said)
+        new = (await audit(stack))[seq:]
+        assert [(r["action"], r["details"].get("code"), r["actor"]) for r in new] == [(action, code, who)], text
+    assert (await request(stack, req.id)).state is RequestState.PENDING
+    await slash(stack, BOB, f"deny {req.id} no")
+    said = all_text(await slash(stack, CAROL, f"approve {req.id}"))
+    assert "already denied" in said and await grants(stack) == []
