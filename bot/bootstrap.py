@@ -15,6 +15,7 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.auth import AccessVerifier
 from bot.cloudflare.client import CloudflareClient
 from bot.config import Settings
 from bot.domain.clock import Clock, SystemClock
@@ -54,10 +55,13 @@ class Bot:
     slack: AsyncWebClient
     metrics: Metrics
     bolt: AsyncApp | None = None
+    api: AccessVerifier | None = None
 
     async def close(self) -> None:
         """Release clients and the database."""
         await self.cloudflare.aclose()
+        if self.api is not None:
+            await self.api.aclose()
         with contextlib.suppress(Exception):
             session = getattr(self.slack, "session", None)
             if session is not None:
@@ -85,8 +89,12 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
     # In Socket Mode no request comes over HTTP: a random secret makes /slack/events refuse every caller.
     signing_secret = _secret(settings.slack_signing_secret) or secrets.token_hex(32)
     bolt = build_app(deps, slack, signing_secret, early_ack=early_ack)
-    web_app = build_web_app(deps, bolt, scheduler, signing_secret, metrics, early_ack=early_ack)
-    return Bot(settings, deps, scheduler, web_app, cloudflare, slack, metrics, bolt)
+    api = None
+    if settings.api_enabled:
+        assert settings.cf_access_team_domain and settings.cf_access_aud
+        api = AccessVerifier(settings.cf_access_team_domain, settings.cf_access_aud)
+    web_app = build_web_app(deps, bolt, scheduler, signing_secret, metrics, early_ack=early_ack, api=api)
+    return Bot(settings, deps, scheduler, web_app, cloudflare, slack, metrics, bolt, api)
 
 
 def _duration(value: Any, default: timedelta) -> timedelta:

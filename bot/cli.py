@@ -185,19 +185,14 @@ def _since(text: str | None) -> str | None:
     return format_at(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
 async def _grants(store: Any, args: argparse.Namespace) -> int:
     from bot.domain.model import GrantState
+    from bot.domain.records import grant_record
 
     async with store.tx() as tx:
         found = await tx.grants(states=(GrantState.ACTIVE,) if args.active else None, email=args.user,
                                 role=args.role)
-    rows = [{"id": g.id, "request_id": g.request_id, "role": g.role, "email": g.email, "slack_user": g.requester,
-             "state": g.state.value, "granted_at": _iso(g.granted_at), "expires_at": _iso(g.expires_at),
-             "revoked_at": _iso(g.revoked_at)} for g in found]
+    rows = [grant_record(g) for g in found]
     if args.json:
         for row in rows:
             print(json.dumps(row))

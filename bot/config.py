@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -245,6 +246,23 @@ class Settings(BaseSettings):
             raise ConfigError(
                 "SLACK_SIGNING_SECRET: not set (needed in HTTP mode; set SLACK_APP_TOKEN for Socket Mode)"
             )
+        if bool(self.cf_access_team_domain) != bool(self.cf_access_aud):
+            missing, given = (("CF_ACCESS_AUD", "CF_ACCESS_TEAM_DOMAIN") if self.cf_access_team_domain
+                              else ("CF_ACCESS_TEAM_DOMAIN", "CF_ACCESS_AUD"))
+            raise ConfigError(f"{missing}: not set, but {given} is (the /api needs both; unset both to turn it off)")
+        if self.cf_access_team_domain and not _is_team_domain(self.cf_access_team_domain):
+            raise ConfigError(f"CF_ACCESS_TEAM_DOMAIN: {self.cf_access_team_domain[:100]!r} is not a team domain "
+                              "(e.g. myteam.cloudflareaccess.com)")
+
+
+def _is_team_domain(value: str) -> bool:
+    """True for a host name, optionally with an http(s) scheme and port: nothing else goes before /cdn-cgi."""
+    value = value.strip()
+    if not value or any(c.isspace() for c in value):
+        return False
+    url = urlsplit(value if "://" in value else f"https://{value}")
+    return url.scheme in ("http", "https") and bool(url.hostname) and url.path in ("", "/") \
+        and not (url.query or url.fragment or url.username)
 
 
 def _is_set(secret: SecretStr | None) -> bool:

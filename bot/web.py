@@ -1,4 +1,4 @@
-"""The aiohttp application: POST /slack/events, GET /healthz, GET /metrics."""
+"""The aiohttp application: POST /slack/events, GET /healthz, GET /metrics, and /api when it is on."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import func, select, text
 
+from bot.api import add_api_routes
+from bot.auth import AccessVerifier
 from bot.domain.audit import AuditEvent
 from bot.metrics import Metrics
 from bot.scheduler import Scheduler
@@ -75,8 +77,9 @@ def _who(body: str) -> str:
 
 
 def build_web_app(deps: Deps, bolt: AsyncApp, scheduler: Scheduler, signing_secret: str,
-                  metrics: Metrics, *, early_ack: bool = True) -> web.Application:
-    """The HTTP application; signature failures are answered 401 and audited before bolt sees them."""
+                  metrics: Metrics, *, early_ack: bool = True, api: AccessVerifier | None = None) -> web.Application:
+    """The HTTP application; signature failures are answered 401 and audited before bolt sees them.
+    With `api` (a verifier for Cloudflare Access JWTs) `/api` is mounted too."""
     verifier = SignatureVerifier(signing_secret)
     limiter = RejectionLimiter()
     app = web.Application(client_max_size=2 * 1024 * 1024)
@@ -155,6 +158,8 @@ def build_web_app(deps: Deps, bolt: AsyncApp, scheduler: Scheduler, signing_secr
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
+    if api is not None:
+        add_api_routes(app, deps, api, RejectionLimiter())
     return app
 
 

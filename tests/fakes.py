@@ -64,6 +64,11 @@ class FakeDirectory:
     async def user_groups_of(self, user_id: str, group_ids: tuple[str, ...]) -> frozenset[str]:
         return frozenset(g for g in group_ids if user_id in self.groups.get(g, set()))
 
+    async def find_by_email(self, email: str) -> str | None:
+        wanted = email.lower()
+        return next((uid for uid, u in self.users.items()
+                     if str(u.get("profile", {}).get("email", "")).lower() == wanted), None)
+
     async def find_by_name(self, name: str) -> list[str]:
         wanted = name.casefold()
         return [uid for uid, u in self.users.items() if str(u.get("name", "")).casefold() == wanted]

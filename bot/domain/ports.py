@@ -35,6 +35,10 @@ class Directory(Protocol):
         """Which of `group_ids` (Slack user groups) the user belongs to."""
         ...
 
+    async def find_by_email(self, email: str) -> str | None:
+        """The ID of the member whose profile email is `email` (None when nobody's is)."""
+        ...
+
     async def find_by_name(self, name: str) -> list[str]:
         """IDs of the members (deleted ones too) whose username, display name or real name is `name`."""
         ...

@@ -10,7 +10,8 @@ limited):
 - ``chat.postMessage`` (``channel`` is a ``C…``/``G…``/``D…`` id, or a ``U…``/``W…`` user id, which
   posts to that user's DM channel ``D`` + user id), ``chat.update`` (needs the channel id the
   message was posted to, as Slack does), ``chat.postEphemeral``
-- ``conversations.open``, ``users.info``, ``users.list`` (cursor-paged), ``usergroups.users.list``
+- ``conversations.open``, ``users.info``, ``users.list`` (cursor-paged), ``users.lookupByEmail``,
+  ``usergroups.users.list``
 - ``views.open`` (needs a live trigger_id, used once, within 3 s: ``sim.new_trigger_id()``; the
   driver makes them), ``views.publish``, ``views.update``
 
@@ -510,6 +511,7 @@ class SlackSimulator:
             "conversations.open": self._conversations_open,
             "users.info": self._users_info,
             "users.list": self._users_list,
+            "users.lookupByEmail": self._users_lookup_by_email,
             "usergroups.users.list": self._usergroups_users_list,
             "views.open": self._views_open,
             "views.publish": self._views_publish,
@@ -1296,6 +1298,13 @@ class SlackSimulator:
         if user is None:
             raise _SlackError("user_not_found")
         return {"user": copy.deepcopy(user)}
+
+    def _users_lookup_by_email(self, params: dict[str, Any]) -> dict[str, Any]:
+        wanted = str(params.get("email", "")).strip().lower()
+        for user in self._users.values():
+            if (user.get("profile") or {}).get("email", "").lower() == wanted and wanted:
+                return {"user": copy.deepcopy(user)}
+        raise _SlackError("users_not_found")
 
     def _users_list(self, params: dict[str, Any]) -> dict[str, Any]:
         """Every member (deleted ones too, as Slack does), paged by ``limit`` and an opaque ``cursor``."""

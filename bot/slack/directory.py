@@ -1,4 +1,4 @@
-"""Who people are in Slack: profiles (users.info), names (users.list) and user-group membership."""
+"""Who people are in Slack: profiles (users.info), names and emails (users.list, users.lookupByEmail), groups."""
 
 from __future__ import annotations
 
@@ -26,6 +26,16 @@ class SlackDirectory:
         """users.info's `user` object."""
         resp = await call(self.client.users_info, user=user_id)
         return dict(resp.get("user") or {})
+
+    async def find_by_email(self, email: str) -> str | None:
+        """users.lookupByEmail: the member with this profile email, or None."""
+        try:
+            resp = await call(self.client.users_lookupByEmail, email=email)
+        except PermanentError as exc:
+            if any(e.get("code") == "users_not_found" for e in exc.errors):
+                return None
+            raise
+        return str((resp.get("user") or {}).get("id") or "") or None
 
     async def find_by_name(self, name: str) -> list[str]:
         """IDs of members (deleted ones too) whose username, display name or real name is `name`.

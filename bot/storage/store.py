@@ -180,7 +180,7 @@ class Tx:
     async def grants(
         self, *, states: tuple[GrantState, ...] | None = None, requester: str | None = None,
         email: str | None = None, role: str | None = None, account_id: str | None = None,
-        group_id: str | None = None, limit: int | None = None,
+        group_id: str | None = None, request_id: str | None = None, limit: int | None = None,
     ) -> list[Grant]:
         """Grants matching every filter given, oldest first."""
         q = select(t.grants)
@@ -188,7 +188,7 @@ class Tx:
         if states:
             conds.append(t.grants.c.state.in_([s.value for s in states]))
         for col, val in (("requester", requester), ("role", role), ("account_id", account_id),
-                         ("group_id", group_id)):
+                         ("group_id", group_id), ("request_id", request_id)):
             if val is not None:
                 conds.append(t.grants.c[col] == val)
         if email is not None:
