@@ -26,6 +26,7 @@ from bot.domain.ids import ID_PATTERN, normalise_id
 from bot.domain.model import AccessRequest, GrantState
 from bot.domain.policy import is_member
 from bot.domain.records import grant_record, request_record, role_record
+from bot.rejections import RejectionLimiter
 from bot.services import requests as request_cases
 from bot.services.context import Deps, record
 from bot.storage.store import Tx
@@ -95,7 +96,8 @@ class SlackLookups:
         return self._admins[1]
 
 
-def add_api_routes(app: web.Application, deps: Deps, verifier: AccessVerifier, rejections: Any) -> None:
+def add_api_routes(app: web.Application, deps: Deps, verifier: AccessVerifier,
+                   rejections: RejectionLimiter) -> None:
     """Mount /api on the web app; `rejections` limits how many 401s a minute are audited."""
     lookups = SlackLookups(deps)
 
@@ -246,7 +248,7 @@ def _int(request: web.Request, name: str, default: int, low: int, high: int | No
     return int(raw)
 
 
-async def _audit_rejection(deps: Deps, rejections: Any, request: web.Request, why: str) -> None:
+async def _audit_rejection(deps: Deps, rejections: RejectionLimiter, request: web.Request, why: str) -> None:
     ok, suppressed = rejections.allow(time.time())
     if ok:
         async with deps.store.tx() as tx:

@@ -20,6 +20,7 @@ from bot.domain.errors import ExternalError
 from bot.services import grants as grant_cases
 from bot.services import requests as request_cases
 from bot.services.context import Deps
+from bot.services.delivery import notice_given_up
 from bot.services.group_sync import alert_revoke_failing, revoke_sessions, sync_group
 from bot.storage.locks import Locker
 
@@ -29,7 +30,9 @@ log = logging.getLogger(__name__)
 Handler = Callable[[list[Any]], Awaitable[None]]
 
 MAX_BACKOFF = {"cf": 60.0, "default": 300.0}
-SLACK_MAX_ATTEMPTS = 12
+# A Slack notice still failing this long after its first failure is given up (a Slack incident shorter
+# than this loses nothing); Cloudflare work never is.
+SLACK_GIVE_UP_AFTER = timedelta(hours=1)
 BUSY_WAIT = 0.25  # seconds before looking again at work that another worker holds
 
 
@@ -200,10 +203,12 @@ class Scheduler:
                 async with self.deps.store.tx() as tx:
                     await tx.finish_effects([row.id])
             except ExternalError as exc:
-                if not exc.retryable or (row.kind != "cf.revoke_sessions" and row.attempts + 1 >= SLACK_MAX_ATTEMPTS):
+                failing_for = self.deps.clock.now() - (row.first_failed_at or self.deps.clock.now())
+                if not exc.retryable or (row.kind != "cf.revoke_sessions" and failing_for >= SLACK_GIVE_UP_AFTER):
                     log.warning("effect %s %s given up: %s", row.id, row.kind, exc)
                     async with self.deps.store.tx() as tx:
                         await tx.finish_effects([row.id], state="dead", error=str(exc))
+                        await notice_given_up(self.deps, tx, row.kind, row.payload, str(exc))
                 else:
                     cap = MAX_BACKOFF["cf"] if row.kind.startswith("cf.") else MAX_BACKOFF["default"]
                     await self._failed([row], exc, cap=cap, alert=False)

@@ -18,6 +18,7 @@ from bot.api import add_api_routes
 from bot.auth import AccessVerifier
 from bot.domain.audit import AuditEvent
 from bot.metrics import Metrics
+from bot.rejections import RejectionLimiter
 from bot.scheduler import Scheduler
 from bot.services.context import Deps, record
 from bot.storage import tables as t
@@ -26,28 +27,6 @@ log = logging.getLogger(__name__)
 
 ACCEPTING = web.AppKey("accepting", bool)          # False once shutdown has begun
 IN_FLIGHT = web.AppKey("in_flight", set)            # listener tasks still running after their ack
-
-
-class RejectionLimiter:
-    """Audits at most `per_minute` rejected requests a minute, so a flood cannot fill the log."""
-
-    def __init__(self, per_minute: int = 10) -> None:
-        self.per_minute = per_minute
-        self.window = 0
-        self.count = 0
-        self.suppressed = 0
-
-    def allow(self, now: float) -> tuple[bool, int]:
-        """(audit this one?, how many were suppressed before it)."""
-        minute = int(now // 60)
-        if minute != self.window:
-            self.window, self.count = minute, 0
-        self.count += 1
-        if self.count > self.per_minute:
-            self.suppressed += 1
-            return False, 0
-        suppressed, self.suppressed = self.suppressed, 0
-        return True, suppressed
 
 
 def _delivery_key(body: str, content_type: str) -> str | None:

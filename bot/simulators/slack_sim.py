@@ -650,6 +650,10 @@ class SlackSimulator:
             status = 429 if error == "ratelimited" else 200
         self._faults.append(_Fault(method, n, error, status, retry_after, 0.0))
 
+    def clear_faults(self) -> None:
+        """Slack is well again: every fault not yet used up is dropped."""
+        self._faults.clear()
+
     def delay_next(self, method: str, seconds: float, n: int = 1) -> None:
         """Make the next ``n`` calls of ``method`` (``"*"`` for any) answer ``seconds`` late, but succeed."""
         self._faults.append(_Fault(method, n, None, 200, None, seconds))

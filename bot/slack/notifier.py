@@ -243,6 +243,10 @@ def user_message(event: str, grant: Grant | None, req: AccessRequest | None,
         stage = "apply" if p.get("stage") == "apply" else "remove"
         return (f":warning: Cloudflare refused to {stage} your access to *{grant.role}* (grant `{grant.id}`): "
                 f"{inert(cut(grant.failure or 'unknown error', 400))}. The admins have been told.", None)
+    if event == "approval_not_posted" and req:
+        return (f":warning: Your request `{req.id}` for *{req.role}* could not be shown to its approvers "
+                f"({inert(cut(p.get('error', ''), 200))}). The admins have been told; it stays open until "
+                f"{bk.when(req.expires_at)}, and approvers can still find it with `/access pending`.", None)
     if event == "request_expired" and req:
         return (f":hourglass: Your request `{req.id}` for *{req.role}* expired without a decision. "
                 "You can ask again.", None)
@@ -269,6 +273,10 @@ def admin_text(p: dict[str, Any]) -> str:
                 f"{inert(cut(p.get('error', ''), 400))}.")
     if event == "drift":
         return f":mag: Drift at Cloudflare: {inert(cut(p.get('summary', ''), 2500))}"
+    if event == "approval_not_posted":
+        return (f":warning: The approval message for request `{p.get('request_id')}` (role `{p.get('role')}`) could "
+                f"not be posted: {inert(cut(p.get('error', ''), 400))}. Is the bot in the approval channel? The "
+                f"approvers can still decide with `/access pending`.")
     return f"accessbot alert: {inert(str(p)[:500])}"
 
 

@@ -16,6 +16,7 @@ from tests.scenario.helpers import (
     APPROVE,
     BASE_POLICY,
     BOB,
+    DANA,
     EXTEND,
     advance,
     all_text,
@@ -104,3 +105,53 @@ async def test_ids_shown_to_people_are_short_and_copyable(stack: Stack) -> None:
     reply = await slash(stack, ALICE, "request prod-db 1h deploy")
     req = await only_request(stack, ALICE, RequestState.PENDING)
     assert re.fullmatch(r"r-[0-9A-Z]{4,8}", req.id) and req.id in all_text(reply)
+
+
+async def test_an_approval_message_slack_refuses_for_good_is_told_to_the_requester_and_the_admins(
+        make_stack: StackFactory, clock: ManualClock) -> None:
+    stack = await make_stack(BASE_POLICY)
+    stack.slack.fail_next("chat.postMessage", n=1, error="not_in_channel")
+    await slash(stack, ALICE, "request prod-db 1h deploy")
+    req = await only_request(stack, ALICE)
+    assert top_level(stack, APPROVAL_CHANNEL) == []
+    [told] = [m for m in stack.slack.dms_to(ALICE) if "could not be shown" in m["text"]]
+    said = told["text"].replace("\u200b", "")
+    assert req.id in said and "not_in_channel" in said and "/access pending" in said
+    [alert] = [m for m in stack.slack.dms_to(DANA) if "could not be posted" in m["text"]]
+    assert req.id in alert["text"] and "approval channel" in alert["text"]
+    # the request is still open, and an approver can still decide it
+    assert req.id in all_text(await slash(stack, BOB, "pending"))
+    await slash(stack, BOB, f"approve {req.id}")
+    [grant] = await grants(stack)
+    assert grant.state is GrantState.ACTIVE
+
+
+async def test_a_slack_outage_shorter_than_an_hour_loses_no_approval_message(
+        make_stack: StackFactory, clock: ManualClock) -> None:
+    stack = await make_stack(BASE_POLICY)
+    stack.slack.fail_next("chat.postMessage", n=10_000, error="internal_error", status=500)
+    await slash(stack, ALICE, "request prod-db 1h deploy")
+    for _ in range(10):  # fifty minutes of Slack failing every post
+        await advance(stack, clock, timedelta(minutes=5))
+    assert top_level(stack, APPROVAL_CHANNEL) == []
+    failed = len(stack.slack.calls_to("chat.postMessage"))
+    assert 10 <= failed <= 40, "retried with backoff, neither hammering Slack nor waiting idle"
+    stack.slack.clear_faults()
+    await advance(stack, clock, timedelta(minutes=5, seconds=30))
+    msg = await approval_message(stack)
+    assert (await only_request(stack, ALICE)).id in all_text(msg)
+    assert not [m for m in stack.slack.dms_to(ALICE) if "could not be shown" in m["text"]]
+
+
+async def test_an_approval_message_still_failing_after_an_hour_is_given_up_loudly(
+        make_stack: StackFactory, clock: ManualClock) -> None:
+    stack = await make_stack(BASE_POLICY.replace("request_timeout: 1h", "request_timeout: 24h"))
+    stack.slack.fail_next("chat.postMessage", n=10_000, error="internal_error", status=500)
+    await slash(stack, ALICE, "request prod-db 1h deploy")
+    for _ in range(14):
+        await advance(stack, clock, timedelta(minutes=5))
+    stack.slack.clear_faults()
+    await advance(stack, clock, timedelta(minutes=1))
+    assert top_level(stack, APPROVAL_CHANNEL) == [], "given up after an hour of failing"
+    assert [m for m in stack.slack.dms_to(ALICE) if "could not be shown" in m["text"]]
+    assert [m for m in stack.slack.dms_to(DANA) if "could not be posted" in m["text"]]
