@@ -196,12 +196,15 @@ async def _audit(deps: Deps, user: str, args: list[str]) -> Reply:
 async def _audit_query(deps: Deps, args: list[str]) -> tuple[audit_view.AuditQuery, str, str]:
     """The query `audit` words ask for, a phrase naming its scope, and what is wrong with them (or "")."""
     nothing = audit_view.AuditQuery()
-    limit, role, person, scope = audit_view.DEFAULT_EVENTS, None, None, ""
+    limit, role, person, scope, counted = audit_view.DEFAULT_EVENTS, None, None, "", False
     if len(args) > 2:
         return nothing, "", "give at most a role or a person, and a number"
     for word in args:
         shown = inert(cut(word, 40))
         if NUMBER.match(word):
+            if counted:
+                return nothing, "", "give one number"
+            counted = True
             limit = int(word) if len(word) <= 9 else 0
             if not 1 <= limit <= audit_view.MAX_EVENTS:
                 return nothing, "", f"N is 1 to {audit_view.MAX_EVENTS}, not `{shown}`"

@@ -99,6 +99,7 @@ async def test_bad_audit_words_get_a_refusal_that_shows_how_to_write_it(stack: S
         "audit 99999999999999999999": "N is 1 to 100",
         "audit prod-db @alice": "not both",
         "audit prod-db 5 7": "at most",
+        "audit 5 7": "give one number",
         "audit @nobody": "nobody in Slack is called",
         "audit Prod!DB": "neither a role, a person nor a number",
     }
