@@ -26,9 +26,10 @@ from bot.domain.ids import ID_PATTERN, normalise_id
 from bot.domain.model import AccessRequest, GrantState
 from bot.domain.policy import is_member
 from bot.domain.records import grant_record, request_record, role_record
-from bot.rejections import RejectionLimiter
+from bot.rejections import RejectionLimiter, audit_rejection
 from bot.services import requests as request_cases
 from bot.services.context import Deps, record
+from bot.services.identity import profile_email
 from bot.storage.store import Tx
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,8 @@ class SlackLookups:
         emails = set()
         for admin in self.deps.policy.admins:
             profile = await self.deps.directory.user_profile(admin)
-            email = (profile.get("profile") or {}).get("email")
-            if isinstance(email, str) and email and not profile.get("deleted"):
+            email = profile_email(profile)
+            if email and not profile.get("deleted"):
                 emails.add(email.strip().lower())
         self._admins = (time.monotonic(), frozenset(emails))
         return self._admins[1]
@@ -108,7 +109,8 @@ def add_api_routes(app: web.Application, deps: Deps, verifier: AccessVerifier,
                 raise AuthError(f"no Cloudflare Access token ({TOKEN_HEADER} header or {TOKEN_COOKIE} cookie)")
             identity = await verifier.verify(token)
         except AuthError as exc:
-            await _audit_rejection(deps, rejections, request, str(exc))
+            await audit_rejection(deps, rejections, {"source": "api", "why": str(exc), "path": request.path[:200],
+                                                     "remote": request.remote or ""})
             raise ApiFailure(401, "unauthenticated", str(exc)) from None
         except KeysUnavailable as exc:
             log.warning("api: %s", exc)
@@ -247,11 +249,3 @@ def _int(request: web.Request, name: str, default: int, low: int, high: int | No
         raise ApiFailure(400, "bad_request", f"{name} is a whole number, {low}{top}")
     return int(raw)
 
-
-async def _audit_rejection(deps: Deps, rejections: RejectionLimiter, request: web.Request, why: str) -> None:
-    ok, suppressed = rejections.allow(time.time())
-    if ok:
-        async with deps.store.tx() as tx:
-            await record(deps, tx, AuditEvent("unknown", "auth.rejected", details={
-                "source": "api", "why": why, "path": request.path[:200], "remote": request.remote or "",
-                "suppressed_before": suppressed}))

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
+from bot.domain.audit import AuditEvent
+from bot.services.context import Deps, record
+
 
 class RejectionLimiter:
     """Audits at most `per_minute` rejected requests a minute, so a flood cannot fill the log."""
@@ -23,3 +29,12 @@ class RejectionLimiter:
             return False, 0
         suppressed, self.suppressed = self.suppressed, 0
         return True, suppressed
+
+
+async def audit_rejection(deps: Deps, limiter: RejectionLimiter, details: dict[str, Any]) -> None:
+    """Audit one rejected caller as `auth.rejected`, unless this minute's share is used up."""
+    ok, suppressed = limiter.allow(time.time())
+    if ok:
+        async with deps.store.tx() as tx:
+            await record(deps, tx, AuditEvent("unknown", "auth.rejected",
+                                              details={**details, "suppressed_before": suppressed}))

@@ -16,11 +16,10 @@ from sqlalchemy import func, select, text
 
 from bot.api import add_api_routes
 from bot.auth import AccessVerifier
-from bot.domain.audit import AuditEvent
 from bot.metrics import Metrics
-from bot.rejections import RejectionLimiter
+from bot.rejections import RejectionLimiter, audit_rejection
 from bot.scheduler import Scheduler
-from bot.services.context import Deps, record
+from bot.services.context import Deps
 from bot.storage import tables as t
 
 log = logging.getLogger(__name__)
@@ -29,17 +28,21 @@ ACCEPTING = web.AppKey("accepting", bool)          # False once shutdown has beg
 IN_FLIGHT = web.AppKey("in_flight", set)            # listener tasks still running after their ack
 
 
-def _delivery_key(body: str, content_type: str) -> str | None:
-    """The event_id of an Events API delivery (retries carry the same one), else None."""
-    if "json" not in content_type:
-        return None
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
+def event_delivery_key(data: object) -> str | None:
+    """The key of an Events API delivery (retries carry the same event_id), else None; HTTP and Socket Mode."""
     if isinstance(data, dict) and data.get("type") == "event_callback" and data.get("event_id"):
         return "event:" + str(data["event_id"])
     return None
+
+
+def _delivery_key(body: str, content_type: str) -> str | None:
+    """The delivery key of an HTTP body (see `event_delivery_key`)."""
+    if "json" not in content_type:
+        return None
+    try:
+        return event_delivery_key(json.loads(body))
+    except ValueError:
+        return None
 
 
 def _who(body: str) -> str:
@@ -74,14 +77,10 @@ def build_web_app(deps: Deps, bolt: AsyncApp, scheduler: Scheduler, signing_secr
         body = await request.text()
         if not verifier.is_valid_request(body, dict(request.headers)):
             metrics.slack_requests.labels("rejected").inc()
-            ok, suppressed = limiter.allow(time.time())
-            if ok:
-                ts = request.headers.get("X-Slack-Request-Timestamp", "")
-                why = "bad signature" if _fresh(ts) else "stale or missing timestamp"
-                async with deps.store.tx() as tx:
-                    await record(deps, tx, AuditEvent("unknown", "auth.rejected", details={
-                        "source": "slack", "why": why, "claimed_user": _who(body),
-                        "remote": request.remote or "", "suppressed_before": suppressed}))
+            ts = request.headers.get("X-Slack-Request-Timestamp", "")
+            why = "bad signature" if _fresh(ts) else "stale or missing timestamp"
+            await audit_rejection(deps, limiter, {"source": "slack", "why": why, "claimed_user": _who(body),
+                                                  "remote": request.remote or ""})
             return web.json_response({"error": "invalid request"}, status=401)
         key = _delivery_key(body, request.headers.get("Content-Type", ""))
         if key is not None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.domain.errors import PermanentError
 from bot.services.context import Deps, Outcome
+from bot.services.identity import profile_email
 from bot.services.requests import refuse
 
 DEFAULT_EVENTS = 20
@@ -36,7 +37,7 @@ async def recent_events(deps: Deps, actor: str, query: AuditQuery) -> Outcome | 
             profile = await deps.directory.user_profile(query.user_id)
         except PermanentError:
             profile = {}
-        email = (profile.get("profile") or {}).get("email") or None
+        email = profile_email(profile)
     async with deps.store.tx() as tx:
         return await tx.audit_rows(role=query.role, actor=query.user_id, subject=email,
                                    limit=max(1, min(query.limit, MAX_EVENTS)), newest=True)

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.domain.errors import ExternalError
 from bot.domain.ports import Directory
+
+
+def profile_email(user: dict[str, Any]) -> str | None:
+    """The email on a users.info `user` object, or None when the profile shows none."""
+    email = (user.get("profile") or {}).get("email")
+    return str(email) if isinstance(email, str) and email else None
 
 
 async def requester_email(directory: Directory, user_id: str) -> tuple[str | None, str | None]:
@@ -18,8 +26,8 @@ async def requester_email(directory: Directory, user_id: str) -> tuple[str | Non
         return None, "bots and apps cannot request access; ask as a person"
     if user.get("is_restricted") or user.get("is_ultra_restricted"):
         return None, "guest accounts cannot request access; ask a full member of the workspace"
-    email = (user.get("profile") or {}).get("email")
+    email = profile_email(user)
     if not email:
         return None, ("your Slack profile has no email address I can read, and access is granted by email; "
                       "ask a Slack admin to add it")
-    return str(email), None
+    return email, None

@@ -158,7 +158,7 @@ def extend_button(grant: Grant) -> dict[str, Any]:
     return {"type": "actions", "elements": [button("Extend", EXTEND, grant.id, "primary")]}
 
 
-_PERSON = re.compile(r"^[UW][A-Z0-9]{2,}$")
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")  # a Slack user ID, safe to show as a <@mention>
 
 
 def audit_text(rows: list[dict[str, Any]], scope: str, limit: int = TEXT_LIMIT) -> str:
@@ -183,7 +183,7 @@ def audit_text(rows: list[dict[str, Any]], scope: str, limit: int = TEXT_LIMIT) 
 
 def _audit_line(row: dict[str, Any]) -> str:
     actor = str(row["actor"])
-    who = f"<@{actor}>" if _PERSON.match(actor) else f"`{inert(cut(actor, 64))}`"
+    who = f"<@{actor}>" if USER_ID.match(actor) else f"`{inert(cut(actor, 64))}`"
     parts = [f"`#{row['seq']}` {str(row['at'])[:19].replace('T', ' ')}Z", f"*{inert(row['action'])}*", who]
     parts += [inert(cut(str(v), 120)) for v in (row.get("role"), row.get("subject")) if v]
     parts += [f"`{row[k]}`" for k in ("request_id", "grant_id") if row.get(k)]

@@ -32,7 +32,6 @@ USAGE = {
 }
 # how a person may be named: a mention as Slack escapes it, a bare user ID, or @name as typed
 MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$")
-USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 NUMBER = re.compile(r"^[0-9]+$")
 
 
@@ -212,7 +211,7 @@ async def _audit_query(deps: Deps, args: list[str]) -> tuple[audit_view.AuditQue
         if role or person:
             return nothing, "", f"`{shown}`: give a role or a person, not both"
         mention = MENTION.match(word)
-        if mention or USER_ID.match(word):
+        if mention or bk.USER_ID.match(word):
             person = mention.group(1) if mention else word
         elif word.startswith("@") and len(word) > 1:
             ids = await deps.directory.find_by_name(word[1:])

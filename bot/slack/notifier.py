@@ -47,8 +47,8 @@ class Notifier:
             req = await tx.request(request_id)
             grant = None
             if req is not None:
-                found = await tx.grants(requester=req.requester, role=req.role)
-                grant = next((g for g in found if g.request_id == req.id), None)
+                made = await tx.grants(request_id=req.id)
+                grant = made[0] if made else None
                 if grant is None and req.grant_id:
                     grant = await tx.grant(req.grant_id)
             msgs = await tx.approval_messages(request_id)

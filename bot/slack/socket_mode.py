@@ -43,7 +43,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import ConfigError
 from bot.metrics import Metrics
 from bot.services.context import Deps
-from bot.web import ACCEPTING, IN_FLIGHT
+from bot.web import ACCEPTING, IN_FLIGHT, event_delivery_key
 
 log = logging.getLogger(__name__)
 
@@ -206,11 +206,8 @@ def _ack_at_once(req: SocketModeRequest) -> bool:
 
 
 def _delivery_key(req: SocketModeRequest) -> str | None:
-    """The Events API delivery key, as bot.web builds it from an HTTP body (retries carry the same event_id)."""
-    payload = req.payload
-    if req.type == "events_api" and payload.get("type") == "event_callback" and payload.get("event_id"):
-        return "event:" + str(payload["event_id"])
-    return None
+    """The Events API delivery key, the same as HTTP mode's for the same event."""
+    return event_delivery_key(req.payload) if req.type == "events_api" else None
 
 
 def _retry_headers(req: SocketModeRequest) -> dict[str, str] | None:
