@@ -13,7 +13,7 @@ from jsonschema import Draft7Validator
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST = REPO / "manifest.yml"
-SCHEMA = REPO.parent / "shared" / "reference" / "slack" / "manifest.schema.1.0.0.json"
+SCHEMA = REPO / "tests" / "reference" / "slack" / "manifest.schema.1.0.0.json"
 URL = "https://accessbot.example.com/slack/events"
 
 

@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.simulators.slack_driver import SlackDriver
 from bot.simulators.slack_sim import SlackSimulator, block_kit_errors
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "slack" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "reference" / "slack" / "samples"
 SECRET = "test-signing-secret"
 
 
