@@ -144,8 +144,8 @@ class CloudflareSimulator:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    async def start(self) -> str:
-        """Serve on 127.0.0.1 (a free port); the base URL, e.g. ``http://127.0.0.1:PORT/client/v4``."""
+    async def start(self, port: int = 0) -> str:
+        """Serve on 127.0.0.1 (`port`, default a free one); the base URL, e.g. ``http://127.0.0.1:PORT/client/v4``."""
         if self._runner is not None:
             assert self.base_url is not None
             return self.base_url
@@ -159,7 +159,7 @@ class CloudflareSimulator:
         app.router.add_route("*", "/{tail:.*}", self._no_route)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", port)
         await site.start()
         self._runner = runner
         host, port = runner.addresses[0][:2]

@@ -520,8 +520,8 @@ class SlackSimulator:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    async def start(self) -> str:
-        """Serve on 127.0.0.1 (a free port); the Web API base URL, ``http://127.0.0.1:PORT/api/``."""
+    async def start(self, port: int = 0) -> str:
+        """Serve on 127.0.0.1 (`port`, default a free one); the Web API base URL, ``http://127.0.0.1:PORT/api/``."""
         if self._runner is not None:
             assert self.base_url is not None
             return self.base_url
@@ -531,7 +531,7 @@ class SlackSimulator:
         app.router.add_get(SOCKET_PREFIX + "{ticket}", self._socket)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", port)
         await site.start()
         self._runner = runner
         host, port = runner.addresses[0][:2]
