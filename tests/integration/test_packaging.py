@@ -66,3 +66,33 @@ def test_installed_wheel_migrates_a_database_from_an_empty_folder_outside_the_ch
     with sqlite3.connect(empty / "fresh.db") as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"alembic_version", "grants", "audit_log", "effects"} <= tables
+
+
+def test_compose_example_runs_two_replicas_of_the_image_on_postgresql_with_the_policy_read_only() -> None:
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    services = compose["services"]
+    bots = {name: s for name, s in services.items() if s.get("build") == "."}
+    assert len(bots) == 2 and len({s["image"] for s in bots.values()}) == 1
+    db = services["db"]
+    assert db["image"].startswith("postgres") and "pg_isready" in " ".join(db["healthcheck"]["test"])
+    for bot in bots.values():
+        assert bot["env_file"] == ".env"
+        assert bot["environment"]["DATABASE_URL"].startswith("postgresql") and "@db:5432/" in bot["environment"][
+            "DATABASE_URL"]
+        policy = bot["environment"]["ACCESSBOT_POLICY"]
+        assert f"./policy.yml:{policy}:ro" in bot["volumes"]
+        assert bot["depends_on"]["db"]["condition"] == "service_healthy"
+    assert len({b["ports"][0].split(":")[0] for b in bots.values()}) == 2
+
+
+def test_dockerfile_runs_as_a_non_root_user_with_a_healthcheck_on_a_slim_python_base_by_default() -> None:
+    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines()]
+    assert "ARG BASE_IMAGE=python:3.12-slim" in lines
+    assert sum(line.startswith("FROM ${BASE_IMAGE}") for line in lines) == 2  # builder and runtime stages
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0")
+    healthcheck = " ".join(lines[lines.index(next(x for x in lines if x.startswith("HEALTHCHECK"))):][:2])
+    assert "/healthz" in healthcheck and "urllib" in healthcheck
+    assert 'ENTRYPOINT ["accessbot"]' in lines and 'CMD ["serve"]' in lines
