@@ -210,6 +210,11 @@ class Settings(BaseSettings):
     accessbot_revoke_alert_after: timedelta = timedelta(minutes=3)
     accessbot_reconcile_interval: timedelta = timedelta(hours=1)
     accessbot_cf_timeout: float = Field(default=10.0, gt=0)
+    # signed audit checkpoints (README §8): the signing key file, where copies go, how often, the verifying key
+    accessbot_audit_key_file: str | None = None
+    accessbot_audit_checkpoint_dir: str | None = None
+    accessbot_audit_checkpoint_interval: timedelta = timedelta(hours=1)
+    accessbot_audit_public_key: str | None = None
 
     @field_validator("slack_api_url")
     @classmethod
@@ -248,6 +253,12 @@ class Settings(BaseSettings):
     @classmethod
     def _interval(cls, value: Any) -> Any:
         """0 turns the periodic drift check off."""
+        return _setting_duration(value, zero_ok=True)
+
+    @field_validator("accessbot_audit_checkpoint_interval", mode="before")
+    @classmethod
+    def _checkpoint_interval(cls, value: Any) -> Any:
+        """0 turns periodic checkpoints off (`accessbot audit checkpoint` still writes one)."""
         return _setting_duration(value, zero_ok=True)
 
     @property
