@@ -76,8 +76,8 @@ async def checkpoint(store: Any, settings: Any, args: argparse.Namespace) -> int
     from bot.storage.checkpoints import stored_notes
 
     if args.audit_cmd == "checkpoints" or getattr(args, "export", False):
-        async with store.tx() as tx:
-            notes = await stored_notes(tx)
+        async with store.engine.connect() as conn:
+            notes = await stored_notes(conn)
         print("\n".join(notes), end="")
         if not notes:
             print("(no checkpoints yet: `accessbot audit checkpoint` signs one)", file=sys.stderr)
@@ -113,9 +113,9 @@ async def verify(store: Any, settings: Any, args: argparse.Namespace) -> int:
 
     sources = [await _read_source(s) for s in getattr(args, "checkpoint", [])]
     key = _public_key(getattr(args, "public_key", None), settings, needed=bool(sources))
-    async with store.tx() as tx:
-        rows = [audit_row(r) for r in (await tx.conn.execute(select(t.audit_log).order_by(t.audit_log.c.seq)))]
-        notes = await stored_notes(tx)
+    async with store.engine.connect() as conn, conn.begin():  # one snapshot of both tables
+        rows = [audit_row(r) for r in (await conn.execute(select(t.audit_log).order_by(t.audit_log.c.seq)))]
+        notes = await stored_notes(conn)
     problems: list[str] = []
     bad = first_broken(rows)
     if bad is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain.audit import GENESIS_HASH
 from bot.domain.checkpoint import Checkpoint
@@ -41,9 +42,9 @@ async def add_checkpoint(tx: Tx, cp: Checkpoint) -> None:
         tree_size=cp.size, head_hash=cp.head, at=cp.at, prev_hash=cp.previous, note_hash=cp.hash, note=cp.note))
 
 
-async def stored_notes(tx: Tx) -> list[str]:
-    """Every stored checkpoint's signed note, in the order they were written."""
-    rows = await tx.conn.execute(select(t.audit_checkpoints.c.note).order_by(t.audit_checkpoints.c.id))
+async def stored_notes(conn: AsyncConnection) -> list[str]:
+    """Every stored checkpoint's signed note, in the order they were written (a read: no transaction needed)."""
+    rows = await conn.execute(select(t.audit_checkpoints.c.note).order_by(t.audit_checkpoints.c.id))
     return [r.note for r in rows]
 
 
