@@ -113,9 +113,10 @@ async def verify(store: Any, settings: Any, args: argparse.Namespace) -> int:
 
     sources = [await _read_source(s) for s in getattr(args, "checkpoint", [])]
     key = _public_key(getattr(args, "public_key", None), settings, needed=bool(sources))
-    async with store.engine.connect() as conn, conn.begin():  # one snapshot of both tables
-        rows = [audit_row(r) for r in (await conn.execute(select(t.audit_log).order_by(t.audit_log.c.seq)))]
+    async with store.engine.connect() as conn:
+        # checkpoints first: the log only grows, so every checkpoint read is covered by the rows read after it
         notes = await stored_notes(conn)
+        rows = [audit_row(r) for r in (await conn.execute(select(t.audit_log).order_by(t.audit_log.c.seq)))]
     problems: list[str] = []
     bad = first_broken(rows)
     if bad is not None:
