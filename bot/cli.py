@@ -143,7 +143,7 @@ async def _db_command(args: argparse.Namespace) -> int:
     if args.cmd == "audit" and args.audit_cmd == "export":
         args.since_at = _since(args.since)
         if args.since_at == "":
-            print(f"accessbot: --since {args.since!r} is not an ISO 8601 time (e.g. 2026-11-01T00:00:00Z)",
+            print(f"accessbot: --since {args.since[:60]!r} is not an ISO 8601 time (e.g. 2026-11-01T00:00:00Z)",
                   file=sys.stderr)
             return EXIT_CONFIG
     settings = load_settings()

@@ -454,6 +454,8 @@ def _duration(value: Any) -> timedelta:
         return value
     if value is None or isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError(f"must be a duration like 90s, 15m, 2h, 1d or 1h30m (got {_got(value)})")
+    if isinstance(value, str) and len(value) > 40:  # no duration is that long; its digits could not even be read
+        raise ValueError(f"{_got(value)} is not a duration: write it like 90s, 15m, 2h, 1d or 1h30m")
     try:
         return parse_duration(value)
     except DurationError as exc:

@@ -28,6 +28,12 @@ def alias_bomb(levels: int = 9, width: int = 9) -> str:
             f"      - &a0 U0AAAAAA1\n{anchors}")
 
 
+def problems_of(text: str) -> list[str]:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text, source="p.yml")
+    return caught.value.problems
+
+
 def only_problem(text: str, source: str = "p.yml") -> str:
     with pytest.raises(PolicyError) as caught:
         parse_policy(text, source=source)
@@ -127,3 +133,10 @@ roles:
     assert policy.roles["staging"].requesters == ("U0APPR01", "U0APPR02")
     assert policy.roles["staging"].max_duration == policy.roles["prod-db"].max_duration
     assert policy.roles["staging"].group_id == GROUP2
+
+
+def test_a_duration_of_thousands_of_digits_is_a_short_problem_not_pythons_digit_limit() -> None:
+    text = f"defaults:\n  default_duration: {'9' * 5000}h\nroles: {{}}\n"
+    problems = problems_of(text)
+    assert problems[0].startswith("defaults.default_duration: '999") and "is not a duration" in problems[0]
+    assert len(problems[0]) < 200 and "4300" not in problems[0]
