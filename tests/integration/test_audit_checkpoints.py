@@ -310,3 +310,20 @@ async def test_serve_with_an_unusable_key_file_exits_2_with_one_line(workdir: Pa
     assert out.returncode == 2, show(out)
     assert "ACCESSBOT_AUDIT_KEY_FILE: no such file" in one_clear_line(out)
 
+
+
+async def test_checkpoints_signed_concurrently_with_new_events_form_one_linear_chain(core: Core) -> None:
+    from bot.domain import checkpoint as ckpt
+    from bot.domain.audit import GENESIS_HASH
+    from bot.services.checkpoints import write_checkpoint
+    from bot.storage.checkpoints import stored_notes
+
+    key = SigningKey.generate("accessbot.test/audit")
+    await asyncio.gather(*(write_checkpoint(core.deps.store, key) for _ in range(6)),
+                         *(events(core, 2, label=f"race{i}") for i in range(6)))
+    async with core.deps.store.engine.connect() as conn:
+        stored = [ckpt.open_note(n, key.public) for n in await stored_notes(conn)]
+    rows = await rows_of(core)
+    by_seq = {r["seq"]: r["hash"] for r in rows}
+    assert len(stored) == 6 and len(rows) == 12
+    assert ckpt.findings(len(rows), by_seq.__getitem__, stored, [], GENESIS_HASH) == []
