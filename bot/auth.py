@@ -3,7 +3,9 @@
 A token is trusted only when it is RS256, signed by a key the team domain publishes at
 `/cdn-cgi/access/certs` (picked by `kid`), its `aud` holds our AUD tag, its `iss` is the team domain,
 and `exp`/`nbf` hold. Keys are cached; an unknown `kid` refetches them (Cloudflare rotates keys), at
-most once every few seconds so a flood of made-up kids cannot hammer Cloudflare.
+most once every few seconds so a flood of made-up kids cannot hammer Cloudflare. Callers that need the
+keys while a fetch is under way wait for that one fetch (single flight), which gives up after
+FETCH_TIMEOUT: a slow or unreachable team domain costs each caller one short wait and a 503.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import jwt
 
 REFETCH_EVERY = 5.0  # seconds between key fetches caused by an unknown kid
 LEEWAY = 30  # seconds of clock skew tolerated on exp/nbf/iat
+FETCH_TIMEOUT = 4.0  # seconds a key fetch may take, all of it (connect, headers, a slowly dripped body)
 
 
 class AuthError(Exception):
@@ -60,11 +63,12 @@ class AccessVerifier:
         self.aud = aud
         self.certs_url = f"{self.issuer}/cdn-cgi/access/certs"
         self.refetch_every = REFETCH_EVERY
-        self._http = http or httpx.AsyncClient(timeout=10)
+        self.fetch_timeout = FETCH_TIMEOUT
+        self._http = http or httpx.AsyncClient(timeout=FETCH_TIMEOUT)
         self._keys: dict[str, Any] = {}
         self._fetched_at = float("-inf")
         self._failing = False
-        self._lock = asyncio.Lock()
+        self._inflight: asyncio.Task[None] | None = None
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
@@ -104,30 +108,45 @@ class AccessVerifier:
         raise AuthError("the token carries neither an email nor a service token's common_name")
 
     async def _key(self, kid: str) -> Any:
-        if kid in self._keys:
-            return self._keys[kid]
-        async with self._lock:
-            if kid not in self._keys:
-                if time.monotonic() - self._fetched_at >= self.refetch_every:
-                    self._fetched_at = time.monotonic()
-                    self._failing = False
-                    try:
-                        await self._fetch()
-                    except KeysUnavailable:
-                        self._failing = True
-                        raise
-                elif self._failing:
-                    raise KeysUnavailable(f"cannot fetch {self.certs_url} (failed moments ago)")
+        """The key `kid` names: cached, or after the one fetch in flight, or after a new one if the throttle
+        allows; KeysUnavailable when the fetch failed (now or moments ago)."""
+        if kid not in self._keys:
+            fetch = self._inflight
+            if fetch is None and time.monotonic() - self._fetched_at >= self.refetch_every:
+                fetch = self._start_fetch()
+            if fetch is not None:
+                # shielded: a caller that goes away does not cancel the fetch the others wait for
+                await asyncio.shield(fetch)
+            elif self._failing:
+                raise KeysUnavailable(f"cannot fetch {self.certs_url} (failed moments ago)")
         if kid not in self._keys:
             raise AuthError("the token is signed with a key the team domain does not publish")
         return self._keys[kid]
 
+    def _start_fetch(self) -> asyncio.Task[None]:
+        """Start the one fetch every caller waits for; it records whether it failed and clears itself."""
+        self._fetched_at = time.monotonic()
+        task = asyncio.ensure_future(self._fetch())
+        self._inflight = task
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._inflight = None
+            self._failing = t.cancelled() or t.exception() is not None  # retrieved: never "unretrieved"
+
+        task.add_done_callback(done)
+        return task
+
     async def _fetch(self) -> None:
-        """Replace the cached keys with the ones the team domain publishes now."""
+        """Replace the cached keys with the ones the team domain publishes now (within fetch_timeout)."""
         try:
-            resp = await self._http.get(self.certs_url)
-            resp.raise_for_status()
-            published = resp.json().get("keys") or []
+            async with asyncio.timeout(self.fetch_timeout):
+                resp = await self._http.get(self.certs_url)
+                resp.raise_for_status()
+                published = resp.json().get("keys") or []
+                if not isinstance(published, list):
+                    raise ValueError("keys is not a list")
+        except TimeoutError:
+            raise KeysUnavailable(f"cannot fetch {self.certs_url}: no answer within {self.fetch_timeout:g}s") from None
         except (httpx.HTTPError, ValueError, AttributeError) as exc:
             raise KeysUnavailable(f"cannot fetch {self.certs_url}: {type(exc).__name__}") from None
         keys: dict[str, Any] = {}

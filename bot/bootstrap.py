@@ -24,6 +24,7 @@ from bot.domain.policy import Policy
 from bot.metrics import Metrics
 from bot.reconcile import periodic_reconcile
 from bot.scheduler import Scheduler
+from bot.services.checkpoints import start_periodic as start_checkpoints
 from bot.services.context import Deps
 from bot.slack.app import build_app
 from bot.slack.directory import SlackDirectory
@@ -114,12 +115,14 @@ class Server:
         self.port: int | None = None
         self._scheduler_task: asyncio.Task | None = None
         self._reconcile_task: asyncio.Task | None = None
+        self._checkpoint_task: asyncio.Task | None = None
         self._listener: WorkListener | None = None
         self.socket: SocketModeRunner | None = None
         self._stop_reconcile = asyncio.Event()
 
     async def start(self, host: str, port: int) -> int:
         """Start listening and scheduling; returns the bound port."""
+        self._checkpoint_task = start_checkpoints(self.bot.settings, self.bot.deps.store, self._stop_reconcile)
         self.runner = web.AppRunner(self.bot.web_app, access_log=None, handle_signals=False)
         await self.runner.setup()
         site = web.TCPSite(self.runner, host, port)
@@ -158,6 +161,9 @@ class Server:
         if self._reconcile_task:
             with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
                 await asyncio.wait_for(self._reconcile_task, timeout=30)
+        if self._checkpoint_task:
+            with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
+                await asyncio.wait_for(self._checkpoint_task, timeout=30)
         await self.bot.scheduler.stop()
         if self._scheduler_task:
             with contextlib.suppress(asyncio.TimeoutError, TimeoutError):

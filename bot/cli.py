@@ -42,7 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     ex = a_sub.add_parser("export", help="stream the audit log, oldest first")
     ex.add_argument("--since")
     ex.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
-    a_sub.add_parser("verify", help="check the hash chain")
+    from bot.checkpoint_cli import add_commands, add_verify_options
+
+    add_verify_options(a_sub.add_parser("verify", help="check the hash chain (and signed checkpoints)"))
+    add_commands(a_sub)
     rc = sub.add_parser("reconcile", help="compare the database with Cloudflare")
     rc.add_argument("--fix", action="store_true")
     return p
@@ -53,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from sqlalchemy.exc import SQLAlchemyError
 
-    from bot.config import ConfigError, PolicyError
+    from bot.config import ConfigError, PolicyError, load_settings
 
     try:
         if args.cmd == "policy":
@@ -64,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_demo(quiet=args.quiet))
         if args.cmd == "serve":
             return asyncio.run(_serve(args))
+        if args.cmd == "audit" and args.audit_cmd == "keygen":
+            from bot.checkpoint_cli import keygen
+
+            return keygen(args, load_settings())
         return asyncio.run(_db_command(args))
     except (ConfigError, PolicyError) as exc:
         print(f"accessbot: {_one_line(exc)}", file=sys.stderr)
@@ -136,7 +143,7 @@ async def _db_command(args: argparse.Namespace) -> int:
     if args.cmd == "audit" and args.audit_cmd == "export":
         args.since_at = _since(args.since)
         if args.since_at == "":
-            print(f"accessbot: --since {args.since!r} is not an ISO 8601 time (e.g. 2026-11-01T00:00:00Z)",
+            print(f"accessbot: --since {args.since[:60]!r} is not an ISO 8601 time (e.g. 2026-11-01T00:00:00Z)",
                   file=sys.stderr)
             return EXIT_CONFIG
     settings = load_settings()
@@ -209,22 +216,14 @@ async def _grants(store: Any, args: argparse.Namespace) -> int:
 
 
 async def _audit(store: Any, args: argparse.Namespace) -> int:
-    from bot.domain.audit import FIELDS, first_broken
-    from bot.storage.store import audit_row
+    from bot.domain.audit import FIELDS
 
-    if args.audit_cmd == "verify":
-        from sqlalchemy import select
+    if args.audit_cmd in ("verify", "checkpoint", "checkpoints"):
+        from bot import checkpoint_cli
+        from bot.config import load_settings
 
-        from bot.storage import tables as t
-
-        async with store.engine.connect() as conn:
-            rows = [audit_row(r) for r in (await conn.execute(select(t.audit_log).order_by(t.audit_log.c.seq)))]
-        bad = first_broken(rows)
-        if bad is not None:
-            print(f"audit chain BROKEN at seq {bad}")
-            return EXIT_PROBLEM
-        print(f"audit chain OK: {len(rows)} event(s)")
-        return EXIT_OK
+        run = checkpoint_cli.verify if args.audit_cmd == "verify" else checkpoint_cli.checkpoint
+        return await run(store, load_settings(), args)
     async with store.tx() as tx:
         rows = await tx.audit_rows(since_at=args.since_at)
     if args.format == "jsonl":

@@ -10,6 +10,7 @@ into the domain's `Policy`; every problem in the file is reported at once, each 
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -66,11 +67,34 @@ class PolicyError(Exception):
 # --------------------------------------------------------------------------- pydantic errors
 
 
+def _short_repr() -> reprlib.Repr:
+    short = reprlib.Repr()
+    short.maxlevel = 2
+    short.maxtuple = short.maxlist = short.maxarray = short.maxdict = short.maxset = short.maxfrozenset = 4
+    short.maxdeque = 4
+    short.maxstring, short.maxlong, short.maxother = 60, 40, 60
+    return short
+
+
+_SHORT_REPR = _short_repr()
+
+
 def _got(value: Any) -> str:
+    """A short repr of a value someone typed, for a problem line: never walks or prints more than a few
+    elements of it, however big or deep it is (`repr()` of an alias-expanded list would not end)."""
     if value is None:
         return "nothing"
-    text = repr(value)
+    try:
+        text = _SHORT_REPR.repr(value)
+    except ValueError:  # an int past Python's digit limit cannot even be printed
+        text = "a number too big to show"
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _key_text(key: Any) -> str:
+    """A mapping key as it goes into a problem's place: as written when short, cut when long."""
+    text = key if isinstance(key, str) else _got(key)
+    return text if len(text) <= 64 else text[:61] + "..."
 
 
 def _error_message(err: Any, *, show_input: bool = True) -> str:
@@ -120,7 +144,7 @@ def _place(prefix: str, loc: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             place += f"[{part}]"
         else:
-            place = f"{place}.{part}" if place else str(part)
+            place = f"{place}.{_key_text(part)}" if place else _key_text(part)
     return place or "(top level)"
 
 
@@ -186,6 +210,11 @@ class Settings(BaseSettings):
     accessbot_revoke_alert_after: timedelta = timedelta(minutes=3)
     accessbot_reconcile_interval: timedelta = timedelta(hours=1)
     accessbot_cf_timeout: float = Field(default=10.0, gt=0)
+    # signed audit checkpoints (README §8): the signing key file, where copies go, how often, the verifying key
+    accessbot_audit_key_file: str | None = None
+    accessbot_audit_checkpoint_dir: str | None = None
+    accessbot_audit_checkpoint_interval: timedelta = timedelta(hours=1)
+    accessbot_audit_public_key: str | None = None
 
     @field_validator("slack_api_url")
     @classmethod
@@ -224,6 +253,12 @@ class Settings(BaseSettings):
     @classmethod
     def _interval(cls, value: Any) -> Any:
         """0 turns the periodic drift check off."""
+        return _setting_duration(value, zero_ok=True)
+
+    @field_validator("accessbot_audit_checkpoint_interval", mode="before")
+    @classmethod
+    def _checkpoint_interval(cls, value: Any) -> Any:
+        """0 turns periodic checkpoints off (`accessbot audit checkpoint` still writes one)."""
         return _setting_duration(value, zero_ok=True)
 
     @property
@@ -291,13 +326,48 @@ def load_settings() -> Settings:
 # --------------------------------------------------------------------------- policy: YAML
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"
+# Bounds that no real policy comes near and that keep a hostile one cheap to refuse (README "Policy file").
+MAX_POLICY_BYTES = 512 * 1024  # the file
+MAX_POLICY_DEPTH = 32  # lists and mappings inside one another (a policy needs 4)
+MAX_POLICY_VALUES = 50_000  # values, once every alias is expanded (anchors may share lists, not multiply them)
+MAX_INT_DIGITS = 30  # digits of an integer
 
 
 class _PolicyLoader(yaml.SafeLoader):
     """SafeLoader with YAML 1.2 booleans (only true/false; `yes`, `no`, `on`, `off` stay text)
-    that records duplicate keys instead of silently keeping the last one."""
+    that records duplicate keys instead of silently keeping the last one, refuses nesting deeper than
+    MAX_POLICY_DEPTH while it reads (PyYAML's composer recurses once per level) and integers longer
+    than MAX_INT_DIGITS (Python refuses to read past 4,300), and stops reading at the
+    MAX_POLICY_VALUES-th value."""
 
     duplicates: list[str]
+    depth: int = 0
+    values: int = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if not self.check_event(yaml.AliasEvent):
+            self.values += 1
+            if self.values > MAX_POLICY_VALUES:
+                raise yaml.composer.ComposerError(
+                    None, None, f"more than {MAX_POLICY_VALUES:,} values (a policy has a few hundred)",
+                    self.peek_event().start_mark)
+        if self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent):
+            self.depth += 1
+            try:
+                if self.depth > MAX_POLICY_DEPTH:
+                    raise yaml.composer.ComposerError(
+                        None, None, f"nested more than {MAX_POLICY_DEPTH} levels deep", self.peek_event().start_mark)
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+        return super().compose_node(parent, index)
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        digits = sum(c.isalnum() for c in str(node.value))
+        if digits > MAX_INT_DIGITS:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a number with more than {MAX_INT_DIGITS} digits", node.start_mark)
+        return super().construct_yaml_int(node)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[str] = set()
@@ -306,7 +376,7 @@ class _PolicyLoader(yaml.SafeLoader):
                 continue
             if key_node.value in seen:
                 mark = key_node.start_mark
-                self.duplicates.append(f"{mark.line + 1}:{mark.column + 1}: duplicate key {key_node.value!r}")
+                self.duplicates.append(f"{mark.line + 1}:{mark.column + 1}: duplicate key {_got(key_node.value)}")
             seen.add(key_node.value)
         return super().construct_mapping(node, deep=deep)
 
@@ -318,19 +388,59 @@ _PolicyLoader.yaml_implicit_resolvers = {
 _PolicyLoader.add_implicit_resolver(
     _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
+_PolicyLoader.add_constructor("tag:yaml.org,2002:int", _PolicyLoader.construct_yaml_int)
+
+
+def _too_big(root: yaml.Node) -> str | None:
+    """Why the node graph is too big once its aliases are expanded (or refers to itself), or None.
+
+    An alias is the same node object as its anchor, so the graph is a DAG: each node's expanded size is
+    counted once (memoised), without recursion, and the walk stops at the first node past the bound.
+    """
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if isinstance(node, yaml.ScalarNode) or key in size and not done:
+            size.setdefault(key, 1)
+            continue
+        children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else node.value
+        if done:
+            on_path.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            if size[key] > MAX_POLICY_VALUES:
+                mark = node.start_mark
+                return (f"{mark.line + 1}:{mark.column + 1}: the aliases expand this to more than "
+                        f"{MAX_POLICY_VALUES:,} values (an anchor may be reused, not multiplied)")
+            continue
+        if key in on_path:
+            mark = node.start_mark
+            return f"{mark.line + 1}:{mark.column + 1}: an alias refers to the value that contains it"
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in size)
+    return None
 
 
 def _load_yaml(text: str, source: str) -> tuple[Any, list[str]]:
+    if len(text) > MAX_POLICY_BYTES:
+        return None, [f"{source}: larger than {MAX_POLICY_BYTES // 1024} KiB (a policy file is a few KiB)"]
     loader = _PolicyLoader(text)
     loader.duplicates = []
     try:
-        data = loader.get_single_data()
+        node = loader.get_single_node()
+        too_big = _too_big(node) if node is not None else None
+        if too_big:
+            return None, [f"{source}:{too_big}"]
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         return None, [f"{where}: {exc.problem or exc.context or 'not valid YAML'}"]
     except yaml.YAMLError as exc:
-        return None, [f"{source}: not valid YAML: {exc}"]
+        return None, [f"{source}: not valid YAML: {str(exc)[:200]}"]
     finally:
         loader.dispose()
     return data, [f"{source}:{d}" for d in loader.duplicates]
@@ -344,6 +454,8 @@ def _duration(value: Any) -> timedelta:
         return value
     if value is None or isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError(f"must be a duration like 90s, 15m, 2h, 1d or 1h30m (got {_got(value)})")
+    if isinstance(value, str) and len(value) > 40:  # no duration is that long; its digits could not even be read
+        raise ValueError(f"{_got(value)} is not a duration: write it like 90s, 15m, 2h, 1d or 1h30m")
     try:
         return parse_duration(value)
     except DurationError as exc:
@@ -507,7 +619,7 @@ def _check_role(
     default_account_id: str | None,
     problems: list[str],
 ) -> Role | None:
-    prefix = f"roles.{name}"
+    prefix = f"roles.{_key_text(name)}"
     if raw is None:
         problems.append(f"{prefix}: must be a mapping with at least group_id (got nothing)")
         return None
@@ -577,7 +689,7 @@ def parse_policy(text: str, source: str = "policy.yml", default_account_id: str 
 
     for key in data:
         if key not in _TOP_LEVEL:
-            problems.append(f"{key}: unknown key (the top level has only {', '.join(_TOP_LEVEL)})")
+            problems.append(f"{_key_text(key)}: unknown key (the top level has only {', '.join(_TOP_LEVEL)})")
 
     raw_defaults = data.get("defaults")
     _validate(_Defaults, {} if raw_defaults is None else raw_defaults, "defaults", problems)
@@ -607,7 +719,7 @@ def parse_policy(text: str, source: str = "policy.yml", default_account_id: str 
     else:
         for name, raw in raw_roles.items():
             if not isinstance(name, str) or not _ROLE_NAME.fullmatch(name):
-                problems.append(f"roles.{name}: a role name is [a-z0-9][a-z0-9_-]{{0,62}}")
+                problems.append(f"roles.{_key_text(name)}: a role name is [a-z0-9][a-z0-9_-]{{0,62}}")
             role = _check_role(str(name), raw, defaults, default_account_id, problems)
             if role is not None:
                 roles[role.name] = role
@@ -622,7 +734,12 @@ def load_policy(path: str | Path, default_account_id: str | None = None) -> Poli
     path = Path(path)
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_POLICY_BYTES + 1)  # never more: the file may be huge, or /dev/zero
+        if len(raw) > MAX_POLICY_BYTES:
+            raise PolicyError(
+                [f"{source}: larger than {MAX_POLICY_BYTES // 1024} KiB (a policy file is a few KiB)"], source)
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise PolicyError([f"ACCESSBOT_POLICY: no such file: {source}"], source) from None
     except UnicodeDecodeError:

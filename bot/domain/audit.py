@@ -62,6 +62,11 @@ def seal(event: AuditEvent, seq: int, at: datetime, prev_hash: str) -> dict[str,
     return record
 
 
+def short_head(chain_hash: str) -> str:
+    """The short form of a chain hash shown in the audit channel: its first 12 hex digits and an ellipsis."""
+    return f"{chain_hash[:12]}…"
+
+
 def first_broken(records: list[dict[str, Any]] | Any, start_prev: str = GENESIS_HASH) -> int | None:
     """The seq of the first row whose hash, link or numbering is wrong, or None when the chain holds."""
     prev = start_prev

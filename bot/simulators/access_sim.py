@@ -3,11 +3,13 @@
 Tests (and nothing else) use it to call `/api` as Cloudflare Access would forward a request: with a
 `Cf-Access-Jwt-Assertion` header or a `CF_Authorization` cookie holding an RS256 JWT whose `iss` is
 the team domain and whose `aud` holds the application's AUD tag. `rotate()` replaces the signing key
-the way Cloudflare rotates them; `certs_calls` counts how often the keys were fetched.
+the way Cloudflare rotates them; `certs_calls` counts how often the keys were fetched; `certs_latency`
+makes the certs endpoint answer that many seconds late (a slow team domain).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -29,6 +31,7 @@ class AccessSimulator:
         self.team_domain: str | None = None
         self.certs_calls = 0
         self.fail_certs = False  # answer the certs endpoint with 500 (Cloudflare having a bad day)
+        self.certs_latency = 0.0  # seconds before the certs endpoint answers
         self._keys: list[tuple[str, rsa.RSAPrivateKey]] = []
         self._runner: web.AppRunner | None = None
         self.rotate()
@@ -92,6 +95,8 @@ class AccessSimulator:
 
     async def _certs(self, request: web.Request) -> web.Response:
         self.certs_calls += 1
+        if self.certs_latency > 0:
+            await asyncio.sleep(self.certs_latency)
         if self.fail_certs:
             return web.json_response({"error": "internal"}, status=500)
         keys = []

@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.domain.audit import short_head
 from bot.domain.durations import format_duration
 from bot.domain.errors import TransientError
 from bot.domain.model import AccessRequest, Grant
@@ -296,4 +297,5 @@ def audit_line(row: dict[str, Any]) -> str:
     for k in ("reason", "code", "choice"):
         if k in d and isinstance(d[k], str):
             parts.append(f"{k}: {inert(cut(d[k], 200))}")
-    return cut(" · ".join(parts), 3000)
+    head = f" · head {short_head(row['hash'])}"  # the chain head after this event, to hold against a checkpoint
+    return cut(" · ".join(parts), 3000 - len(head)) + head

@@ -156,6 +156,19 @@ audit_log = Table(
     Index("ix_audit_action", "action"),
 )
 
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("head_hash", String(64), nullable=False),
+    Column("at", String(32), nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("note_hash", String(64), nullable=False, unique=True),
+    Column("note", Text, nullable=False),
+    Index("ix_audit_checkpoints_size", "tree_size"),
+)
+
 home_viewers = Table(
     "home_viewers",
     metadata,
