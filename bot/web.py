@@ -115,12 +115,10 @@ def build_web_app(deps: Deps, bolt: AsyncApp, scheduler: Scheduler, signing_secr
 
     async def metrics_view(request: web.Request) -> web.Response:
         async with deps.store.engine.connect() as conn:
-            for state, n in (await conn.execute(
-                    select(t.grants.c.state, func.count()).group_by(t.grants.c.state))).all():
-                metrics.grants.labels(state).set(n)
-            for state, n in (await conn.execute(
-                    select(t.effects.c.state, func.count()).group_by(t.effects.c.state))).all():
-                metrics.effects.labels(state).set(n)
+            metrics.set_grant_counts(dict((await conn.execute(
+                select(t.grants.c.state, func.count()).group_by(t.grants.c.state))).all()))
+            metrics.set_effect_counts(dict((await conn.execute(
+                select(t.effects.c.state, func.count()).group_by(t.effects.c.state))).all()))
             metrics.retrying.clear()
             for kind, n in (await conn.execute(
                     select(t.effects.c.kind, func.count()).where(t.effects.c.state == "pending",
