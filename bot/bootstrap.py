@@ -9,6 +9,7 @@ import secrets
 import signal
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -29,7 +30,7 @@ from bot.slack.app import build_app
 from bot.slack.directory import SlackDirectory
 from bot.slack.notifier import Notifier
 from bot.slack.socket_mode import SocketModeRunner
-from bot.storage.engine import make_engine
+from bot.storage.engine import make_engine, sqlite_file
 from bot.storage.locks import Locker
 from bot.storage.migrate import upgrade
 from bot.storage.notify import WorkListener
@@ -56,6 +57,7 @@ class Bot:
     metrics: Metrics
     bolt: AsyncApp | None = None
     api: AccessVerifier | None = None
+    new_database: Path | None = None  # the SQLite file this start created, if it did
 
     async def close(self) -> None:
         """Release clients and the database."""
@@ -73,6 +75,8 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
                 max_sleep: float = 5.0, early_ack: bool = True) -> Bot:
     """Build the bot from validated settings and policy; applies migrations unless told not to."""
     clock = clock or SystemClock()
+    new_file = sqlite_file(settings.database_url)
+    new_file = new_file if new_file is not None and not new_file.exists() else None
     engine = make_engine(settings.database_url)
     if migrate:
         await upgrade(engine)
@@ -94,7 +98,7 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
         assert settings.cf_access_team_domain and settings.cf_access_aud
         api = AccessVerifier(settings.cf_access_team_domain, settings.cf_access_aud)
     web_app = build_web_app(deps, bolt, scheduler, signing_secret, metrics, early_ack=early_ack, api=api)
-    return Bot(settings, deps, scheduler, web_app, cloudflare, slack, metrics, bolt, api)
+    return Bot(settings, deps, scheduler, web_app, cloudflare, slack, metrics, bolt, api, new_database=new_file)
 
 
 def _duration(value: Any, default: timedelta) -> timedelta:
@@ -174,6 +178,8 @@ async def serve_forever(bot: Bot, host: str, port: int) -> None:
     server = Server(bot)
     bound = await server.start(host, port)
     mode = "Slack over Socket Mode" if server.socket else "Slack over HTTP at /slack/events"
+    if bot.new_database is not None:
+        log.info("created a new SQLite database at %s", bot.new_database)
     log.info("accessbot listening on %s:%s (%s)", host, bound, mode)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

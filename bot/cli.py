@@ -140,6 +140,8 @@ async def _db_command(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return EXIT_CONFIG
     settings = load_settings()
+    if not (args.cmd == "db" and args.db_cmd == "upgrade") and _refuse_new_sqlite_file(settings.database_url):
+        return EXIT_CONFIG
     engine = make_engine(settings.database_url)
     try:
         if args.cmd == "db":
@@ -168,6 +170,20 @@ async def _db_command(args: argparse.Namespace) -> int:
     finally:
         await engine.dispose()
     return EXIT_PROBLEM
+
+
+def _refuse_new_sqlite_file(database_url: str) -> bool:
+    """True (after one line on stderr naming the absolute path) when DATABASE_URL names a SQLite file that
+    does not exist: a command that only reads would create an empty database there (run from the wrong folder)."""
+    from bot.storage.engine import sqlite_file
+
+    path = sqlite_file(database_url)
+    if path is None or path.exists():
+        return False
+    print(f"accessbot: warning: there is no database at {path} (DATABASE_URL), and this command would create an "
+          "empty one there; run it from the folder that holds accessbot.db, set DATABASE_URL, or create it with "
+          "`accessbot db upgrade`", file=sys.stderr)
+    return True
 
 
 def _since(text: str | None) -> str | None:

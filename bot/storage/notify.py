@@ -7,10 +7,25 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import make_url
+
+from bot.storage.engine import normalise_database_url
 
 CHANNEL = "accessbot_work"
 log = logging.getLogger(__name__)
+
+
+# Query keys SQLAlchemy's asyncpg dialect takes for itself; asyncpg.connect would refuse them.
+_DIALECT_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func", "async_fallback")
+
+
+def connect_kwargs(database_url: str) -> dict[str, Any]:
+    """asyncpg.connect's arguments for DATABASE_URL, exactly as the engine's dialect passes them
+    (host, port, user, password, database, and query options such as `ssl`, translated from `sslmode`)."""
+    url = make_url(normalise_database_url(database_url))
+    _, kwargs = asyncpg_dialect().create_connect_args(url)
+    return {k: v for k, v in kwargs.items() if k not in _DIALECT_ONLY}
 
 
 class WorkListener:
@@ -25,9 +40,8 @@ class WorkListener:
         """Start listening; False (and the scheduler's own timer stays the safety net) when it cannot."""
         import asyncpg
 
-        dsn = make_url(self.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
         try:
-            self._conn = await asyncpg.connect(dsn)
+            self._conn = await asyncpg.connect(**connect_kwargs(self.database_url))
             await self._conn.add_listener(CHANNEL, self._notified)
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("cannot LISTEN for work from other replicas (%s); relying on the scheduler's timer", exc)

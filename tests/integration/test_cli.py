@@ -405,6 +405,32 @@ def test_grants_on_an_unmigrated_database_says_to_run_db_upgrade(workdir: Path) 
     assert "db upgrade" in out.stderr, show(out)
 
 
+def _as_people_write_it(database_url: str) -> str:
+    """The fixture's URL in the plain form people paste (postgres://…, sqlite:///…)."""
+    plain = database_url.replace("postgresql+asyncpg://", "postgres://", 1)
+    return plain.replace("sqlite+aiosqlite://", "sqlite://", 1)
+
+
+async def test_db_upgrade_and_grants_take_the_plain_database_url_forms(database_url: str, workdir: Path) -> None:
+    env = cli_env(DATABASE_URL=_as_people_write_it(database_url))
+    up = await arun_cli(workdir, "db", "upgrade", env=env)
+    assert up.returncode == 0 and up.stdout.strip() == "0002 (head)", show(up)
+    listed = await arun_cli(workdir, "grants", env=env)
+    assert listed.returncode == 0 and "(no grants)" in listed.stdout, show(listed)
+
+
+def test_a_command_run_where_no_sqlite_database_exists_warns_with_the_path_and_creates_nothing(workdir: Path) -> None:
+    for args in (("grants",), ("audit", "export"), ("db", "current")):
+        out = run_cli(workdir, *args, env=cli_env())
+        assert out.returncode == 2, show(out)
+        line = one_clear_line(out)
+        assert "warning" in line and str(workdir / "accessbot.db") in line, line
+        assert not (workdir / "accessbot.db").exists()
+    up = run_cli(workdir, "db", "upgrade", env=cli_env())
+    assert up.returncode == 0 and (workdir / "accessbot.db").exists(), show(up)
+    assert run_cli(workdir, "grants", env=cli_env()).returncode == 0
+
+
 # --------------------------------------------------------------------------- grants
 
 
