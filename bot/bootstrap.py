@@ -4,25 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import async_default_handlers
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.auth import AccessVerifier
 from bot.cloudflare.client import CloudflareClient
 from bot.config import Settings
+from bot.credentials import CredentialHealth, SlackObserver, cloudflare_observer
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.durations import parse_duration
 from bot.domain.policy import Policy
 from bot.metrics import Metrics
+from bot.preflight import preflight
 from bot.reconcile import periodic_reconcile
 from bot.scheduler import Scheduler
 from bot.services.context import Deps
@@ -58,6 +62,7 @@ class Bot:
     bolt: AsyncApp | None = None
     api: AccessVerifier | None = None
     new_database: Path | None = None  # the SQLite file this start created, if it did
+    health: CredentialHealth = field(default_factory=CredentialHealth)
 
     async def close(self) -> None:
         """Release clients and the database."""
@@ -81,12 +86,17 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
     if migrate:
         await upgrade(engine)
     store = Store(engine, clock)
+    health = CredentialHealth()
     cloudflare = CloudflareClient(settings.cloudflare_api_url, _secret(settings.cloudflare_api_token),
-                                  timeout=settings.accessbot_cf_timeout)
-    slack = AsyncWebClient(token=_secret(settings.slack_bot_token), base_url=settings.slack_api_url, timeout=10)
+                                  timeout=settings.accessbot_cf_timeout,
+                                  event_hooks={"response": [cloudflare_observer(health)]})
+    slack = AsyncWebClient(token=_secret(settings.slack_bot_token), base_url=settings.slack_api_url, timeout=10,
+                           retry_handlers=[SlackObserver(health), *async_default_handlers()])
     directory = SlackDirectory(slack)
     deps = Deps(store=store, clock=clock, policy=policy, directory=directory, groups=cloudflare,
                 revoke_alert_after=_duration(settings.accessbot_revoke_alert_after, timedelta(minutes=3)))
+    health.add_probe("slack", slack.auth_test)
+    health.add_probe("cloudflare", functools.partial(_probe_cloudflare, deps, cloudflare))
     notifier = Notifier(deps, slack, directory)
     scheduler = Scheduler(deps, Locker(engine), notifier.handlers(), max_sleep=max_sleep)
     metrics = Metrics()
@@ -97,8 +107,17 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
     if settings.api_enabled:
         assert settings.cf_access_team_domain and settings.cf_access_aud
         api = AccessVerifier(settings.cf_access_team_domain, settings.cf_access_aud)
-    web_app = build_web_app(deps, bolt, scheduler, signing_secret, metrics, early_ack=early_ack, api=api)
-    return Bot(settings, deps, scheduler, web_app, cloudflare, slack, metrics, bolt, api, new_database=new_file)
+    web_app = build_web_app(deps, bolt, scheduler, signing_secret, metrics, early_ack=early_ack, api=api,
+                            health=health)
+    return Bot(settings, deps, scheduler, web_app, cloudflare, slack, metrics, bolt, api, new_database=new_file,
+               health=health)
+
+
+async def _probe_cloudflare(deps: Deps, cloudflare: CloudflareClient) -> None:
+    """GET the group of the policy's first role (the policy of now: it may have been reloaded)."""
+    role = next(iter(deps.policy.roles.values()), None)
+    if role is not None:
+        await cloudflare.get_group(role.account_id, role.group_id)
 
 
 def _duration(value: Any, default: timedelta) -> timedelta:
@@ -175,8 +194,10 @@ class Server:
 
 async def serve_forever(bot: Bot, host: str, port: int) -> None:
     """Run until SIGTERM or SIGINT, then shut down cleanly."""
+    await preflight(bot.slack, bot.cloudflare, bot.deps.policy)
     server = Server(bot)
     bound = await server.start(host, port)
+    bot.health.announce = True
     mode = "Slack over Socket Mode" if server.socket else "Slack over HTTP at /slack/events"
     if bot.new_database is not None:
         log.info("created a new SQLite database at %s", bot.new_database)
