@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     pol_sub = pol.add_subparsers(dest="policy_cmd", required=True)
     chk = pol_sub.add_parser("check", help="validate a policy file")
     chk.add_argument("file", nargs="?")
+    pol_sub.add_parser("reload", help="make every running serve re-read its policy file (checks the file first)")
     db = sub.add_parser("db", help="migrations by hand")
     db.add_argument("db_cmd", choices=["upgrade", "current"])
     g = sub.add_parser("grants", help="list grants")
@@ -56,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bot.config import ConfigError, PolicyError
 
     try:
+        if args.cmd == "policy" and args.policy_cmd == "reload":
+            return asyncio.run(_policy_reload())
         if args.cmd == "policy":
             return _policy_check(args.file)
         if args.cmd == "demo":
@@ -97,6 +100,35 @@ def _policy_check(path: str | None) -> int:
         print(f"{target}: {len(exc.problems)} problem(s)", file=sys.stderr)
         return EXIT_PROBLEM
     print(f"{target}: OK, {len(policy.roles)} role(s): {', '.join(sorted(policy.roles))}")
+    return EXIT_OK
+
+
+async def _policy_reload() -> int:
+    """`accessbot policy reload`: check the file here, then signal the serves (NOTIFY on PostgreSQL, SIGHUP to
+    the serves registered next to a SQLite database); each re-reads its own file and audits the outcome."""
+    from bot.config import load_settings
+    from bot.storage.engine import sqlite_file
+
+    settings = load_settings()
+    if _policy_check(None) != EXIT_OK:
+        print("accessbot: not reloading: fix the problems above first", file=sys.stderr)
+        return EXIT_PROBLEM
+    database = sqlite_file(settings.database_url)
+    if database is None:
+        from bot.storage.notify import notify_policy_reload
+
+        await notify_policy_reload(settings.database_url)
+        print("asked every serve on this database to reload its policy (NOTIFY accessbot_policy); each audits "
+              "policy.reloaded, or policy.reload_refused with the problems")
+        return EXIT_OK
+    from bot.storage.serve_registry import signal_serves
+
+    pids = signal_serves(database)
+    if not pids:
+        print(f"accessbot: no running serve uses {database} (DATABASE_URL); nothing to reload", file=sys.stderr)
+        return EXIT_PROBLEM
+    print(f"sent SIGHUP to serve process(es) {', '.join(map(str, pids))}; each audits policy.reloaded, or "
+          "policy.reload_refused with the problems")
     return EXIT_OK
 
 
