@@ -115,9 +115,16 @@ async def _policy_reload() -> int:
         return EXIT_PROBLEM
     database = sqlite_file(settings.database_url)
     if database is None:
+        import asyncpg
+
         from bot.storage.notify import notify_policy_reload
 
-        await notify_policy_reload(settings.database_url)
+        try:
+            await notify_policy_reload(settings.database_url)
+        except (OSError, asyncpg.PostgresError) as exc:
+            print(f"accessbot: database error (DATABASE_URL): {str(exc).splitlines()[0] if str(exc) else exc!r}",
+                  file=sys.stderr)
+            return EXIT_CONFIG
         print("asked every serve on this database to reload its policy (NOTIFY accessbot_policy); each audits "
               "policy.reloaded, or policy.reload_refused with the problems")
         return EXIT_OK

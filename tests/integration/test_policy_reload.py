@@ -215,3 +215,27 @@ async def test_accessbot_policy_reload_notifies_every_serve_on_postgresql(tmp_pa
         (event,) = await r.wait_audited("policy.reloaded", 1)
         assert event["details"]["via"] == "accessbot policy reload"
         assert "new-role" in await r.ask("request new-role 1h")
+
+
+async def test_a_reload_naming_a_group_cloudflare_does_not_know_is_refused_and_the_old_policy_kept(
+        tmp_path: Path) -> None:
+    from bot.simulators.stack import start_stack
+
+    path = tmp_path / "policy.yml"
+    path.write_text(policy("staging"))
+    stack = await start_stack(policy("staging"), database_url=f"sqlite+aiosqlite:///{tmp_path / 'a.db'}",
+                              settings_overrides={"accessbot_policy": str(path), "accessbot_reconcile_interval": "0"})
+    try:
+        stack.cloudflare._groups.pop((ACCOUNT, NEW), None)  # noqa: SLF001 - new-role's group does not exist there
+        old = stack.bot.deps.policy
+        path.write_text(policy("staging", "new-role"))
+        assert stack.bot.reloader is not None
+        assert await stack.bot.reloader.reload("test") is False
+        assert stack.bot.deps.policy is old
+        async with stack.bot.deps.store.tx() as tx:
+            (event,) = [r for r in await tx.audit_rows() if r["action"] == "policy.reload_refused"]
+        (problem,) = event["details"]["problems"]
+        assert problem.startswith(f"roles.new-role.group_id: Cloudflare has no Access group {NEW}"), problem
+        assert event["details"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    finally:
+        await stack.stop()
