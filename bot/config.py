@@ -35,7 +35,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.domain.durations import DurationError, format_duration, parse_duration
 from bot.domain.policy import Policy, Role
-from bot.storage.engine import normalise_database_url
+from bot.storage.urls import normalise_database_url
 
 __all__ = [
     "ConfigError",
