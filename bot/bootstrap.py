@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import async_default_handlers
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.auth import AccessVerifier
 from bot.cloudflare.client import CloudflareClient
 from bot.config import Settings
+from bot.credentials import CredentialHealth, SlackObserver, cloudflare_observer
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.durations import parse_duration
 from bot.domain.policy import Policy
 from bot.metrics import Metrics
+from bot.policy_reload import PolicyReloader
+from bot.preflight import preflight
 from bot.reconcile import periodic_reconcile
 from bot.scheduler import Scheduler
 from bot.services.checkpoints import start_periodic as start_checkpoints
@@ -30,10 +36,11 @@ from bot.slack.app import build_app
 from bot.slack.directory import SlackDirectory
 from bot.slack.notifier import Notifier
 from bot.slack.socket_mode import SocketModeRunner
-from bot.storage.engine import make_engine
+from bot.storage.engine import make_engine, sqlite_file
 from bot.storage.locks import Locker
 from bot.storage.migrate import upgrade
 from bot.storage.notify import WorkListener
+from bot.storage.serve_registry import ServeRegistration
 from bot.storage.store import Store
 from bot.web import ACCEPTING, build_web_app, drain_in_flight
 
@@ -57,6 +64,9 @@ class Bot:
     metrics: Metrics
     bolt: AsyncApp | None = None
     api: AccessVerifier | None = None
+    new_database: Path | None = None  # the SQLite file this start created, if it did
+    health: CredentialHealth = field(default_factory=CredentialHealth)
+    reloader: PolicyReloader | None = None
 
     async def close(self) -> None:
         """Release clients and the database."""
@@ -74,16 +84,23 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
                 max_sleep: float = 5.0, early_ack: bool = True) -> Bot:
     """Build the bot from validated settings and policy; applies migrations unless told not to."""
     clock = clock or SystemClock()
+    new_file = sqlite_file(settings.database_url)
+    new_file = new_file if new_file is not None and not new_file.exists() else None
     engine = make_engine(settings.database_url)
     if migrate:
         await upgrade(engine)
     store = Store(engine, clock)
+    health = CredentialHealth()
     cloudflare = CloudflareClient(settings.cloudflare_api_url, _secret(settings.cloudflare_api_token),
-                                  timeout=settings.accessbot_cf_timeout)
-    slack = AsyncWebClient(token=_secret(settings.slack_bot_token), base_url=settings.slack_api_url, timeout=10)
+                                  timeout=settings.accessbot_cf_timeout,
+                                  event_hooks={"response": [cloudflare_observer(health)]})
+    slack = AsyncWebClient(token=_secret(settings.slack_bot_token), base_url=settings.slack_api_url, timeout=10,
+                           retry_handlers=[SlackObserver(health), *async_default_handlers()])
     directory = SlackDirectory(slack)
     deps = Deps(store=store, clock=clock, policy=policy, directory=directory, groups=cloudflare,
                 revoke_alert_after=_duration(settings.accessbot_revoke_alert_after, timedelta(minutes=3)))
+    health.add_probe("slack", slack.auth_test)
+    health.add_probe("cloudflare", functools.partial(_probe_cloudflare, deps, cloudflare))
     notifier = Notifier(deps, slack, directory)
     scheduler = Scheduler(deps, Locker(engine), notifier.handlers(), max_sleep=max_sleep)
     metrics = Metrics()
@@ -94,8 +111,24 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
     if settings.api_enabled:
         assert settings.cf_access_team_domain and settings.cf_access_aud
         api = AccessVerifier(settings.cf_access_team_domain, settings.cf_access_aud)
-    web_app = build_web_app(deps, bolt, scheduler, signing_secret, metrics, early_ack=early_ack, api=api)
-    return Bot(settings, deps, scheduler, web_app, cloudflare, slack, metrics, bolt, api)
+    web_app = build_web_app(deps, bolt, scheduler, signing_secret, metrics, early_ack=early_ack, api=api,
+                            health=health)
+    reloader = PolicyReloader(deps, settings.accessbot_policy, settings.cloudflare_account_id, cloudflare)
+    return Bot(settings, deps, scheduler, web_app, cloudflare, slack, metrics, bolt, api, new_database=new_file,
+               health=health, reloader=reloader)
+
+
+def _log_reload_failure(task: asyncio.Task) -> None:
+    """A reload that crashed (the policy in force stays) is an error in the log, not a silent task."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("policy reload failed; the policy in force stays: %s", task.exception(), exc_info=task.exception())
+
+
+async def _probe_cloudflare(deps: Deps, cloudflare: CloudflareClient) -> None:
+    """GET the group of the policy's first role (the policy of now: it may have been reloaded)."""
+    role = next(iter(deps.policy.roles.values()), None)
+    if role is not None:
+        await cloudflare.get_group(role.account_id, role.group_id)
 
 
 def _duration(value: Any, default: timedelta) -> timedelta:
@@ -119,6 +152,17 @@ class Server:
         self._listener: WorkListener | None = None
         self.socket: SocketModeRunner | None = None
         self._stop_reconcile = asyncio.Event()
+        self._registration: ServeRegistration | None = None
+        self._reloads: set[asyncio.Task] = set()
+
+    def reload_policy(self, via: str) -> None:
+        """Re-read the policy file in the background (SIGHUP, or `accessbot policy reload` over NOTIFY)."""
+        if self.bot.reloader is None:
+            return
+        task = asyncio.create_task(self.bot.reloader.reload(via), name=f"policy reload ({via})")
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+        task.add_done_callback(_log_reload_failure)
 
     async def start(self, host: str, port: int) -> int:
         """Start listening and scheduling; returns the bound port."""
@@ -141,8 +185,18 @@ class Server:
                 await self.runner.cleanup()
                 raise
         if self.bot.deps.store.pg:
-            self._listener = WorkListener(self.bot.settings.database_url, self.bot.scheduler.wake)
+            self._listener = WorkListener(self.bot.settings.database_url, self.bot.scheduler.wake,
+                                          on_policy=lambda: self.reload_policy("accessbot policy reload"))
             await self._listener.start()
+        database = sqlite_file(self.bot.settings.database_url)
+        if database is not None:
+            self._registration = ServeRegistration(database)
+            try:
+                self._registration.open()
+            except OSError as exc:
+                log.warning("cannot register for `accessbot policy reload` next to %s (%s); SIGHUP still works",
+                            database, exc)
+                self._registration = None
         self._scheduler_task = asyncio.create_task(self.bot.scheduler.run(), name="scheduler")
         interval = self.bot.settings.accessbot_reconcile_interval
         if interval and interval.total_seconds() > 0:
@@ -170,22 +224,32 @@ class Server:
                 await asyncio.wait_for(self._scheduler_task, timeout=30)
         if self._listener:
             await self._listener.stop()
+        if self._registration:
+            self._registration.close()
+        if self._reloads:
+            await asyncio.wait(list(self._reloads), timeout=30)
         if self.runner:
             await self.runner.cleanup()
         await self.bot.close()
 
 
 async def serve_forever(bot: Bot, host: str, port: int) -> None:
-    """Run until SIGTERM or SIGINT, then shut down cleanly."""
+    """Check the credentials, then run until SIGTERM or SIGINT and shut down cleanly; SIGHUP reloads the policy."""
+    await preflight(bot.slack, bot.cloudflare, bot.deps.policy)
     server = Server(bot)
     bound = await server.start(host, port)
-    mode = "Slack over Socket Mode" if server.socket else "Slack over HTTP at /slack/events"
-    log.info("accessbot listening on %s:%s (%s)", host, bound, mode)
+    bot.health.announce = True
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    with contextlib.suppress(NotImplementedError, AttributeError):  # no SIGHUP on Windows
+        loop.add_signal_handler(signal.SIGHUP, server.reload_policy, "SIGHUP")
+    mode = "Slack over Socket Mode" if server.socket else "Slack over HTTP at /slack/events"
+    if bot.new_database is not None:
+        log.info("created a new SQLite database at %s", bot.new_database)
+    log.info("accessbot listening on %s:%s (%s)", host, bound, mode)
     await stop.wait()
     log.info("shutting down: finishing in-flight work")
     await server.stop()

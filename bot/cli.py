@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     pol_sub = pol.add_subparsers(dest="policy_cmd", required=True)
     chk = pol_sub.add_parser("check", help="validate a policy file")
     chk.add_argument("file", nargs="?")
+    pol_sub.add_parser("reload", help="make every running serve re-read its policy file (checks the file first)")
     db = sub.add_parser("db", help="migrations by hand")
     db.add_argument("db_cmd", choices=["upgrade", "current"])
     g = sub.add_parser("grants", help="list grants")
@@ -59,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bot.config import ConfigError, PolicyError, load_settings
 
     try:
+        if args.cmd == "policy" and args.policy_cmd == "reload":
+            return asyncio.run(_policy_reload())
         if args.cmd == "policy":
             return _policy_check(args.file)
         if args.cmd == "demo":
@@ -107,6 +110,42 @@ def _policy_check(path: str | None) -> int:
     return EXIT_OK
 
 
+async def _policy_reload() -> int:
+    """`accessbot policy reload`: check the file here, then signal the serves (NOTIFY on PostgreSQL, SIGHUP to
+    the serves registered next to a SQLite database); each re-reads its own file and audits the outcome."""
+    from bot.config import load_settings
+    from bot.storage.engine import sqlite_file
+
+    settings = load_settings()
+    if _policy_check(None) != EXIT_OK:
+        print("accessbot: not reloading: fix the problems above first", file=sys.stderr)
+        return EXIT_PROBLEM
+    database = sqlite_file(settings.database_url)
+    if database is None:
+        import asyncpg
+
+        from bot.storage.notify import notify_policy_reload
+
+        try:
+            await notify_policy_reload(settings.database_url)
+        except (OSError, asyncpg.PostgresError) as exc:
+            print(f"accessbot: database error (DATABASE_URL): {str(exc).splitlines()[0] if str(exc) else exc!r}",
+                  file=sys.stderr)
+            return EXIT_CONFIG
+        print("asked every serve on this database to reload its policy (NOTIFY accessbot_policy); each audits "
+              "policy.reloaded, or policy.reload_refused with the problems")
+        return EXIT_OK
+    from bot.storage.serve_registry import signal_serves
+
+    pids = signal_serves(database)
+    if not pids:
+        print(f"accessbot: no running serve uses {database} (DATABASE_URL); nothing to reload", file=sys.stderr)
+        return EXIT_PROBLEM
+    print(f"sent SIGHUP to serve process(es) {', '.join(map(str, pids))}; each audits policy.reloaded, or "
+          "policy.reload_refused with the problems")
+    return EXIT_OK
+
+
 async def _serve(args: argparse.Namespace) -> int:
     from bot.bootstrap import build, serve_forever
     from bot.config import ConfigError, load_policy, load_settings
@@ -147,6 +186,8 @@ async def _db_command(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return EXIT_CONFIG
     settings = load_settings()
+    if not (args.cmd == "db" and args.db_cmd == "upgrade") and _refuse_new_sqlite_file(settings.database_url):
+        return EXIT_CONFIG
     engine = make_engine(settings.database_url)
     try:
         if args.cmd == "db":
@@ -175,6 +216,20 @@ async def _db_command(args: argparse.Namespace) -> int:
     finally:
         await engine.dispose()
     return EXIT_PROBLEM
+
+
+def _refuse_new_sqlite_file(database_url: str) -> bool:
+    """True (after one line on stderr naming the absolute path) when DATABASE_URL names a SQLite file that
+    does not exist: a command that only reads would create an empty database there (run from the wrong folder)."""
+    from bot.storage.engine import sqlite_file
+
+    path = sqlite_file(database_url)
+    if path is None or path.exists():
+        return False
+    print(f"accessbot: warning: there is no database at {path} (DATABASE_URL), and this command would create an "
+          "empty one there; run it from the folder that holds accessbot.db, set DATABASE_URL, or create it with "
+          "`accessbot db upgrade`", file=sys.stderr)
+    return True
 
 
 def _since(text: str | None) -> str | None:

@@ -36,6 +36,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.domain.durations import DurationError, format_duration, parse_duration
 from bot.domain.policy import Policy, Role
+from bot.storage.urls import normalise_database_url
 
 __all__ = [
     "ConfigError",
@@ -43,6 +44,7 @@ __all__ = [
     "Settings",
     "load_policy",
     "load_settings",
+    "normalise_database_url",
     "parse_policy",
 ]
 
@@ -174,6 +176,32 @@ def _http_url(value: str) -> str:
     return value
 
 
+def _token(prefix: str, what: str, others: dict[str, str]) -> Callable[[SecretStr | None], SecretStr | None]:
+    """A check that a Slack token looks like `prefix…`; the message names what it looks like, never its value."""
+    shape = re.compile(re.escape(prefix) + r"[A-Za-z0-9][A-Za-z0-9-]*")
+
+    def check(value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        token = value.get_secret_value().strip()
+        if not token:
+            return None
+        if shape.fullmatch(token):
+            return SecretStr(token)
+        for other, hint in others.items():
+            if token.startswith(other):
+                raise ValueError(f"must be {what} ({prefix}…); this one starts with {other}, {hint}")
+        raise ValueError(f"must be {what} ({prefix}…, letters, digits and dashes)")
+
+    return check
+
+
+_bot_token = _token("xoxb-", "the bot token", {
+    "xoxp-": "a user token (use the Bot User OAuth Token)", "xapp-": "an app-level token (it goes in SLACK_APP_TOKEN)"})
+_app_token = _token("xapp-", "an app-level token", {
+    "xoxb-": "the bot token (it goes in SLACK_BOT_TOKEN)", "xoxp-": "a user token"})
+
+
 class Settings(BaseSettings):
     """Everything `accessbot` reads from the environment (and `.env`; the environment wins).
 
@@ -215,6 +243,32 @@ class Settings(BaseSettings):
     accessbot_audit_checkpoint_dir: str | None = None
     accessbot_audit_checkpoint_interval: timedelta = timedelta(hours=1)
     accessbot_audit_public_key: str | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return normalise_database_url(value)
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _slack_bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        return _bot_token(value)
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _slack_app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        return _app_token(value)
+
+    @field_validator("cloudflare_account_id")
+    @classmethod
+    def _account_id(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        account = value.strip()
+        if not re.fullmatch(r"[0-9a-fA-F]{32}", account):
+            raise ValueError(f"must be 32 hex characters, the Account ID on the Cloudflare dashboard "
+                             f"(got {len(account)} character{'s' if len(account) != 1 else ''})")
+        return account.lower()
 
     @field_validator("slack_api_url")
     @classmethod

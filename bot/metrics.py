@@ -1,8 +1,14 @@
-"""Prometheus metrics: Slack request counts and ack latency, grants by state, the outbox backlog."""
+"""Prometheus metrics: Slack request counts and ack latency, grants by state, the outbox backlog, credentials."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from bot.domain.model import GrantState
+
+EFFECT_STATES = ("pending", "done", "failed", "dead")
 
 
 class Metrics:
@@ -22,6 +28,27 @@ class Metrics:
         self.overdue = Gauge("accessbot_revocation_overdue_seconds",
                              "Seconds since the oldest expiry whose removal Cloudflare has not confirmed (0: none)",
                              registry=self.registry)
+        self.credentials_ok = Gauge("accessbot_credentials_ok",
+                                    "1 while the upstream accepts the bot's credentials, 0 while it rejects them",
+                                    ["upstream"], registry=self.registry)
+        self._seen: dict[str, set[str]] = {}
+
+    def set_counts(self, gauge: Gauge, counts: Mapping[str, float], known: Iterable[str] = ()) -> None:
+        """Set one labelled gauge from a fresh count: every known label, every label seen before and every
+        label counted now (a state that dropped to zero reads 0, not its last value)."""
+        seen = self._seen.setdefault(gauge._name, set())  # noqa: SLF001 - the name keys our own bookkeeping
+        seen.update(known)
+        seen.update(counts)
+        for label in seen:
+            gauge.labels(label).set(counts.get(label, 0))
+
+    def set_grant_counts(self, counts: Mapping[str, float]) -> None:
+        """`accessbot_grants{state}` from a count by state (every grant state is always present)."""
+        self.set_counts(self.grants, counts, (s.value for s in GrantState))
+
+    def set_effect_counts(self, counts: Mapping[str, float]) -> None:
+        """`accessbot_effects{state}` from a count by state."""
+        self.set_counts(self.effects, counts, EFFECT_STATES)
 
     def render(self) -> bytes:
         """The Prometheus text exposition."""

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, text
 
 from bot.api import add_api_routes
 from bot.auth import AccessVerifier
+from bot.credentials import UPSTREAMS, CredentialHealth
 from bot.metrics import Metrics
 from bot.rejections import RejectionLimiter, audit_rejection
 from bot.scheduler import Scheduler
@@ -59,9 +60,12 @@ def _who(body: str) -> str:
 
 
 def build_web_app(deps: Deps, bolt: AsyncApp, scheduler: Scheduler, signing_secret: str,
-                  metrics: Metrics, *, early_ack: bool = True, api: AccessVerifier | None = None) -> web.Application:
+                  metrics: Metrics, *, early_ack: bool = True, api: AccessVerifier | None = None,
+                  health: CredentialHealth | None = None) -> web.Application:
     """The HTTP application; signature failures are answered 401 and audited before bolt sees them.
-    With `api` (a verifier for Cloudflare Access JWTs) `/api` is mounted too."""
+    With `api` (a verifier for Cloudflare Access JWTs) `/api` is mounted too; `health` (what Slack and
+    Cloudflare say of the bot's credentials) feeds /healthz and /metrics."""
+    health = health or CredentialHealth()
     verifier = SignatureVerifier(signing_secret)
     limiter = RejectionLimiter()
     app = web.Application(client_max_size=2 * 1024 * 1024)
@@ -111,16 +115,19 @@ def build_web_app(deps: Deps, bolt: AsyncApp, scheduler: Scheduler, signing_secr
             return web.json_response({"ok": False, "error": f"database: {type(exc).__name__}"}, status=503)
         if not scheduler.started:
             return web.json_response({"ok": False, "error": "scheduler not running"}, status=503)
+        health.recheck()
+        rejected = health.problems()
+        if rejected:
+            return web.json_response({"ok": False, "error": "credentials rejected: " + ", ".join(sorted(rejected)),
+                                      "credentials": rejected}, status=503)
         return web.json_response({"ok": True})
 
     async def metrics_view(request: web.Request) -> web.Response:
         async with deps.store.engine.connect() as conn:
-            for state, n in (await conn.execute(
-                    select(t.grants.c.state, func.count()).group_by(t.grants.c.state))).all():
-                metrics.grants.labels(state).set(n)
-            for state, n in (await conn.execute(
-                    select(t.effects.c.state, func.count()).group_by(t.effects.c.state))).all():
-                metrics.effects.labels(state).set(n)
+            metrics.set_grant_counts(dict((await conn.execute(
+                select(t.grants.c.state, func.count()).group_by(t.grants.c.state))).all()))
+            metrics.set_effect_counts(dict((await conn.execute(
+                select(t.effects.c.state, func.count()).group_by(t.effects.c.state))).all()))
             metrics.retrying.clear()
             for kind, n in (await conn.execute(
                     select(t.effects.c.kind, func.count()).where(t.effects.c.state == "pending",
@@ -131,6 +138,8 @@ def build_web_app(deps: Deps, bolt: AsyncApp, scheduler: Scheduler, signing_secr
                 t.grants.c.state.in_(["active", "revoking"]), t.grants.c.expires_at <= deps.clock.now())
                 .order_by(t.grants.c.expires_at).limit(1))).scalar()
             metrics.overdue.set((deps.clock.now() - oldest).total_seconds() if oldest else 0)
+        for upstream in UPSTREAMS:
+            metrics.credentials_ok.labels(upstream).set(1 if health.ok(upstream) else 0)
         return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
 
     app.router.add_post("/slack/events", slack_events)

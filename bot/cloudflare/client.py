@@ -85,7 +85,9 @@ class CloudflareClient:
         *,
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        event_hooks: dict[str, list[Any]] | None = None,
     ) -> None:
+        """`event_hooks` are httpx's (e.g. `{"response": [hook]}`: the bot's credential health sees every answer)."""
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._token = token
@@ -98,6 +100,7 @@ class CloudflareClient:
             timeout=httpx.Timeout(timeout),
             transport=transport,
             follow_redirects=False,
+            event_hooks=event_hooks,
         )
 
     def __repr__(self) -> str:

@@ -10,6 +10,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bot.storage.engine import normalise_database_url
 from bot.storage.tables import metadata
 
 config = context.config
@@ -17,8 +18,9 @@ target_metadata = metadata
 
 
 def _url() -> str:
-    """The database URL: set by `accessbot db`, else DATABASE_URL, else the embedded default."""
-    return (
+    """The database URL (set by `accessbot db`, else DATABASE_URL, else the embedded default), in the
+    async-driver form `serve` uses (`postgres://…` and `sqlite:///…` are accepted as in bot.config)."""
+    return normalise_database_url(
         config.attributes.get("database_url")
         or config.get_main_option("sqlalchemy.url")
         or os.environ.get("DATABASE_URL", "sqlite+aiosqlite:///accessbot.db")

@@ -16,7 +16,11 @@ limited):
   driver makes them), ``views.publish``, ``views.update``
 
 Requests may be form-encoded, JSON or query parameters, as slack_sdk sends them. Every request needs
-``Authorization: Bearer <token>`` (``not_authed`` without a token, ``invalid_auth`` with a wrong one).
+``Authorization: Bearer <token>`` (``not_authed`` without a token, ``invalid_auth`` with a wrong one,
+``token_revoked`` once a test sets ``sim.token_revoked``). As Slack does, every answer to the bot token
+carries ``x-oauth-scopes`` (the token's scopes, ``sim.scopes``: manifest.yml's bot scopes unless a test
+narrows them) and ``x-accepted-oauth-scopes``; a method whose scope the token lacks is ``missing_scope``
+with ``needed`` and ``provided``.
 Block Kit limits are enforced as Slack documents them (``invalid_blocks`` with the reasons in
 ``errors``); `block_kit_errors()` and `view_errors()` are the same checks as pure functions, for unit
 tests of Block Kit builders. Users and user groups are real state (``add_user``, ``add_usergroup``);
@@ -156,6 +160,15 @@ ELEMENT_TYPES = frozenset(
 _OPTION_ELEMENTS = {"static_select", "multi_static_select", "overflow", "checkboxes", "radio_buttons"}
 _MAX_OPTIONS_BY_TYPE = {"overflow": 5, "checkboxes": 10, "radio_buttons": 10}
 _VIEW_TYPES = {"modal", "home"}
+
+# The bot scopes of manifest.yml, which a token has unless a test says otherwise (``sim.scopes``).
+BOT_SCOPES = ("commands", "chat:write", "im:write", "users:read", "users:read.email", "usergroups:read")
+# The scope each method needs, as Slack's method reference lists it (methods absent here need none).
+METHOD_SCOPES = {
+    "chat.postMessage": "chat:write", "chat.update": "chat:write", "chat.postEphemeral": "chat:write",
+    "conversations.open": "im:write", "users.info": "users:read", "users.list": "users:read",
+    "users.lookupByEmail": "users:read.email", "usergroups.users.list": "usergroups:read",
+}
 
 _BASE_TS_MICROS = 1_700_000_000 * 1_000_000
 _TS_STEP_MICROS = 100
@@ -470,6 +483,8 @@ class SlackSimulator:
     def __init__(self, token: str = "xoxb-test", *, seed: int = 0, app_token: str = "xapp-test") -> None:
         self.token = token
         self.app_token = app_token  # the app-level token apps.connections.open takes (Socket Mode)
+        self.scopes: tuple[str, ...] = BOT_SCOPES  # what the bot token was granted (x-oauth-scopes)
+        self.token_revoked = False  # True: every call with the bot token is token_revoked
         self.team_id = "T0ACCESS"
         self.team_domain = "accessbot-test"
         self.app_id = "A0ACCESSBOT"
@@ -822,6 +837,12 @@ class SlackSimulator:
             response = {"ok": False, "error": "not_authed"}
         elif token != self.token:
             response = {"ok": False, "error": "invalid_auth"}
+        elif self.token_revoked:
+            response = {"ok": False, "error": "token_revoked"}
+        elif METHOD_SCOPES.get(method, "") not in ("", *self.scopes):
+            headers.update(self._scope_headers(method))
+            response = {"ok": False, "error": "missing_scope", "needed": METHOD_SCOPES[method],
+                        "provided": ",".join(self.scopes)}
         elif fault is not None and fault.error is not None:
             status = fault.status
             response = {"ok": False, "error": fault.error}
@@ -830,12 +851,17 @@ class SlackSimulator:
         elif parse_error is not None:
             response = {"ok": False, "error": parse_error}
         else:
+            headers.update(self._scope_headers(method))
             try:
                 response = {"ok": True, **self._methods[method](params)}
             except _SlackError as exc:
                 response = {"ok": False, "error": exc.error, **exc.extra}
         self.calls.append(Call(method, params, copy.deepcopy(response)))
         return web.json_response(response, status=status, headers=headers)
+
+    def _scope_headers(self, method: str) -> dict[str, str]:
+        """The scope headers Slack puts on an answer to a known token: what it has, what the method takes."""
+        return {"x-oauth-scopes": ",".join(self.scopes), "x-accepted-oauth-scopes": METHOD_SCOPES.get(method, "")}
 
     async def _hook(self, request: web.Request) -> web.Response:
         tag = request.match_info["tag"]

@@ -5,14 +5,14 @@ from __future__ import annotations
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from bot.storage.urls import is_sqlite, normalise_database_url, sqlite_file
 
-def is_sqlite(url: str) -> bool:
-    """True for a SQLite URL."""
-    return url.startswith("sqlite")
+__all__ = ["is_sqlite", "make_engine", "normalise_database_url", "sqlite_file"]
 
 
 def make_engine(url: str) -> AsyncEngine:
-    """An AsyncEngine for the URL; SQLite gets WAL, a busy timeout and foreign keys on each connection."""
+    """An AsyncEngine for the URL (any form `normalise_database_url` takes); SQLite gets WAL and a busy timeout."""
+    url = normalise_database_url(url)
     if is_sqlite(url):
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
@@ -26,3 +26,4 @@ def make_engine(url: str) -> AsyncEngine:
 
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+

@@ -348,16 +348,7 @@ def test_serve_refuses_to_start_with_exit_2_and_one_line_naming_the_problem(
 
 
 async def test_serve_with_a_wrong_slack_app_token_exits_2_with_one_line_naming_it(workdir: Path) -> None:
-    from bot.simulators.slack_sim import SlackSimulator
-
-    slack = SlackSimulator(token=BOT_TOKEN)
-    url = await slack.start()
-    try:
-        env = serve_env(workdir / "accessbot.db", SLACK_API_URL=url, SLACK_SIGNING_SECRET=None,
-                        SLACK_APP_TOKEN="xapp-wrong-token-4711")
-        out = await arun_cli(workdir, "serve", env=env, timeout=60)
-    finally:
-        await slack.stop()
+    out = await _serve_against_simulators(workdir, SLACK_SIGNING_SECRET=None, SLACK_APP_TOKEN="xapp-wrong-token-4711")
     assert out.returncode == 2, show(out)
     line = one_clear_line(out)
     assert "SLACK_APP_TOKEN" in line and "invalid_auth" in line, line
@@ -386,6 +377,81 @@ async def test_serve_with_an_app_token_and_no_signing_secret_runs_over_socket_mo
     assert slack.app_token not in serve.log_path.read_text()
 
 
+def _example_groups() -> list[tuple[str, str]]:
+    """(account, group) of every role in policy.example.yml."""
+    from bot.config import load_policy
+
+    return sorted({(r.account_id, r.group_id) for r in load_policy(EXAMPLE_POLICY).roles.values()})
+
+
+async def _serve_against_simulators(workdir: Path, *, groups: list[tuple[str, str]] | None = None,
+                                    scopes: tuple[str, ...] | None = None, **values: str | None,
+                                    ) -> subprocess.CompletedProcess[str]:
+    """`accessbot serve` against both simulators (the example policy's groups unless told otherwise), expected
+    to refuse to start."""
+    from bot.simulators.slack_sim import SlackSimulator
+
+    slack, cf = SlackSimulator(token=BOT_TOKEN), CloudflareSimulator(token=CF_TOKEN)
+    slack_url, cf_url = await slack.start(), await cf.start()
+    if scopes is not None:
+        slack.scopes = scopes
+    for account, group in _example_groups() if groups is None else groups:
+        cf.add_group(account, group, name="example")
+    try:
+        env = serve_env(workdir / "accessbot.db", **{"SLACK_API_URL": slack_url, "CLOUDFLARE_API_URL": cf_url,
+                                                     **values})
+        return await arun_cli(workdir, "serve", env=env, timeout=60)
+    finally:
+        await slack.stop()
+        await cf.stop()
+
+
+@pytest.mark.parametrize(("values", "scopes", "named"), [
+    ({"SLACK_BOT_TOKEN": "xoxb-4711-4711-not-the-bots-token"}, None, "SLACK_BOT_TOKEN: Slack refused it (invalid_auth"),
+    ({}, ("commands", "chat:write", "im:write", "users:read", "usergroups:read"),
+     "SLACK_BOT_TOKEN: the token lacks the bot scope(s) users:read.email"),
+    ({"CLOUDFLARE_API_TOKEN": "cf-secret-but-not-this-one-4711"}, None, "CLOUDFLARE_API_TOKEN: Cloudflare refused it"),
+])  # fmt: skip
+async def test_serve_with_a_credential_slack_or_cloudflare_refuses_exits_2_with_one_line_naming_it(
+        workdir: Path, values: dict[str, str], scopes: tuple[str, ...] | None, named: str) -> None:
+    out = await _serve_against_simulators(workdir, scopes=scopes, **values)
+    assert out.returncode == 2, show(out)
+    line = one_clear_line(out)
+    assert named in line, line
+    for secret in (BOT_TOKEN, CF_TOKEN, SIGNING_SECRET, *values.values()):
+        assert secret not in out.stdout + out.stderr, show(out)
+
+
+async def test_serve_with_a_role_whose_group_cloudflare_does_not_know_exits_2_naming_the_role(workdir: Path) -> None:
+    groups = _example_groups()
+    out = await _serve_against_simulators(workdir, groups=groups[1:])
+    assert out.returncode == 2, show(out)
+    line = one_clear_line(out)
+    assert "group_id: Cloudflare has no Access group " + groups[0][1] in line, line
+    assert line.startswith("accessbot: roles."), line
+
+
+async def test_serve_starts_with_a_warning_when_cloudflare_cannot_be_reached(workdir: Path) -> None:
+    from bot.simulators.slack_sim import SlackSimulator
+    from tests.procs import ServeProcess
+
+    slack = SlackSimulator(token=BOT_TOKEN)
+    url = await slack.start()
+    serve = ServeProcess(serve_env(workdir / "accessbot.db", SLACK_API_URL=url), workdir)  # Cloudflare: port 9
+    try:
+        await asyncio.to_thread(serve.start)
+        log = serve.log_path.read_text()
+        code = await asyncio.to_thread(serve.terminate)
+    finally:
+        serve.kill()
+        await slack.stop()
+    assert code == 0, log[-2000:]
+    warnings = [line for line in log.splitlines() if "WARNING" in line and "start-up check" in line]
+    assert len(warnings) == 1 and all(f"roles.{r}.group_id" in warnings[0] for r in ("prod-db", "staging")), log
+    assert log.index("start-up check") < log.index("listening on")
+    assert len(slack.calls_to("auth.test")) >= 1
+
+
 # --------------------------------------------------------------------------- db
 
 
@@ -405,6 +471,32 @@ def test_grants_on_an_unmigrated_database_says_to_run_db_upgrade(workdir: Path) 
     assert out.returncode != 0, show(out)
     assert "Traceback" not in out.stderr, show(out)
     assert "db upgrade" in out.stderr, show(out)
+
+
+def _as_people_write_it(database_url: str) -> str:
+    """The fixture's URL in the plain form people paste (postgres://…, sqlite:///…)."""
+    plain = database_url.replace("postgresql+asyncpg://", "postgres://", 1)
+    return plain.replace("sqlite+aiosqlite://", "sqlite://", 1)
+
+
+async def test_db_upgrade_and_grants_take_the_plain_database_url_forms(database_url: str, workdir: Path) -> None:
+    env = cli_env(DATABASE_URL=_as_people_write_it(database_url))
+    up = await arun_cli(workdir, "db", "upgrade", env=env)
+    assert up.returncode == 0 and up.stdout.strip() == "0002 (head)", show(up)
+    listed = await arun_cli(workdir, "grants", env=env)
+    assert listed.returncode == 0 and "(no grants)" in listed.stdout, show(listed)
+
+
+def test_a_command_run_where_no_sqlite_database_exists_warns_with_the_path_and_creates_nothing(workdir: Path) -> None:
+    for args in (("grants",), ("audit", "export"), ("db", "current")):
+        out = run_cli(workdir, *args, env=cli_env())
+        assert out.returncode == 2, show(out)
+        line = one_clear_line(out)
+        assert "warning" in line and str(workdir / "accessbot.db") in line, line
+        assert not (workdir / "accessbot.db").exists()
+    up = run_cli(workdir, "db", "upgrade", env=cli_env())
+    assert up.returncode == 0 and (workdir / "accessbot.db").exists(), show(up)
+    assert run_cli(workdir, "grants", env=cli_env()).returncode == 0
 
 
 # --------------------------------------------------------------------------- grants

@@ -469,3 +469,42 @@ async def test_raw_sends_unsigned_bytes_as_given(driver, bot_endpoint):
     assert result.status == 200
     headers, body = recorder.requests[-1]
     assert body == b"token=x" and "X-Slack-Signature" not in headers
+
+
+# -- credentials and scopes ------------------------------------------------------------------------
+
+
+async def test_every_answer_to_the_bot_token_carries_its_scopes_as_slack_does(sim, client):
+    auth = await client.auth_test()
+    assert auth.headers["x-oauth-scopes"].split(",") == list(sim.scopes)
+    posted = await client.chat_postMessage(channel="C0GENERAL", text="hi")
+    assert posted.headers["x-accepted-oauth-scopes"] == "chat:write"
+
+
+async def test_a_method_whose_scope_the_token_lacks_is_missing_scope_with_needed_and_provided(sim, client):
+    sim.scopes = ("commands", "chat:write")
+    with pytest.raises(SlackApiError) as caught:
+        await client.users_lookupByEmail(email="ann@example.com")
+    assert caught.value.response["error"] == "missing_scope"
+    assert caught.value.response["needed"] == "users:read.email"
+    assert caught.value.response["provided"] == "commands,chat:write"
+    assert (await client.auth_test()).headers["x-oauth-scopes"] == "commands,chat:write"
+
+
+async def test_a_revoked_bot_token_is_token_revoked_until_the_test_restores_it(sim, client):
+    sim.token_revoked = True
+    with pytest.raises(SlackApiError) as caught:
+        await client.auth_test()
+    assert caught.value.response["error"] == "token_revoked"
+    sim.token_revoked = False
+    assert (await client.auth_test())["ok"]
+
+
+def test_the_simulated_bot_scopes_are_the_manifests() -> None:
+    import yaml
+
+    from bot.preflight import REQUIRED_SCOPES
+    from bot.simulators.slack_sim import BOT_SCOPES
+
+    manifest = yaml.safe_load((Path(__file__).resolve().parents[2] / "manifest.yml").read_text())
+    assert tuple(manifest["oauth_config"]["scopes"]["bot"]) == BOT_SCOPES == REQUIRED_SCOPES

@@ -170,3 +170,33 @@ async def test_a_commit_that_owes_work_wakes_listeners_in_other_processes(pg_dat
     await asyncio.wait_for(woke.wait(), timeout=5)
     await listener.stop()
     await store.engine.dispose()
+
+
+async def test_the_work_listener_connects_as_the_engine_does_from_the_url_people_write(pg_database_url: str) -> None:
+    """`postgres://`, libpq's sslmode, and an option only SQLAlchemy's dialect takes (pgbouncer users set it)."""
+    from bot.storage.notify import WorkListener
+
+    plain = pg_database_url.replace("postgresql+asyncpg://", "postgres://", 1) + \
+        "?sslmode=disable&prepared_statement_cache_size=0"
+    store = await _store(plain)
+    woke = asyncio.Event()
+    listener = WorkListener(plain, woke.set)
+    assert await listener.start()
+    async with store.tx() as tx:
+        await tx.enqueue("notify.user", {"x": 1})
+    await asyncio.wait_for(woke.wait(), timeout=5)
+    await listener.stop()
+    await store.engine.dispose()
+
+
+def test_alembic_run_on_its_own_takes_a_plain_sqlite_url(tmp_path) -> None:  # noqa: ANN001
+    from alembic import command
+
+    from bot.storage.migrate import alembic_config, head
+
+    path = tmp_path / "plain.db"
+    command.upgrade(alembic_config(f"sqlite:///{path}"), "head")
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (head(),)

@@ -39,3 +39,21 @@ async def test_revocation_overdue_seconds_rises_while_cloudflare_refuses_and_fal
         assert await _metric(stack.url, "accessbot_revocation_overdue_seconds") == 0
     finally:
         await stack.stop()
+
+
+async def test_a_grant_state_that_drops_to_zero_reads_zero_not_its_last_value(database_url: str) -> None:
+    stack = await start_stack(database_url=database_url, settings_overrides={"accessbot_reconcile_interval": "0"})
+    try:
+        await stack.driver.slash("U0ALICE", "request staging 1h")
+        await stack.idle()
+        async with stack.bot.deps.store.tx() as tx:
+            (grant,) = await tx.grants()
+        assert await _metric(stack.url, 'accessbot_grants{state="active"}') == 1
+        assert await _metric(stack.url, 'accessbot_grants{state="revoked"}') == 0
+        await stack.driver.slash("U0ALICE", f"revoke {grant.id}")
+        await stack.idle()
+        assert await _metric(stack.url, 'accessbot_grants{state="active"}') == 0
+        assert await _metric(stack.url, 'accessbot_grants{state="revoked"}') == 1
+        assert await _metric(stack.url, 'accessbot_effects{state="pending"}') == 0
+    finally:
+        await stack.stop()

@@ -648,21 +648,84 @@ def test_require_for_serve_names_the_bot_token_first(env):
 
 def test_require_for_serve_names_the_cloudflare_token(env):
     with pytest.raises(ConfigError, match=r"^CLOUDFLARE_API_TOKEN: not set"):
-        Settings(slack_bot_token="xoxb", slack_signing_secret="s").require_for_serve()
+        Settings(slack_bot_token="xoxb-1-2-abc", slack_signing_secret="s").require_for_serve()
 
 
 def test_require_for_serve_needs_the_signing_secret_in_http_mode(env):
     with pytest.raises(ConfigError, match=r"^SLACK_SIGNING_SECRET: not set"):
-        Settings(slack_bot_token="xoxb", cloudflare_api_token="cf").require_for_serve()
+        Settings(slack_bot_token="xoxb-1-2-abc", cloudflare_api_token="cf").require_for_serve()
 
 
 def test_require_for_serve_needs_no_signing_secret_in_socket_mode(env):
-    Settings(slack_bot_token="xoxb", cloudflare_api_token="cf", slack_app_token="xapp").require_for_serve()
-    Settings(slack_bot_token="xoxb", cloudflare_api_token="cf", slack_signing_secret="s").require_for_serve()
+    Settings(slack_bot_token="xoxb-1-2-abc", cloudflare_api_token="cf",
+             slack_app_token="xapp-1-A0-1-abc").require_for_serve()
+    Settings(slack_bot_token="xoxb-1-2-abc", cloudflare_api_token="cf", slack_signing_secret="s").require_for_serve()
 
 
 def test_require_for_serve_reads_what_load_settings_found(env, tmp_path):
-    (tmp_path / ".env").write_text("SLACK_BOT_TOKEN=xoxb\nSLACK_SIGNING_SECRET=s\n")
+    (tmp_path / ".env").write_text("SLACK_BOT_TOKEN=xoxb-1-2-abc\nSLACK_SIGNING_SECRET=s\n")
     with pytest.raises(ConfigError) as caught:
         load_settings().require_for_serve()
     assert str(caught.value).startswith("CLOUDFLARE_API_TOKEN: not set")
+
+
+# --------------------------------------------------------------------------- settings people write
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ("postgresql://bot:pw@db:5432/accessbot", "postgresql+asyncpg://bot:pw@db:5432/accessbot"),
+    ("postgres://bot@db/accessbot", "postgresql+asyncpg://bot@db/accessbot"),
+    ("postgresql+asyncpg://bot@db/accessbot?application_name=ab", "postgresql+asyncpg://bot@db/accessbot?application_name=ab"),
+    ("postgres://bot@db/accessbot?sslmode=require", "postgresql+asyncpg://bot@db/accessbot?ssl=require"),
+    ("sqlite:///accessbot.db", "sqlite+aiosqlite:///accessbot.db"),
+    ("sqlite:////var/lib/accessbot/accessbot.db", "sqlite+aiosqlite:////var/lib/accessbot/accessbot.db"),
+    ("sqlite+aiosqlite:///data/x.db?timeout=5", "sqlite+aiosqlite:///data/x.db?timeout=5"),
+    ("  sqlite:///accessbot.db\n", "sqlite+aiosqlite:///accessbot.db"),
+])  # fmt: skip
+def test_database_url_forms_people_paste_get_the_async_driver(env, given, expected):
+    env.setenv("DATABASE_URL", given)
+    assert load_settings().database_url == expected
+
+
+@pytest.mark.parametrize("given", [
+    "mysql://bot:db-very-secret@db/accessbot", "postgresql+psycopg://bot:db-very-secret@db/accessbot",
+    "/var/lib/db-very-secret.db", "db-very-secret", "sqlite://db-very-secret.db",
+    "postgresql://bot:db-very-secret@db:port/accessbot",
+])  # fmt: skip
+def test_any_other_database_url_is_one_line_naming_it_without_the_password(env, given):
+    env.setenv("DATABASE_URL", given)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith("DATABASE_URL: ") and "\n" not in message
+    assert "very-secret" not in message
+
+
+@pytest.mark.parametrize(("variable", "value", "hint"), [
+    ("SLACK_BOT_TOKEN", "very-secret-token", "xoxb-"),
+    ("SLACK_BOT_TOKEN", "xoxp-very-secret", "user token"),
+    ("SLACK_BOT_TOKEN", "xapp-1-very-secret", "SLACK_APP_TOKEN"),
+    ("SLACK_BOT_TOKEN", "xoxb-very secret", "xoxb-"),
+    ("SLACK_APP_TOKEN", "xoxb-very-secret", "SLACK_BOT_TOKEN"),
+    ("SLACK_APP_TOKEN", "very-secret", "xapp-"),
+    ("CLOUDFLARE_ACCOUNT_ID", "very-secret-not-an-account", "32 hex"),
+    ("CLOUDFLARE_ACCOUNT_ID", "0123456789abcdef0123456789abcdeg", "32 hex"),
+])  # fmt: skip
+def test_a_token_or_account_id_of_the_wrong_shape_is_named_and_not_echoed(env, variable, value, hint):
+    env.setenv(variable, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith(f"{variable}: ") and hint in message, message
+    assert "very" not in message and value not in message
+
+
+def test_tokens_and_account_ids_of_the_right_shape_are_taken(env):
+    env.setenv("SLACK_BOT_TOKEN", " xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx ")
+    env.setenv("SLACK_APP_TOKEN", "xapp-1-A0123456789-1234567890123-0123456789abcdef")
+    env.setenv("CLOUDFLARE_ACCOUNT_ID", "0123456789ABCDEF0123456789abcdef")
+    s = load_settings()
+    assert s.slack_bot_token is not None
+    assert s.slack_bot_token.get_secret_value() == "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"
+    assert s.cloudflare_account_id == "0123456789abcdef0123456789abcdef"
+    assert s.socket_mode
