@@ -205,7 +205,8 @@ async def _serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     settings.require_for_serve()
     policy = load_policy(settings.accessbot_policy, settings.cloudflare_account_id)
-    setup_logging(settings.log_level, settings.log_format)
+    setup_logging(settings.log_level, settings.log_format, debug_loggers=settings.accessbot_log_debug,
+                  secrets=_secrets(settings))
     try:
         bot = await build(settings, policy, migrate=not args.no_migrate)
     except OSError as exc:
@@ -221,6 +222,20 @@ async def _serve(args: argparse.Namespace) -> int:
         await bot.close()
         raise ConfigError(f"ACCESSBOT_PORT: cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     return EXIT_OK
+
+
+def _secrets(settings: Any) -> list[str]:
+    """The configured secret values, masked in every log line (the tokens, the signing secret, the DB password)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    values = [v.get_secret_value() for v in (settings.slack_bot_token, settings.slack_app_token,
+                                               settings.slack_signing_secret, settings.cloudflare_api_token) if v]
+    try:
+        password = make_url(settings.database_url).password
+    except ArgumentError:
+        password = None
+    return values + ([str(password)] if password else [])
 
 
 async def _db_command(args: argparse.Namespace) -> int:
