@@ -20,7 +20,20 @@ from bot.logging_setup import ERROR_ONLY_LOGGERS, QUIET_LOGGERS, setup_logging
 from bot.simulators.access_sim import AccessSimulator
 from bot.simulators.stack import PROD_GROUP, STAGING_GROUP, Stack
 from tests.scenario.conftest import StackFactory
-from tests.scenario.helpers import ALICE, ALICE_EMAIL, APPROVE, BOB, advance, approval_message, click, grants, slash
+from tests.scenario.helpers import (
+    ALICE,
+    ALICE_EMAIL,
+    APPROVE,
+    BOB,
+    MALLORY,
+    advance,
+    all_requests,
+    approval_message,
+    click,
+    grants,
+    settle,
+    slash,
+)
 
 BOT_TOKEN = "xoxb-7000000001-7000000002-LEAKCHECKbotTOKEN"
 CF_TOKEN = "LEAKCHECKcloudflareAPItoken0123456789"
@@ -200,3 +213,60 @@ async def test_each_slack_request_state_change_and_cloudflare_call_is_one_line_w
             assert r["status"] == 200 and isinstance(r["ms"], int | float) and r["request_id"] == grant.request_id
     sessions = [r for r in calls if r["method"] == "POST"]
     assert [r["grant_id"] for r in sessions] == [first.id] and sessions[0]["group"] is None
+
+
+@pytest.fixture
+def log_buffer(restore_logging: None) -> io.StringIO:
+    """Logging at INFO, as JSON, into a buffer."""
+    buffer = io.StringIO()
+    setup_logging("INFO", "json", stream=buffer)
+    return buffer
+
+
+def _slack_lines(buffer: io.StringIO) -> list[dict[str, Any]]:
+    return [r for r in map(json.loads, buffer.getvalue().splitlines()) if r["msg"] == "slack request"]
+
+
+async def test_refused_forged_and_repeated_slack_requests_each_get_their_line(
+        stack: Stack, log_buffer: io.StringIO) -> None:
+    await slash(stack, ALICE, "request prod-db 1h incident")
+    await slash(stack, ALICE, "request secrets 1h incident")  # not a requester of that role: refused
+    msg = await approval_message(stack)
+    await click(stack, MALLORY, msg, APPROVE)  # not an approver: refused
+    forged = await stack.driver.raw(b"command=/access&user_id=U0MALLORY&text=list",
+                                    {"Content-Type": "application/x-www-form-urlencoded",
+                                     "X-Slack-Request-Timestamp": "1", "X-Slack-Signature": "v0=00"})
+    assert forged.status == 401
+    event = {"type": "app_home_opened", "user": ALICE, "channel": stack.slack.dm_channel(ALICE), "tab": "home"}
+    for _ in range(2):
+        assert (await stack.driver.event(event, event_id="Ev0LOGS0001")).status == 200
+        await settle(stack)
+    lines = _slack_lines(log_buffer)
+    summary = [(r["kind"], r["user"], r["outcome"]) for r in lines]
+    assert summary == [("command", ALICE, "ok"), ("command", ALICE, "refused"), ("action", MALLORY, "refused"),
+                       ("command", None, "rejected"), ("event", ALICE, "ok"), ("event", None, "duplicate")], lines
+    assert lines[2]["request_id"] == lines[0]["request_id"]
+    assert lines[3]["claimed_user"] == MALLORY and lines[3]["why"] == "stale or missing timestamp"
+    assert lines[5]["delivery"] == "event:Ev0LOGS0001" and lines[4]["name"] == "app_home_opened"
+
+
+async def test_socket_mode_requests_get_the_same_lines(database_url: str, clock: Any,
+                                                       log_buffer: io.StringIO) -> None:
+    from tests.scenario.test_socket_mode import start_socket_stack
+
+    sstack = await start_socket_stack(database_url, clock)
+    try:
+        await sstack.driver.socket_slash(ALICE, "request prod-db 1h incident 4211")
+        event = {"type": "app_home_opened", "user": ALICE, "channel": sstack.slack.dm_channel(ALICE), "tab": "home"}
+        await sstack.driver.socket_event(event, event_id="Ev0SOCKLOG1")
+        await settle(sstack)  # type: ignore[arg-type]
+        await sstack.driver.socket_event(event, event_id="Ev0SOCKLOG1", retry_attempt=1)
+        await settle(sstack)  # type: ignore[arg-type]
+        [req] = [r.id for r in await all_requests(sstack.stack)]  # type: ignore[arg-type]
+    finally:
+        await sstack.stop()
+    lines = _slack_lines(log_buffer)
+    assert [(r["transport"], r["kind"], r["user"], r["outcome"]) for r in lines] == [
+        ("socket", "command", ALICE, "ok"), ("socket", "event", ALICE, "ok"), ("socket", "event", None, "duplicate")]
+    assert lines[0]["request_id"] == req and lines[0]["name"] == "/access request" and lines[0]["ms"] >= 0
+
