@@ -274,7 +274,11 @@ async def _db_command(args: argparse.Namespace) -> int:
         if args.cmd == "revoke":
             return await _revoke(store, settings, args)
         if args.cmd == "reconcile":
+            from bot.config import ConfigError
             from bot.reconcile import run_reconcile_cli
+
+            if not (settings.cloudflare_api_token and settings.cloudflare_api_token.get_secret_value()):
+                raise ConfigError("CLOUDFLARE_API_TOKEN: not set (accessbot reconcile reads the groups at Cloudflare)")
 
             return await run_reconcile_cli(settings, store, fix=args.fix)
     finally:

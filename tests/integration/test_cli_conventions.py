@@ -129,6 +129,16 @@ def test_a_bad_option_is_a_usage_error_with_exit_2(workdir: Path) -> None:
     assert out.returncode == 2 and "usage: accessbot" in out.stderr and "--colour" in out.stderr, show(out)
 
 
+def test_reconcile_without_a_cloudflare_token_is_a_configuration_error(workdir: Path) -> None:
+    env = cli_env(DATABASE_URL=f"sqlite+aiosqlite:///{workdir.parent / 'r.db'}",
+                  ACCESSBOT_POLICY=str(REPO / "policy.example.yml"), CLOUDFLARE_API_URL="http://127.0.0.1:9/client/v4")
+    assert run_cli(workdir, "db", "upgrade", env=env).returncode == 0
+    out = run_cli(workdir, "reconcile", env=env)
+    assert out.returncode == 2, show(out)
+    assert out.stdout == "" and out.stderr.strip().splitlines() == [
+        "accessbot: CLOUDFLARE_API_TOKEN: not set (accessbot reconcile reads the groups at Cloudflare)"], show(out)
+
+
 # --------------------------------------------------------------------------- pipes
 
 
