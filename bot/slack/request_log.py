@@ -51,7 +51,7 @@ def name_of(body: Any) -> str | None:
     if isinstance(actions, list) and actions and isinstance(actions[0], dict):
         return actions[0].get("action_id")
     view = body.get("view")
-    if body.get("type", "").startswith("view") and isinstance(view, dict):
+    if str(body.get("type") or "").startswith("view") and isinstance(view, dict):
         return view.get("callback_id")
     event = body.get("event")
     return event.get("type") if isinstance(event, dict) else None
