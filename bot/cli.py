@@ -65,7 +65,7 @@ def _version() -> str:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="accessbot", description="Just-in-time access to Cloudflare Access apps, "
-                                                               "approved in Slack. `accessbot` with no command "
+                                                               "approved in Slack.\n`accessbot` with no command "
                                                                "prints this help on stderr and exits 2.",
                                 epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"accessbot {_version()}",
