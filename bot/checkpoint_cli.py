@@ -17,15 +17,21 @@ MAX_SOURCE = 1024 * 1024  # bytes read from one checkpoint file or URL
 DEFAULT_NAME = "accessbot/audit"
 
 
-def add_commands(audit_sub: Any) -> None:
-    """Add keygen, checkpoint and checkpoints to `accessbot audit`."""
-    kg = audit_sub.add_parser("keygen", help="write a new checkpoint signing key (mode 600) and print its public key")
+def add_commands(audit_sub: Any, *, run_in_db: Any, keygen_func: Any) -> None:
+    """Add keygen, checkpoint and checkpoints to `accessbot audit`, dispatched to the given functions."""
+    kg = audit_sub.add_parser("keygen", help="write a new checkpoint signing key (mode 600) and print its public key",
+                              description="Environment: ACCESSBOT_AUDIT_KEY_FILE (the default --out).")
     kg.add_argument("--name", default=DEFAULT_NAME, help=f"the key's name, also the checkpoints' origin "
                                                           f"(default {DEFAULT_NAME})")
     kg.add_argument("--out", help="the key file to write (default: ACCESSBOT_AUDIT_KEY_FILE)")
-    cp = audit_sub.add_parser("checkpoint", help="sign a checkpoint of the audit chain now and print it")
+    kg.set_defaults(func=keygen_func)
+    cp = audit_sub.add_parser("checkpoint", help="sign a checkpoint of the audit chain now and print it",
+                              description="Environment: DATABASE_URL, ACCESSBOT_AUDIT_KEY_FILE, "
+                                          "ACCESSBOT_AUDIT_CHECKPOINT_DIR.")
     cp.add_argument("--export", action="store_true", help="print the stored checkpoints instead, oldest first")
-    audit_sub.add_parser("checkpoints", help="print every stored checkpoint, oldest first")
+    cp.set_defaults(func=run_in_db)
+    audit_sub.add_parser("checkpoints", help="print every stored checkpoint, oldest first",
+                         description="Environment: DATABASE_URL.").set_defaults(func=run_in_db)
 
 
 def add_verify_options(verify: argparse.ArgumentParser) -> argparse.ArgumentParser:

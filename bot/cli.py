@@ -6,75 +6,163 @@ import argparse
 import asyncio
 import csv
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 EXIT_OK, EXIT_PROBLEM, EXIT_CONFIG = 0, 1, 2
+EXIT_INTERRUPTED = 130   # Ctrl-C (128 + SIGINT)
+EXIT_PIPE_CLOSED = 141   # stdout closed early, e.g. `| head` (128 + SIGPIPE, as for any tool killed by it)
+
+EXIT_CODES = """\
+exit codes:
+  0    done; a check found nothing wrong
+  1    a check found problems, or the command was refused: policy problems, a broken audit chain,
+       drift left after reconcile, a grant that cannot be revoked, a demo step that did not happen
+  2    usage or configuration error: a bad option, a missing or invalid setting, a database that
+       cannot be opened or is not migrated, a credential refused at start-up; also `accessbot` with
+       no command (usage on stderr)
+  130  interrupted (Ctrl-C)
+  141  stdout was closed early (e.g. piped into head); nothing is printed about it
+
+Settings come from the environment and from ./.env (the environment wins); each command's --help
+names the variables it reads."""
+
+_DB = "DATABASE_URL (default sqlite+aiosqlite:///accessbot.db)"
+
+
+def _env(*names: str) -> str:
+    """The epilog of a subcommand: the environment variables it reads."""
+    return "environment:\n" + "\n".join(f"  {n}" for n in names)
+
+
+def _sub(sub: Any, name: str, help_text: str, *env: str) -> argparse.ArgumentParser:
+    """A subcommand whose --help repeats its one-line help and lists the variables it reads."""
+    return sub.add_parser(name, help=help_text, description=help_text[:1].upper() + help_text[1:] + ".",
+                          epilog=_env(*env) if env else None, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _usage(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """A command group given no subcommand: its help on stderr, exit 2 (the usage-error convention)."""
+
+    def show(_: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return EXIT_CONFIG
+
+    return show
+
+
+def _version() -> str:
+    """The installed package's version (importlib.metadata)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("accessbot")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="accessbot", description="Just-in-time access to Cloudflare Access apps, "
-                                                               "approved in Slack.")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("serve", help="run the bot (HTTP, scheduler)")
-    s.add_argument("--no-migrate", action="store_true", help="do not apply migrations at start")
-    s.add_argument("--host")
-    s.add_argument("--port", type=int)
-    d = sub.add_parser("demo", help="the whole flow against built-in simulators")
-    d.add_argument("--quiet", action="store_true")
-    pol = sub.add_parser("policy", help="policy file tools")
-    pol_sub = pol.add_subparsers(dest="policy_cmd", required=True)
-    chk = pol_sub.add_parser("check", help="validate a policy file")
-    chk.add_argument("file", nargs="?")
-    pol_sub.add_parser("reload", help="make every running serve re-read its policy file (checks the file first)")
-    db = sub.add_parser("db", help="migrations by hand")
-    db.add_argument("db_cmd", choices=["upgrade", "current"])
-    g = sub.add_parser("grants", help="list grants")
-    g.add_argument("--active", action="store_true")
-    g.add_argument("--user")
-    g.add_argument("--role")
-    g.add_argument("--json", action="store_true")
-    r = sub.add_parser("revoke", help="revoke a grant now (actor: cli)")
-    r.add_argument("grant_id")
-    r.add_argument("--reason", default="")
-    a = sub.add_parser("audit", help="the audit log")
-    a_sub = a.add_subparsers(dest="audit_cmd", required=True)
-    ex = a_sub.add_parser("export", help="stream the audit log, oldest first")
-    ex.add_argument("--since")
-    ex.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+                                                               "approved in Slack.\n`accessbot` with no command "
+                                                               "prints this help on stderr and exits 2.",
+                                epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"accessbot {_version()}",
+                   help="print the installed version and exit")
+    p.set_defaults(func=_usage(p))
+    sub = p.add_subparsers(dest="cmd", title="commands", metavar="COMMAND")
+    s = _sub(sub, "serve", "run the bot: Slack endpoint (or Socket Mode), scheduler, /healthz, /metrics, /api",
+             "SLACK_BOT_TOKEN (xoxb-…, required)", "SLACK_SIGNING_SECRET (required in HTTP mode)",
+             "SLACK_APP_TOKEN (xapp-…; set for Socket Mode)", "SLACK_API_URL", "CLOUDFLARE_API_TOKEN (required)",
+             "CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_URL", _DB, "ACCESSBOT_POLICY (default policy.yml)",
+             "ACCESSBOT_HOST, ACCESSBOT_PORT", "CF_ACCESS_TEAM_DOMAIN, CF_ACCESS_AUD (both set: /api is on)",
+             "LOG_LEVEL (default INFO), LOG_FORMAT (json or text), ACCESSBOT_LOG_DEBUG",
+             "ACCESSBOT_REVOKE_ALERT_AFTER, ACCESSBOT_RECONCILE_INTERVAL, ACCESSBOT_CF_TIMEOUT")
+    s.add_argument("--no-migrate", action="store_true",
+                   help="do not apply database migrations at start (run `accessbot db upgrade` yourself)")
+    s.add_argument("--host", help="address to listen on (default: ACCESSBOT_HOST, else 0.0.0.0)")
+    s.add_argument("--port", type=int, help="port to listen on, 0 for any free one (default: ACCESSBOT_PORT, "
+                                            "else 3000)")
+    s.set_defaults(func=_serve)
+    d = _sub(sub, "demo", "the whole flow against built-in Slack and Cloudflare simulators (reads no settings)")
+    d.add_argument("--quiet", action="store_true", help="print nothing but a failure; the exit code tells")
+    d.set_defaults(func=_demo)
+    pol = _sub(sub, "policy", "policy file tools")
+    pol.set_defaults(func=_usage(pol))
+    pol_sub = pol.add_subparsers(dest="policy_cmd", title="commands", metavar="COMMAND")
+    chk = _sub(pol_sub, "check", "validate a policy file; every problem with its place, exit 1 if any",
+               "ACCESSBOT_POLICY (default policy.yml)", "CLOUDFLARE_ACCOUNT_ID (the default account_id of roles)")
+    chk.add_argument("file", nargs="?", help="the policy file (default: ACCESSBOT_POLICY, else policy.yml)")
+    chk.set_defaults(func=_policy_check)
+    _sub(pol_sub, "reload", "make every running serve re-read its policy file (checks the file first; exit 1 if "
+                            "it has problems or no serve runs)", _DB, "ACCESSBOT_POLICY (default policy.yml)") \
+        .set_defaults(func=lambda _args: _policy_reload())
+    db = _sub(sub, "db", "database migrations by hand (serve applies them at start)")
+    db.set_defaults(func=_usage(db))
+    db_sub = db.add_subparsers(dest="db_cmd", title="commands", metavar="COMMAND")
+    _sub(db_sub, "upgrade", "apply every migration not yet applied, then print the revision", _DB) \
+        .set_defaults(func=_db_command)
+    _sub(db_sub, "current", "print the database's revision ('(head)' when it is the newest)", _DB) \
+        .set_defaults(func=_db_command)
+    g = _sub(sub, "grants", "list grants as a table, or as JSON lines", _DB)
+    g.add_argument("--active", action="store_true", help="only grants active now")
+    g.add_argument("--user", metavar="EMAIL", help="only this person's grants (their email)")
+    g.add_argument("--role", help="only grants of this role")
+    g.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
+    g.set_defaults(func=_db_command)
+    r = _sub(sub, "revoke", "revoke a grant now (audited with actor cli); the running bot removes it at Cloudflare",
+             _DB, "ACCESSBOT_POLICY (default policy.yml)")
+    r.add_argument("grant_id", help="the grant's id, as `accessbot grants` shows it (g-…)")
+    r.add_argument("--reason", default="", help="why, for the audit log and the person's notice")
+    r.set_defaults(func=_db_command)
+    a = _sub(sub, "audit", "the audit log")
+    a.set_defaults(func=_usage(a))
+    a_sub = a.add_subparsers(dest="audit_cmd", title="commands", metavar="COMMAND")
+    ex = _sub(a_sub, "export", "stream the audit log to stdout, oldest first", _DB)
+    ex.add_argument("--since", metavar="TIME", help="only events at or after this ISO 8601 time "
+                                                    "(UTC unless it has an offset), e.g. 2026-11-01T00:00:00Z")
+    ex.add_argument("--format", choices=["jsonl", "csv"], default="jsonl",
+                    help="jsonl (one JSON object per line, the default) or csv (a header row; details as JSON)")
+    ex.set_defaults(func=_db_command)
     from bot.checkpoint_cli import add_commands, add_verify_options
 
-    add_verify_options(a_sub.add_parser("verify", help="check the hash chain (and signed checkpoints)"))
-    add_commands(a_sub)
-    rc = sub.add_parser("reconcile", help="compare the database with Cloudflare")
-    rc.add_argument("--fix", action="store_true")
+    add_verify_options(_sub(a_sub, "verify", "check the hash chain (and signed checkpoints); exit 1 naming the "
+                                             "first changed row or what a checkpoint found", _DB,
+                            "ACCESSBOT_AUDIT_PUBLIC_KEY, ACCESSBOT_AUDIT_KEY_FILE")).set_defaults(func=_db_command)
+    add_commands(a_sub, run_in_db=_db_command, keygen_func=_audit_keygen)
+    rc = _sub(sub, "reconcile", "compare the database with Cloudflare's groups; exit 1 if drift remains", _DB,
+              "ACCESSBOT_POLICY (default policy.yml)", "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID",
+              "CLOUDFLARE_API_URL", "ACCESSBOT_CF_TIMEOUT")
+    rc.add_argument("--fix", action="store_true", help="also repair the bot's own rules (never standing members)")
+    rc.set_defaults(func=_db_command)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # a closed pipe shows here at the latest, not in the interpreter's exit
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly. Python would flush stdout again at exit and
+        # print an error, so point it at devnull first (the recipe in Python's signal documentation).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_PIPE_CLOSED
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    """Parse the arguments and run the chosen command, turning known failures into one line and an exit code."""
     args = _parser().parse_args(argv)
     from sqlalchemy.exc import SQLAlchemyError
 
-    from bot.config import ConfigError, PolicyError, load_settings
+    from bot.config import ConfigError, PolicyError
 
     try:
-        if args.cmd == "policy" and args.policy_cmd == "reload":
-            return asyncio.run(_policy_reload())
-        if args.cmd == "policy":
-            return _policy_check(args.file)
-        if args.cmd == "demo":
-            from bot.demo import run_demo
-
-            return asyncio.run(run_demo(quiet=args.quiet))
-        if args.cmd == "serve":
-            return asyncio.run(_serve(args))
-        if args.cmd == "audit" and args.audit_cmd == "keygen":
-            from bot.checkpoint_cli import keygen
-
-            return keygen(args, load_settings())
-        return asyncio.run(_db_command(args))
+        result = args.func(args)
+        return asyncio.run(result) if asyncio.iscoroutine(result) else result
     except (ConfigError, PolicyError) as exc:
         print(f"accessbot: {_one_line(exc)}", file=sys.stderr)
         return EXIT_CONFIG
@@ -83,7 +171,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"accessbot: database error (DATABASE_URL): {detail}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+
+
+def _demo(args: argparse.Namespace) -> Any:
+    from bot.demo import run_demo
+
+    return run_demo(quiet=args.quiet)
 
 
 def _one_line(exc: Exception) -> str:
@@ -94,11 +188,11 @@ def _one_line(exc: Exception) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-def _policy_check(path: str | None) -> int:
+def _policy_check(args: argparse.Namespace) -> int:
     from bot.config import PolicyError, load_policy, load_settings
 
     settings = load_settings()
-    target = path or settings.accessbot_policy
+    target = args.file or settings.accessbot_policy
     try:
         policy = load_policy(target, settings.cloudflare_account_id)
     except PolicyError as exc:
@@ -110,6 +204,14 @@ def _policy_check(path: str | None) -> int:
     return EXIT_OK
 
 
+def _audit_keygen(args: argparse.Namespace) -> int:
+    """`accessbot audit keygen`: write a new checkpoint signing key and print its public key."""
+    from bot.checkpoint_cli import keygen
+    from bot.config import load_settings
+
+    return keygen(args, load_settings())
+
+
 async def _policy_reload() -> int:
     """`accessbot policy reload`: check the file here, then signal the serves (NOTIFY on PostgreSQL, SIGHUP to
     the serves registered next to a SQLite database); each re-reads its own file and audits the outcome."""
@@ -117,7 +219,7 @@ async def _policy_reload() -> int:
     from bot.storage.engine import sqlite_file
 
     settings = load_settings()
-    if _policy_check(None) != EXIT_OK:
+    if _policy_check(argparse.Namespace(file=None)) != EXIT_OK:
         print("accessbot: not reloading: fix the problems above first", file=sys.stderr)
         return EXIT_PROBLEM
     database = sqlite_file(settings.database_url)
@@ -154,7 +256,8 @@ async def _serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     settings.require_for_serve()
     policy = load_policy(settings.accessbot_policy, settings.cloudflare_account_id)
-    setup_logging(settings.log_level, settings.log_format)
+    setup_logging(settings.log_level, settings.log_format, debug_loggers=settings.accessbot_log_debug,
+                  secrets=_secrets(settings))
     try:
         bot = await build(settings, policy, migrate=not args.no_migrate)
     except OSError as exc:
@@ -170,6 +273,20 @@ async def _serve(args: argparse.Namespace) -> int:
         await bot.close()
         raise ConfigError(f"ACCESSBOT_PORT: cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     return EXIT_OK
+
+
+def _secrets(settings: Any) -> list[str]:
+    """The configured secret values, masked in every log line (the tokens, the signing secret, the DB password)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    values = [v.get_secret_value() for v in (settings.slack_bot_token, settings.slack_app_token,
+                                               settings.slack_signing_secret, settings.cloudflare_api_token) if v]
+    try:
+        password = make_url(settings.database_url).password
+    except ArgumentError:
+        password = None
+    return values + ([str(password)] if password else [])
 
 
 async def _db_command(args: argparse.Namespace) -> int:
@@ -210,7 +327,11 @@ async def _db_command(args: argparse.Namespace) -> int:
         if args.cmd == "revoke":
             return await _revoke(store, settings, args)
         if args.cmd == "reconcile":
+            from bot.config import ConfigError
             from bot.reconcile import run_reconcile_cli
+
+            if not (settings.cloudflare_api_token and settings.cloudflare_api_token.get_secret_value()):
+                raise ConfigError("CLOUDFLARE_API_TOKEN: not set (accessbot reconcile reads the groups at Cloudflare)")
 
             return await run_reconcile_cli(settings, store, fix=args.fix)
     finally:
@@ -293,6 +414,7 @@ async def _audit(store: Any, args: argparse.Namespace) -> int:
 
 
 async def _revoke(store: Any, settings: Any, args: argparse.Namespace) -> int:
+    from bot.cli_text import plain
     from bot.config import load_policy
     from bot.domain.ids import normalise_id
     from bot.services.context import Deps
@@ -301,9 +423,9 @@ async def _revoke(store: Any, settings: Any, args: argparse.Namespace) -> int:
     policy = load_policy(settings.accessbot_policy, settings.cloudflare_account_id)
     deps = Deps(store=store, clock=store.clock, policy=policy, directory=None, groups=None)  # type: ignore[arg-type]
     out = await revoke(deps, "cli", normalise_id(args.grant_id), reason_text=args.reason, via="cli")
+    message = plain(out.message).replace("/access list shows yours", "accessbot grants lists them")
     if not out.ok:
-        print(f"accessbot: {out.message.replace('`/access list` shows yours', '`accessbot grants` lists them')}",
-              file=sys.stderr)
+        print(f"accessbot: {message}", file=sys.stderr)
         return EXIT_PROBLEM
-    print(f"{out.message} The running bot removes it at Cloudflare within seconds.")
+    print(f"{message} The running bot removes it at Cloudflare within seconds.")
     return EXIT_OK

@@ -234,6 +234,7 @@ class Settings(BaseSettings):
     cf_access_aud: str | None = None
     log_level: str = "INFO"
     log_format: str = "json"
+    accessbot_log_debug: str = ""  # logger names let through below WARNING (QUIET_LOGGERS), comma-separated
     # operational knobs
     accessbot_revoke_alert_after: timedelta = timedelta(minutes=3)
     accessbot_reconcile_interval: timedelta = timedelta(hours=1)

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from bot.cli_text import plain
 from bot.domain.audit import first_broken
 from bot.simulators.stack import ACCOUNT, PROD_GROUP, Stack, sqlite_url, start_stack
 
@@ -67,7 +68,7 @@ async def _scenario(stack: Stack, n: Narrator) -> None:
     n.check(resp.status == 200, f"Slack got its ack in {resp.elapsed * 1000:.1f} ms")
     msg = await wait_for(lambda: next((m for m in slack.messages("C0APPROVE") if not m["thread_ts"]), None), 5,
                          "the approval message")
-    n.say(f"approval message in #C0APPROVE: {msg['text']}")
+    n.say(f"approval message in #C0APPROVE: {plain(msg['text'])}")
     n.check("<!channel>" not in json.dumps(msg["blocks"]) or
             any(b.get("text", {}).get("type") == "plain_text" and "<!channel>" in b["text"]["text"]
                 for b in msg["blocks"]), "the reason is shown as plain text and cannot ping the channel")
@@ -82,7 +83,7 @@ async def _scenario(stack: Stack, n: Narrator) -> None:
     n.check(True, "alice@example.com was added to the Access group; foreign rules kept: "
             + json.dumps(stack.cloudflare.group(ACCOUNT, PROD_GROUP)["include"]))
     dm = await wait_for(lambda: [m for m in slack.dms_to("U0ALICE") if "is active" in m["text"]], 5, "approval DM")
-    n.say(f"alice's DM: {dm[0]['text']}")
+    n.say(f"alice's DM: {plain(dm[0]['text'])}")
     updated = slack.message("C0APPROVE", msg["ts"])
     n.check(not any(b.get("type") == "actions" for b in updated["blocks"]),
             "the approval message was updated in place and its buttons are gone")
@@ -100,7 +101,7 @@ async def _scenario(stack: Stack, n: Narrator) -> None:
     await d.slash("U0ALICE", "request staging 99h")
     refusal = await wait_for(lambda: [e for e in slack.ephemerals("U0ALICE") if "longer than" in json.dumps(e)], 5,
                              "the refusal")
-    n.check(bool(refusal), "refused with the role's limits: " + _text(refusal[-1])[:120])
+    n.check(bool(refusal), "refused with the role's limits: " + plain(_text(refusal[-1]))[:120])
 
     n.say("waiting for the expiry warning (10s before the end)…")
     warn = await wait_for(lambda: [m for m in slack.dms_to("U0ALICE") if "ends" in m["text"]], 20, "the warning")

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.domain.errors import ExternalError
+from bot.logging_setup import bind, context, rebind, scope
 from bot.services import grants as grant_cases
 from bot.services import requests as request_cases
 from bot.services.context import Deps
@@ -114,12 +115,16 @@ class Scheduler:
             warnings = await tx.due_warnings(now)
             grant_expiries = await tx.due_grant_expiries(now)
         started = len(grant_expiries) + len(warnings) + len(expiries)
+        # each unit of work in its own log scope: the ids it binds do not stick to the loop's later lines
         if grant_expiries:
-            await grant_cases.expire_grants(self.deps, grant_expiries)
+            with scope(timer="grant.expiry"):
+                await grant_cases.expire_grants(self.deps, grant_expiries)
         for gid in warnings:
-            await grant_cases.warn_grant(self.deps, gid)
+            with scope(timer="grant.warning", grant_id=gid):
+                await grant_cases.warn_grant(self.deps, gid)
         for rid in expiries:
-            await request_cases.expire_request(self.deps, rid)
+            with scope(timer="request.timeout", request_id=rid):
+                await request_cases.expire_request(self.deps, rid)
         async with self.deps.store.tx() as tx:
             due = await tx.due_effects(now, limit=500)
         keys: dict[str, list[Any]] = {}
@@ -176,6 +181,7 @@ class Scheduler:
         payload = rows[0].payload
         ids = [r.id for r in rows]
         had_alerts = any(r.alerts for r in rows)
+        bind(effect="cf.sync")  # this key's task only; sync_group binds the grants it settles
         try:
             await sync_group(self.deps, payload["account_id"], payload["group_id"], ids, had_alerts=had_alerts)
         except ExternalError as exc:
@@ -185,9 +191,12 @@ class Scheduler:
         """Run this key's due effects one by one, in the order they were owed."""
         async with self.deps.store.tx() as tx:
             rows = await tx.pending_effects_for_key(key)
+        base = context()
         for row in rows:
             if self._stopping or row.next_at > self.deps.clock.now():
                 continue
+            rebind(base, effect=row.kind, grant_id=row.payload.get("grant_id"),  # each effect's own log context
+                   request_id=row.payload.get("request_id"))
             try:
                 if row.kind == "cf.revoke_sessions":
                     p = row.payload

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.internals import parse_body
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import func, select, text
 
@@ -21,6 +22,7 @@ from bot.metrics import Metrics
 from bot.rejections import RejectionLimiter, audit_rejection
 from bot.scheduler import Scheduler
 from bot.services.context import Deps
+from bot.slack.request_log import dispatch, kind_of, log_request
 from bot.storage import tables as t
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,14 @@ def _delivery_key(body: str, content_type: str) -> str | None:
         return event_delivery_key(json.loads(body))
     except ValueError:
         return None
+
+
+def _kind(body: str, content_type: str) -> str:
+    """The kind of a request bolt will not see (for its log line)."""
+    try:
+        return kind_of(parse_body(body, content_type))
+    except (ValueError, KeyError, TypeError):
+        return "unknown"
 
 
 def _who(body: str) -> str:
@@ -77,6 +87,7 @@ def build_web_app(deps: Deps, bolt: AsyncApp, scheduler: Scheduler, signing_secr
         started = time.perf_counter()
         if not app[ACCEPTING]:
             metrics.slack_requests.labels("shutting_down").inc()
+            log_request("http", "unknown", None, "shutting_down", started)
             return web.json_response({"error": "shutting down"}, status=503)
         body = await request.text()
         if not verifier.is_valid_request(body, dict(request.headers)):
@@ -85,6 +96,8 @@ def build_web_app(deps: Deps, bolt: AsyncApp, scheduler: Scheduler, signing_secr
             why = "bad signature" if _fresh(ts) else "stale or missing timestamp"
             await audit_rejection(deps, limiter, {"source": "slack", "why": why, "claimed_user": _who(body),
                                                   "remote": request.remote or ""})
+            log_request("http", _kind(body, request.headers.get("Content-Type", "")), None, "rejected", started,
+                        claimed_user=_who(body), why=why)
             return web.json_response({"error": "invalid request"}, status=401)
         key = _delivery_key(body, request.headers.get("Content-Type", ""))
         if key is not None:
@@ -92,17 +105,18 @@ def build_web_app(deps: Deps, bolt: AsyncApp, scheduler: Scheduler, signing_secr
                 first = await tx.first_delivery(key)
             if not first:
                 metrics.slack_requests.labels("duplicate").inc()
+                log_request("http", "event", None, "duplicate", started, delivery=key)
                 return web.Response(status=200, text="")
         bolt_req = await to_bolt_request(request)
         if early_ack and _ack_at_once(body, request.headers.get("Content-Type", "")):
             # Answer Slack now (a couple of ms); the listener runs after, tracked for graceful shutdown.
-            task = asyncio.create_task(bolt.async_dispatch(bolt_req))
+            task = asyncio.create_task(dispatch(bolt, bolt_req, started, "http"))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
             metrics.slack_requests.labels("200").inc()
             metrics.ack_seconds.observe(time.perf_counter() - started)
             return web.Response(status=200, text="")
-        resp = await to_aiohttp_response(await bolt.async_dispatch(bolt_req))
+        resp = await to_aiohttp_response(await dispatch(bolt, bolt_req, started, "http"))
         metrics.slack_requests.labels(str(resp.status)).inc()
         metrics.ack_seconds.observe(time.perf_counter() - started)
         return resp

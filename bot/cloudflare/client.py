@@ -31,16 +31,21 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import re
+import sys
 import time
 from datetime import UTC
 from typing import Any, NoReturn
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import httpx
 
 from bot.domain.errors import ExternalError, PermanentError, TransientError
+from bot.logging_setup import get_logger
 
 log = logging.getLogger(__name__)
+_calls = get_logger(__name__)  # one line per call; the grant and request ids come from the context
+_GROUP = re.compile(r"/access/groups/([^/?]+)")
 
 PER_PAGE = 50
 # A guard against a server that keeps saying "there is another page".
@@ -165,9 +170,8 @@ class CloudflareClient:
         params: dict[str, Any] | None = None,
     ) -> tuple[Any, dict[str, Any]]:
         """One request; the envelope's (`result`, `result_info`), or a Transient/PermanentError."""
-        url = self.base_url + path
         try:
-            response = await self._http.request(method, url, json=json, params=params)
+            response = await self._send(method, path, json=json, params=params)
         except httpx.TimeoutException as exc:
             raise TransientError(
                 self._scrub(
@@ -185,7 +189,6 @@ class CloudflareClient:
             ) from None
 
         status = response.status_code
-        log.debug("cloudflare %s %s -> %s", method, path, status)
         envelope = _json_or_none(response)
         errors = _errors_of(envelope)
         if status == 429:
@@ -222,6 +225,22 @@ class CloudflareClient:
             )
         info = envelope.get("result_info")
         return envelope.get("result"), info if isinstance(info, dict) else {}
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The HTTP request, and its log line (method, group, status, ms; the error's type when none came)."""
+        started = time.perf_counter()
+        status: int | None = None
+        try:
+            response = await self._http.request(method, self.base_url + path, **kwargs)
+            status = response.status_code
+            return response
+        finally:
+            group = _GROUP.search(path)
+            error = sys.exc_info()[0]
+            _calls.info("cloudflare call", method=method, path=path.split("?")[0],
+                        group=unquote(group.group(1)) if group else None, status=status,
+                        ms=round((time.perf_counter() - started) * 1000, 1),
+                        **({"error": error.__name__} if error is not None else {}))
 
     def _raise(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.domain.audit import AuditEvent
 from bot.domain.model import GrantState
+from bot.logging_setup import bind
 from bot.services.approval import owe_group_sync
 from bot.services.context import Deps, Outcome, record
 
@@ -18,6 +19,7 @@ async def revoke(deps: Deps, actor: str, grant_id: str, *, reason_text: str = ""
                                               details={"code": "unknown_grant", "op": "revoke"}))
             return Outcome(False, f"you have no grant `{grant_id[:16]}`; `/access list` shows yours",
                            "unknown_grant")
+        bind(request_id=grant.request_id, grant_id=grant.id)  # the log lines of whoever asked carry the ids
         reason = "cli" if via == "cli" else ("manual" if grant.requester == actor else "admin")
         if not await tx.move_grant(grant.id, (GrantState.PENDING, GrantState.ACTIVE), GrantState.REVOKING,
                                    revoke_reason=reason, revoke_actor=actor):

@@ -15,6 +15,7 @@ from bot.domain.audit import AuditEvent
 from bot.domain.errors import ExternalError, PermanentError
 from bot.domain.membership import emails_in, plan_group_change
 from bot.domain.model import Grant, GrantState, warn_time
+from bot.logging_setup import bind_grants
 from bot.services.context import Deps, owe_home_refresh, record
 from bot.storage.store import Tx
 
@@ -30,6 +31,7 @@ async def sync_group(deps: Deps, account_id: str, group_id: str, effect_ids: lis
     async with deps.store.tx() as tx:
         grants = await tx.grants(states=_LIVE, account_id=account_id, group_id=group_id)
         managed = await tx.managed_emails(account_id, group_id)
+    bind_grants((g.request_id, g.id) for g in grants if g.state in (GrantState.PENDING, GrantState.REVOKING))
     needed = {g.email.lower() for g in grants if g.holds_membership}
     to_add = {g.email for g in grants if g.state is GrantState.PENDING}
     to_remove = managed - needed

@@ -27,6 +27,7 @@ from bot.slack.errors import call
 from bot.slack.home import OPEN_MODAL, publish_home
 from bot.slack.modal import CALLBACK as MODAL_CALLBACK
 from bot.slack.modal import read_submission, request_modal
+from bot.slack.request_log import set_outcome
 from bot.slack.text import cut, inert
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
     async def check_submission(ack, body: dict[str, Any]) -> None:  # noqa: ANN001
         _, errors = read_submission(body["view"]["state"]["values"], deps.policy.roles)
         if errors:
+            set_outcome("invalid")
             await ack(response_action="errors", errors=errors)
         else:
             await ack()
@@ -153,6 +155,7 @@ def answers_failures(listener: Callable[..., Awaitable[None]]) -> Callable[..., 
         try:
             await listener(**kwargs)
         except ExternalError as exc:
+            set_outcome("failed")
             log.warning("listener %s: %s", listener.__name__, exc)
             respond = kwargs.get("respond")
             if respond is not None:
@@ -165,5 +168,6 @@ def answers_failures(listener: Callable[..., Awaitable[None]]) -> Callable[..., 
 
 async def _tell(respond, out: Outcome) -> None:  # noqa: ANN001
     """An ephemeral answer to the person who clicked, leaving the clicked message as it is."""
+    set_outcome("ok" if out.ok else "refused")
     await respond(text=out.message if out.ok else f":warning: {out.message}", response_type="ephemeral",
                   replace_original=False)

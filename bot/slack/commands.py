@@ -17,6 +17,7 @@ from bot.services import grants as grant_cases
 from bot.services import requests as request_cases
 from bot.services.context import Deps, Outcome
 from bot.slack import blocks as bk
+from bot.slack.request_log import set_outcome
 from bot.slack.text import cut, inert
 
 ROLE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -101,6 +102,7 @@ async def handle(deps: Deps, user: str, text: str) -> Reply:
 
 
 def _reply(out: Outcome) -> Reply:
+    set_outcome("ok" if out.ok else "refused")  # for the request's log line
     return Reply(out.message if out.ok else f":warning: {out.message[:1].upper()}{out.message[1:]}")
 
 

@@ -43,6 +43,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import ConfigError
 from bot.metrics import Metrics
 from bot.services.context import Deps
+from bot.slack.request_log import dispatch, kind_of, log_request
 from bot.web import ACCEPTING, IN_FLIGHT, event_delivery_key
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,7 @@ class SocketModeRunner:
         if not self.web_app[ACCEPTING]:
             # No ack: Slack delivers the envelope again, on another connection.
             self.metrics.slack_requests.labels("shutting_down").inc()
+            log_request("socket", kind_of(req.payload), None, "shutting_down", started)
             return
         self._track(self._handle(client, req, started))
 
@@ -163,8 +165,8 @@ class SocketModeRunner:
                 raise
             if not first:
                 if await self._ack(client, req, started, "duplicate"):
-                    log.info("socket mode: dropped a repeated delivery of %s (retry_attempt %s)", key,
-                             req.retry_attempt)
+                    log_request("socket", "event", None, "duplicate", started, delivery=key,
+                                retry_attempt=req.retry_attempt)
                 return
         bolt_req = AsyncBoltRequest(body=req.payload, mode="socket_mode", headers=_retry_headers(req))
         if self.early_ack and _ack_at_once(req):
@@ -172,10 +174,11 @@ class SocketModeRunner:
             if not acked and key is None:
                 # Slack saw no ack (the person is told it failed); doing the work now would surprise them.
                 # An event is processed all the same: its delivery key is taken, so a redelivery is dropped.
+                log_request("socket", kind_of(req.payload), None, "ack_failed", started)
                 return
-            await self.bolt_app.async_dispatch(bolt_req)
+            await dispatch(self.bolt_app, bolt_req, started, "socket")
             return
-        response = await self.bolt_app.async_dispatch(bolt_req)
+        response = await dispatch(self.bolt_app, bolt_req, started, "socket")
         if response.status != 200:
             # As bolt's own socket mode adapter: no ack for a request nothing handled.
             self.metrics.slack_requests.labels(str(response.status)).inc()

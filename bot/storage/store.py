@@ -24,6 +24,7 @@ from bot.domain.model import (
     Vote,
     VoteChoice,
 )
+from bot.logging_setup import log_audited
 from bot.storage import tables as t
 
 _AUDIT_LOCK = 727100002
@@ -402,7 +403,8 @@ class Store:
         self.clock = clock
         self.pg = engine.dialect.name == "postgresql"
         self._write_lock = asyncio.Lock()
-        self.after_commit: list[Callable[[Tx], None]] = []
+        # the first hook logs every committed audit event (each state change is one): bot.logging_setup
+        self.after_commit: list[Callable[[Tx], None]] = [lambda tx: log_audited(tx.audited)]
 
     @asynccontextmanager
     async def tx(self) -> AsyncIterator[Tx]:

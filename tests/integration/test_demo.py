@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,10 @@ def test_the_demo_runs_every_step_and_exits_0(tmp_path: Path) -> None:
         assert f"✓ {step}" in out.stdout, step
     assert "✗" not in out.stdout and "Traceback" not in out.stderr
     assert "\\u" not in out.stdout, "text is printed as written, not as JSON escapes"
+    # what Slack showed is quoted as plain text: no code spans, bold, mentions or date tokens (the audit trail
+    # at the end quotes the stored records as they are)
+    story = out.stdout.split("audit trail", 1)[0]
+    assert not re.search(r"`|\*\w|<[@#]|<!date|<https?:", story), story
     assert list(tmp_path.iterdir()) == [], "the demo leaves nothing behind in the working directory"
 
 

@@ -1,0 +1,72 @@
+"""`accessbot serve` at LOG_LEVEL=DEBUG, as a real process: its lines are JSON, carry no secret, and the
+libraries that print SQL parameters speak only when ACCESSBOT_LOG_DEBUG names them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.config import load_policy
+from bot.simulators.cloudflare_sim import CloudflareSimulator
+from bot.simulators.slack_driver import SlackDriver
+from bot.simulators.slack_sim import SlackSimulator
+from bot.simulators.stack import default_people
+from tests.integration.test_cli import BOT_TOKEN, CF_TOKEN, EXAMPLE_POLICY, SIGNING_SECRET, serve_env
+from tests.procs import ServeProcess
+
+REASON = "LEAKCHECK-serve-reason"
+
+
+async def _serve_once(tmp_path: Path, **env: str) -> list[dict[str, Any]]:
+    """Start serve against the simulators, file one request by slash command, stop it; its log lines."""
+    slack, cloudflare = SlackSimulator(token=BOT_TOKEN), CloudflareSimulator(token=CF_TOKEN)
+    slack_url, cf_url = await slack.start(), await cloudflare.start()
+    default_people(slack)
+    for role in load_policy(EXAMPLE_POLICY).roles.values():
+        cloudflare.add_group(role.account_id, role.group_id, name=role.name, include=[], exclude=[], require=[])
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    serve = ServeProcess(serve_env(workdir / "accessbot.db", SLACK_API_URL=slack_url, CLOUDFLARE_API_URL=cf_url,
+                                   LOG_LEVEL="DEBUG", **env), workdir)
+    serve.env["LOG_FORMAT"] = "json"
+    try:
+        url = await asyncio.to_thread(serve.start)
+        async with SlackDriver(url, SIGNING_SECRET, slack) as driver:
+            assert (await driver.slash("U0ALICE", f"request staging 1h {REASON}")).status == 200
+            deadline = asyncio.get_running_loop().time() + 20
+            while not slack.ephemerals("U0ALICE"):
+                assert asyncio.get_running_loop().time() < deadline, serve.log_path.read_text()[-3000:]
+                await asyncio.sleep(0.05)
+        async with aiohttp.ClientSession() as http, http.get(url + "/healthz") as resp:
+            assert resp.status == 200
+        assert await asyncio.to_thread(serve.terminate) == 0
+    finally:
+        serve.kill()
+        await slack.stop()
+        await cloudflare.stop()
+    text = serve.log_path.read_text()
+    for secret in (BOT_TOKEN, CF_TOKEN, SIGNING_SECRET):
+        assert secret not in text
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.parametrize("named", [False, True])
+async def test_serve_at_debug_keeps_sql_parameters_out_unless_the_library_is_named(tmp_path: Path,
+                                                                                    named: bool) -> None:
+    records = await _serve_once(tmp_path, **({"ACCESSBOT_LOG_DEBUG": "aiosqlite"} if named else {}))
+    loggers = {r["logger"] for r in records}
+    [slack] = [r for r in records if r["msg"] == "slack request"]
+    assert slack["kind"] == "command" and slack["user"] == "U0ALICE" and slack["request_id"].startswith("r-")
+    assert "request.created" in [r["action"] for r in records if r["msg"] == "audit" and r["request_id"] == slack[
+        "request_id"]]
+    assert any("listening on" in r["msg"] for r in records)
+    if named:
+        assert "aiosqlite" in loggers, loggers
+    else:
+        assert not loggers & {"aiosqlite", "sqlalchemy.engine.Engine", "httpcore.http11", "httpcore.connection"}
+        assert not any(REASON in json.dumps(r) for r in records)
