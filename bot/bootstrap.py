@@ -78,7 +78,7 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
         await upgrade(engine)
     store = Store(engine, clock)
     cloudflare = CloudflareClient(settings.cloudflare_api_url, _secret(settings.cloudflare_api_token),
-                                  timeout=settings.accessbot_cf_timeout)
+                                  timeout=settings.accessbot_cf_timeout, clock=clock)
     slack = AsyncWebClient(token=_secret(settings.slack_bot_token), base_url=settings.slack_api_url, timeout=10)
     directory = SlackDirectory(slack)
     deps = Deps(store=store, clock=clock, policy=policy, directory=directory, groups=cloudflare,
