@@ -116,15 +116,19 @@ class Scheduler:
         started = len(grant_expiries) + len(warnings) + len(expiries)
         if grant_expiries:
             await grant_cases.expire_grants(self.deps, grant_expiries)
+        # Revocations (and every other due effect) start before warnings and request timeouts are sent.
+        started += await self._start_due_keys(self.deps.clock.now())
         for gid in warnings:
             await grant_cases.warn_grant(self.deps, gid)
         for rid in expiries:
             await request_cases.expire_request(self.deps, rid)
+        return started
+
+    async def _start_due_keys(self, now: datetime) -> int:
+        """Start a worker for each key with due effects, most urgent lane first; returns how many."""
         async with self.deps.store.tx() as tx:
-            due = await tx.due_effects(now, limit=500)
-        keys: dict[str, list[Any]] = {}
-        for row in due:
-            keys.setdefault(row.key, []).append(row)
+            keys = await tx.due_keys(now)
+        started = 0
         mono = asyncio.get_running_loop().time()
         for key in keys:
             if key in self._running_keys or self._stopping or self._blocked.get(key, 0) > mono:

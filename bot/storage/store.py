@@ -28,6 +28,25 @@ from bot.storage import tables as t
 
 _AUDIT_LOCK = 727100002
 
+# Outbox lanes, most urgent first. Due work is looked up lane by lane, each with its own limit, so no
+# backlog in one lane (thousands of Slack notices while Slack is down) can hold back another's work
+# (a revocation), and within a lane a key counts once however many effects it holds.
+LANE_CF_REMOVE = 0  # Cloudflare syncs that take access away, and ending Access sessions
+LANE_CF_ADD = 1  # Cloudflare syncs that give access
+LANE_CF_OTHER = 2  # any other Cloudflare work
+LANE_OTHER = 3  # Slack notices and everything else
+LANES = (LANE_CF_REMOVE, LANE_CF_ADD, LANE_CF_OTHER, LANE_OTHER)
+KEYS_PER_LANE = 500
+
+
+def lane_of(kind: str) -> int:
+    """The lane an effect of this kind goes in when its owner does not say."""
+    if kind == "cf.revoke_sessions":
+        return LANE_CF_REMOVE
+    if kind == "cf.sync":
+        return LANE_CF_ADD
+    return LANE_CF_OTHER if kind.startswith("cf.") else LANE_OTHER
+
 
 def _request(row: Any, votes: list[Vote] | None = None) -> AccessRequest:
     return AccessRequest(
@@ -270,19 +289,39 @@ class Tx:
 
     # ---- effects (the outbox) -----------------------------------------------------------
     async def enqueue(self, kind: str, payload: dict[str, Any], *, key: str | None = None,
-                      at: datetime | None = None) -> None:
-        """Owe a side effect, committed with the state change that owes it."""
+                      at: datetime | None = None, lane: int | None = None) -> None:
+        """Owe a side effect, committed with the state change that owes it (in `lane`, else its kind's)."""
         now = self.clock.now()
         await self.conn.execute(insert(t.effects).values(
             kind=kind, key=key or kind, payload=payload, state="pending", attempts=0, next_at=at or now,
-            created_at=now, alerts=0))
+            created_at=now, alerts=0, lane=lane_of(kind) if lane is None else lane))
         if self.pg and not self.enqueued:
             # Delivered at commit: wakes the other replicas' schedulers (bot.storage.notify).
             await self.conn.execute(text("SELECT pg_notify('accessbot_work', '')"))
         self.enqueued = True
 
+    async def due_keys(self, now: datetime, *, per_lane: int = KEYS_PER_LANE) -> list[str]:
+        """Keys with effects due now: Cloudflare removals first, then adds, other Cloudflare work, the rest.
+
+        Each lane is a query of its own with its own limit (keys whose work fell due first come first),
+        answered from the (state, lane, next_at, key) index: however many effects wait in one lane,
+        the others' keys are still found, and found at the cost of their own due rows only."""
+        e = t.effects.c
+        keys: list[str] = []
+        seen: set[str] = set()
+        for lane in LANES:
+            rows = await self.conn.execute(
+                select(e.key).where(e.state == "pending", e.lane == lane, e.next_at <= now)
+                .group_by(e.key).order_by(func.min(e.next_at), e.key).limit(per_lane))
+            for row in rows:
+                if row.key not in seen:
+                    seen.add(row.key)
+                    keys.append(row.key)
+        return keys
+
     async def due_effects(self, now: datetime, limit: int = 50) -> list[Any]:
-        """Pending effects whose time has come, oldest first."""
+        """Pending effects whose time has come, oldest first (to see whether anything is due; the
+        scheduler claims by `due_keys`, never from this one window)."""
         return list((await self.conn.execute(select(t.effects).where(
             t.effects.c.state == "pending", t.effects.c.next_at <= now,
         ).order_by(t.effects.c.id).limit(limit))).all())
