@@ -23,6 +23,7 @@ from bot.services.context import Deps
 from bot.services.delivery import notice_given_up
 from bot.services.group_sync import alert_revoke_failing, revoke_sessions, sync_group
 from bot.storage.locks import Locker
+from bot.storage.store import LANE_OTHER
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,16 @@ MAX_BACKOFF = {"cf": 60.0, "default": 300.0}
 # than this loses nothing); Cloudflare work never is.
 SLACK_GIVE_UP_AFTER = timedelta(hours=1)
 BUSY_WAIT = 0.25  # seconds before looking again at work that another worker holds
+# At most this many keys are worked at once in each class of lanes, each class on its own. A worker holds
+# a database connection for its lock (PostgreSQL) and needs another for its transactions: with no bound,
+# many groups or conversations at once would take the whole pool and every worker would wait on it;
+# with one shared bound, Slack conversations could take the slots revocations need.
+MAX_WORKERS = {"cf": 6, "other": 2}
+
+
+def lane_class(lane: int) -> str:
+    """The worker class of an outbox lane: Cloudflare work, or the rest."""
+    return "other" if lane >= LANE_OTHER else "cf"
 
 
 def backoff(attempts: int, retry_after: float | None, cap: float, rng: random.Random) -> float:
@@ -57,6 +68,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._stopping = False
         self._running_keys: set[str] = set()
+        self._running_per_class: dict[str, int] = dict.fromkeys(MAX_WORKERS, 0)
         self._blocked: dict[str, float] = {}
         self._tasks: set[asyncio.Task] = set()
         self._rng = random.Random(seed)
@@ -130,11 +142,14 @@ class Scheduler:
             keys = await tx.due_keys(now)
         started = 0
         mono = asyncio.get_running_loop().time()
-        for key in keys:
-            if key in self._running_keys or self._stopping or self._blocked.get(key, 0) > mono:
-                continue
+        for key, lane in keys:
+            cls = lane_class(lane)
+            if key in self._running_keys or self._stopping or self._blocked.get(key, 0) > mono \
+                    or self._running_per_class[cls] >= MAX_WORKERS[cls]:
+                continue  # a finished worker wakes the loop, which then starts the next key
             self._running_keys.add(key)
-            task = asyncio.create_task(self._work_key(key))
+            self._running_per_class[cls] += 1
+            task = asyncio.create_task(self._work_key(key, cls))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             started += 1
@@ -151,8 +166,8 @@ class Scheduler:
                 if not await tx.due_effects(self.deps.clock.now(), limit=1):
                     return
 
-    async def _work_key(self, key: str) -> None:
-        """Work one key's due effects under its cross-process lock."""
+    async def _work_key(self, key: str, cls: str) -> None:
+        """Work one key's due effects under its cross-process lock (one of `cls`'s worker slots)."""
         try:
             async with self.locker.try_hold(f"effects:{key}") as got:
                 if not got:  # a replica works this key now; look again a little later
@@ -167,6 +182,7 @@ class Scheduler:
             log.exception("effect worker for %s failed", key)
         finally:
             self._running_keys.discard(key)
+            self._running_per_class[cls] -= 1
             self.wake()  # whatever fell due while this key was busy is looked at now
 
     async def _work_group(self, key: str) -> None:

@@ -300,14 +300,15 @@ class Tx:
             await self.conn.execute(text("SELECT pg_notify('accessbot_work', '')"))
         self.enqueued = True
 
-    async def due_keys(self, now: datetime, *, per_lane: int = KEYS_PER_LANE) -> list[str]:
+    async def due_keys(self, now: datetime, *, per_lane: int = KEYS_PER_LANE) -> list[tuple[str, int]]:
         """Keys with effects due now: Cloudflare removals first, then adds, other Cloudflare work, the rest.
 
         Each lane is a query of its own with its own limit (keys whose work fell due first come first),
         answered from the (state, lane, next_at, key) index: however many effects wait in one lane,
-        the others' keys are still found, and found at the cost of their own due rows only."""
+        the others' keys are still found, and found at the cost of their own due rows only. Each key
+        comes with the most urgent lane it has due work in."""
         e = t.effects.c
-        keys: list[str] = []
+        keys: list[tuple[str, int]] = []
         seen: set[str] = set()
         for lane in LANES:
             rows = await self.conn.execute(
@@ -316,7 +317,7 @@ class Tx:
             for row in rows:
                 if row.key not in seen:
                     seen.add(row.key)
-                    keys.append(row.key)
+                    keys.append((row.key, lane))
         return keys
 
     async def due_effects(self, now: datetime, limit: int = 50) -> list[Any]:

@@ -3,6 +3,7 @@ removals come first, and a lane with more keys than its limit hides no other lan
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ from bot.domain.errors import TransientError
 from bot.domain.model import GrantState
 from bot.services import requests
 from bot.services.approval import owe_group_sync, sync_key
-from bot.storage.store import KEYS_PER_LANE
+from bot.storage.store import KEYS_PER_LANE, LANE_CF_ADD, LANE_CF_REMOVE, LANE_OTHER
 from tests.core_harness import ACCOUNT, GROUP, GROUP2, make_core
 
 SLACK_BACKLOG = 3000  # six times the 500-effect window the scheduler once claimed from
@@ -41,7 +42,8 @@ async def test_a_removal_owed_after_thousands_of_slack_notices_is_the_first_key_
     async with store.tx() as tx:
         keys = await tx.due_keys(core.clock.now())
         assert [r.key for r in await tx.due_effects(core.clock.now(), limit=500)] == ["slack"] * 500
-    assert keys == [sync_key(ACCOUNT, GROUP), sync_key(ACCOUNT, GROUP2), "slack"]
+    assert keys == [(sync_key(ACCOUNT, GROUP), LANE_CF_REMOVE), (sync_key(ACCOUNT, GROUP2), LANE_CF_ADD),
+                    ("slack", LANE_OTHER)]
 
 
 async def test_a_lane_with_more_keys_than_its_limit_hides_no_other_lanes_keys(core) -> None:  # noqa: ANN001
@@ -52,7 +54,7 @@ async def test_a_lane_with_more_keys_than_its_limit_hides_no_other_lanes_keys(co
                          key=f"cf-sessions:{ACCOUNT}")
         await owe_group_sync(tx, ACCOUNT, GROUP2)
     async with store.tx() as tx:
-        keys = await tx.due_keys(core.clock.now())
+        keys = [key for key, _ in await tx.due_keys(core.clock.now())]
     assert keys[:2] == [f"cf-sessions:{ACCOUNT}", sync_key(ACCOUNT, GROUP2)]
     assert len(keys) == 2 + KEYS_PER_LANE  # the Slack lane is cut at its own limit, after the others
     assert keys[2] == "slack:C00000"  # oldest-due key of the lane first
@@ -67,7 +69,7 @@ async def test_effects_not_yet_due_are_not_claimed_in_any_lane(core) -> None:  #
                          at=later)
     async with store.tx() as tx:
         assert await tx.due_keys(core.clock.now()) == []
-        assert await tx.due_keys(later) == [sync_key(ACCOUNT, GROUP), "slack"]
+        assert [key for key, _ in await tx.due_keys(later)] == [sync_key(ACCOUNT, GROUP), "slack"]
 
 
 async def test_with_slack_down_and_a_large_backlog_one_tick_starts_the_revocation(core) -> None:  # noqa: ANN001
@@ -115,3 +117,19 @@ async def test_upgrading_puts_pending_cloudflare_work_in_the_removal_lane_and_th
         lanes = dict((await conn.execute(text("SELECT kind, lane FROM effects"))).all())
     await engine.dispose()
     assert lanes == {"cf.sync": 0, "cf.revoke_sessions": 0, "notify.user": 3}
+
+
+async def test_many_groups_due_at_once_are_worked_within_the_connection_pool(core) -> None:  # noqa: ANN001
+    """Each worker holds a connection for its lock and needs another for its work: an unbounded number of
+    workers took the whole pool on PostgreSQL and waited on it for its 30 s timeout."""
+    groups = [f"00000000-0000-4000-8000-{i:012d}" for i in range(30)]
+    async with core.deps.store.tx() as tx:
+        for group_id in groups:
+            core.groups.add(ACCOUNT, group_id)
+            await owe_group_sync(tx, ACCOUNT, group_id, removal=True)
+        await _owe_slack_backlog(tx, 20, keys=20)
+    await asyncio.wait_for(core.settle(), timeout=20)
+    async with core.deps.store.tx() as tx:
+        assert await tx.due_keys(core.clock.now()) == []
+        assert (await tx.effect_counts()).get("pending", 0) == 0
+    assert sorted(g for m, g in core.groups.calls if m == "GET") == groups
