@@ -395,7 +395,7 @@ async def test_db_upgrade_brings_a_fresh_database_to_head(database_url: str, wor
     assert up.returncode == 0, show(up)
     now = await arun_cli(workdir, "db", "current", env=env)
     assert now.returncode == 0, show(now)
-    assert now.stdout.strip() == "0002 (head)", show(now)
+    assert now.stdout.strip() == "0005 (head)", show(now)
 
 
 def test_grants_on_an_unmigrated_database_says_to_run_db_upgrade(workdir: Path) -> None:
