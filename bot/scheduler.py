@@ -232,6 +232,13 @@ class Scheduler:
                 else:
                     cap = MAX_BACKOFF["cf"] if row.kind.startswith("cf.") else MAX_BACKOFF["default"]
                     await self._failed([row], exc, cap=cap, alert=False)
+                    if exc.status == 429 and exc.retry_after:
+                        # The service's limit is the token's, not this row's: the rest of the lane waits
+                        # too, rather than each row being sent only to be rate-limited in turn.
+                        at = self.deps.clock.now() + timedelta(seconds=exc.retry_after)
+                        async with self.deps.store.tx() as tx:
+                            await tx.postpone_key(key, at)
+                        return
 
     async def _failed(self, rows: list[Any], exc: ExternalError, *, cap: float, alert: bool) -> None:
         """Schedule the next attempt; alert the admins when a revocation has been failing too long."""

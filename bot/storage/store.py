@@ -336,6 +336,11 @@ class Tx:
         return list((await self.conn.execute(select(t.effects).where(
             t.effects.c.key == key, t.effects.c.state == "pending").order_by(t.effects.c.id))).all())
 
+    async def postpone_key(self, key: str, at: datetime) -> None:
+        """Nothing of this key is tried before `at` (a rate limit): its pending effects due earlier wait."""
+        await self.conn.execute(update(t.effects).where(
+            t.effects.c.key == key, t.effects.c.state == "pending", t.effects.c.next_at < at).values(next_at=at))
+
     async def finish_effects(self, ids: list[int], state: str = "done", error: str | None = None) -> None:
         """Mark effects done (or dead) if still pending."""
         if ids:

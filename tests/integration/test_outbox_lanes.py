@@ -133,3 +133,26 @@ async def test_many_groups_due_at_once_are_worked_within_the_connection_pool(cor
         assert await tx.due_keys(core.clock.now()) == []
         assert (await tx.effect_counts()).get("pending", 0) == 0
     assert sorted(g for m, g in core.groups.calls if m == "GET") == groups
+
+
+async def test_after_a_429_on_one_notice_the_rest_of_its_lane_waits_for_retry_after(core) -> None:  # noqa: ANN001
+    attempts: list[str] = []
+
+    async def rate_limited_once(rows: list[Any]) -> None:
+        attempts.append(rows[0].payload["request_id"])
+        if len(attempts) == 1:
+            raise TransientError("Slack: ratelimited", status=429, retry_after=5)
+
+    core.scheduler.slack_handlers = dict.fromkeys(core.scheduler.slack_handlers, rate_limited_once)
+    async with core.deps.store.tx() as tx:
+        await _owe_slack_backlog(tx, 3)
+    await core.settle()
+    assert attempts == ["r-0"], "the next notices were sent right after Slack's 429"
+    core.clock.advance(timedelta(seconds=4))
+    await core.settle()
+    assert attempts == ["r-0"]
+    core.clock.advance(timedelta(seconds=1.5))
+    await core.settle()
+    assert sorted(attempts) == ["r-0", "r-0", "r-1", "r-2"]
+    async with core.deps.store.tx() as tx:
+        assert (await tx.effect_counts()).get("pending", 0) == 0
