@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -37,6 +37,23 @@ LANE_CF_OTHER = 2  # any other Cloudflare work
 LANE_OTHER = 3  # Slack notices and everything else
 LANES = (LANE_CF_REMOVE, LANE_CF_ADD, LANE_CF_OTHER, LANE_OTHER)
 KEYS_PER_LANE = 500
+
+
+# A lane's distinct pending keys (one index seek each), with when each key's first effect falls due.
+_DUE_KEYS = text("""
+WITH RECURSIVE lane_keys(key) AS (
+    SELECT MIN(key) FROM effects WHERE state = 'pending' AND lane = :lane
+    UNION ALL
+    SELECT (SELECT MIN(e.key) FROM effects e WHERE e.state = 'pending' AND e.lane = :lane AND e.key > lane_keys.key)
+    FROM lane_keys WHERE lane_keys.key IS NOT NULL
+)
+SELECT key FROM (
+    SELECT key, (SELECT MIN(e.next_at) FROM effects e
+                 WHERE e.state = 'pending' AND e.lane = :lane AND e.key = lane_keys.key) AS due
+    FROM lane_keys WHERE key IS NOT NULL
+) AS keyed
+WHERE due <= :now ORDER BY due, key LIMIT :limit
+""").bindparams(bindparam("now", type_=t.UTCDateTime()))
 
 
 def lane_of(kind: str) -> int:
@@ -304,16 +321,14 @@ class Tx:
         """Keys with effects due now: Cloudflare removals first, then adds, other Cloudflare work, the rest.
 
         Each lane is a query of its own with its own limit (keys whose work fell due first come first),
-        answered from the (state, lane, next_at, key) index: however many effects wait in one lane,
-        the others' keys are still found, and found at the cost of their own due rows only. Each key
-        comes with the most urgent lane it has due work in."""
-        e = t.effects.c
+        so however many effects wait in one lane the others' keys are still found. The query walks the
+        lane's distinct keys on the (state, lane, key, next_at) index, one seek per key (a recursive
+        CTE, the loose index scan both databases lack), so its cost follows the number of keys, not
+        the thousands of notices a Slack outage piles up. Each key comes with its most urgent lane."""
         keys: list[tuple[str, int]] = []
         seen: set[str] = set()
         for lane in LANES:
-            rows = await self.conn.execute(
-                select(e.key).where(e.state == "pending", e.lane == lane, e.next_at <= now)
-                .group_by(e.key).order_by(func.min(e.next_at), e.key).limit(per_lane))
+            rows = await self.conn.execute(_DUE_KEYS, {"lane": lane, "now": now, "limit": per_lane})
             for row in rows:
                 if row.key not in seen:
                     seen.add(row.key)

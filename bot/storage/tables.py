@@ -140,7 +140,7 @@ effects = Table(
     Column("lane", SmallInteger, nullable=False, default=3, server_default="3"),
     Index("ix_effects_state_next", "state", "next_at"),
     Index("ix_effects_key_state", "key", "state"),
-    Index("ix_effects_due_lane", "state", "lane", "next_at", "key"),
+    Index("ix_effects_due_lane", "state", "lane", "key", "next_at"),
 )
 
 audit_log = Table(

@@ -21,7 +21,7 @@ def upgrade() -> None:
     # Whether an old cf.sync removes or adds is not recorded: treat it as the more urgent, a removal.
     op.execute("UPDATE effects SET lane = 0 WHERE kind IN ('cf.sync', 'cf.revoke_sessions')")
     op.execute("UPDATE effects SET lane = 2 WHERE kind LIKE 'cf.%' AND kind NOT IN ('cf.sync', 'cf.revoke_sessions')")
-    op.create_index("ix_effects_due_lane", "effects", ["state", "lane", "next_at", "key"])
+    op.create_index("ix_effects_due_lane", "effects", ["state", "lane", "key", "next_at"])
 
 
 def downgrade() -> None:
