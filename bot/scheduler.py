@@ -38,8 +38,9 @@ BUSY_WAIT = 0.25  # seconds before looking again at work that another worker hol
 # At most this many keys are worked at once in each class of lanes, each class on its own. A worker holds
 # a database connection for its lock (PostgreSQL) and needs another for its transactions: with no bound,
 # many groups or conversations at once would take the whole pool and every worker would wait on it;
-# with one shared bound, Slack conversations could take the slots revocations need.
-MAX_WORKERS = {"cf": 6, "other": 2}
+# with one shared bound, Slack conversations could take the slots revocations need. 4 + 2 workers
+# use at most 12 of the 20 connections the PostgreSQL pool allows, leaving the rest to Slack's requests.
+MAX_WORKERS = {"cf": 4, "other": 2}
 
 
 def lane_class(lane: int) -> str:
