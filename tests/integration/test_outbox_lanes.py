@@ -156,3 +156,20 @@ async def test_after_a_429_on_one_notice_the_rest_of_its_lane_waits_for_retry_af
     assert sorted(attempts) == ["r-0", "r-0", "r-1", "r-2"]
     async with core.deps.store.tx() as tx:
         assert (await tx.effect_counts()).get("pending", 0) == 0
+
+
+async def test_when_more_groups_are_due_than_workers_a_removal_gets_a_worker_before_older_adds(core) -> None:  # noqa: ANN001
+    from bot.scheduler import MAX_WORKERS
+
+    adds = [f"00000000-0000-4000-8000-{i:012d}" for i in range(MAX_WORKERS["cf"] + 2)]
+    async with core.deps.store.tx() as tx:
+        for group_id in adds:
+            core.groups.add(ACCOUNT, group_id)
+            await owe_group_sync(tx, ACCOUNT, group_id)
+        await owe_group_sync(tx, ACCOUNT, GROUP, removal=True)  # owed last
+    await core.scheduler.tick()
+    running = set(core.scheduler._running_keys)  # noqa: SLF001
+    assert len(running) == MAX_WORKERS["cf"]
+    assert sync_key(ACCOUNT, GROUP) in running
+    await core.settle()
+    assert sorted(g for m, g in core.groups.calls if m == "GET") == sorted([*adds, GROUP])
