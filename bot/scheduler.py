@@ -4,6 +4,9 @@ One loop per process. Timers (grant expiries, expiry warnings, request timeouts)
 state changes, so with several processes each happens once. Effects from the outbox are grouped by key
 (one Cloudflare group, the Slack conversation, ...) and each key is worked by one process at a time under
 a named lock; a failed effect is retried with exponential backoff and jitter, honouring Retry-After.
+Due keys are found lane by lane (Cloudflare removals, adds, other Cloudflare work, then Slack and the
+rest; see `Tx.due_keys`) and each class of lanes has its own worker slots, so no backlog in one lane
+delays another: a Slack outage never holds back a revocation.
 """
 
 from __future__ import annotations
