@@ -92,10 +92,12 @@ class CloudflareClient:
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Clock | None = None,
+        gate: RateGate | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        # One gate for the token: a 429 on any call holds back every call (bot.cloudflare.gate).
-        self.gate = RateGate(clock)
+        # One gate for the token: a 429 on any call holds back every call (bot.cloudflare.gate). Pass
+        # one in to share it between clients of the same token.
+        self.gate = gate or RateGate(clock)
         self.timeout = timeout
         self._token = token
         self._http = httpx.AsyncClient(

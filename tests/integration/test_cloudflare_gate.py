@@ -118,3 +118,20 @@ def test_a_shorter_retry_after_never_reopens_a_gate_a_longer_one_closed() -> Non
     assert gate.wait_left() == pytest.approx(1)
     clock.advance(timedelta(seconds=1))
     assert gate.wait_left() == 0.0
+
+
+async def test_two_clients_given_one_gate_share_the_token_s_rate_limit(sim: CloudflareSimulator) -> None:
+    group = sim.add_group(ACCOUNT)
+    clock = ManualClock()
+    gate = RateGate(clock)
+    assert sim.base_url is not None
+    async with CloudflareClient(sim.base_url, TOKEN, gate=gate) as one, \
+            CloudflareClient(sim.base_url, TOKEN, gate=gate) as other:
+        sim.fail_next(status=429, retry_after=3)
+        with pytest.raises(TransientError):
+            await one.get_group(ACCOUNT, group["id"])
+        with pytest.raises(TransientError) as held:
+            await other.get_group(ACCOUNT, group["id"])
+        assert held.value.retry_after == 3 and len(sim.calls) == 1
+        clock.advance(timedelta(seconds=3))
+        await other.get_group(ACCOUNT, group["id"])
