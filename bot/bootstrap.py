@@ -92,7 +92,7 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
     store = Store(engine, clock)
     health = CredentialHealth()
     cloudflare = CloudflareClient(settings.cloudflare_api_url, _secret(settings.cloudflare_api_token),
-                                  timeout=settings.accessbot_cf_timeout,
+                                  timeout=settings.accessbot_cf_timeout, clock=clock,
                                   event_hooks={"response": [cloudflare_observer(health)]})
     slack = AsyncWebClient(token=_secret(settings.slack_bot_token), base_url=settings.slack_api_url, timeout=10,
                            retry_handlers=[SlackObserver(health), *async_default_handlers()])

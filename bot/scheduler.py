@@ -4,6 +4,9 @@ One loop per process. Timers (grant expiries, expiry warnings, request timeouts)
 state changes, so with several processes each happens once. Effects from the outbox are grouped by key
 (one Cloudflare group, the Slack conversation, ...) and each key is worked by one process at a time under
 a named lock; a failed effect is retried with exponential backoff and jitter, honouring Retry-After.
+Due keys are found lane by lane (Cloudflare removals, adds, other Cloudflare work, then Slack and the
+rest; see `Tx.due_keys`) and each class of lanes has its own worker slots, so no backlog in one lane
+delays another: a Slack outage never holds back a revocation.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from bot.services.context import Deps
 from bot.services.delivery import notice_given_up
 from bot.services.group_sync import alert_revoke_failing, revoke_sessions, sync_group
 from bot.storage.locks import Locker
+from bot.storage.store import LANE_OTHER
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,17 @@ MAX_BACKOFF = {"cf": 60.0, "default": 300.0}
 # than this loses nothing); Cloudflare work never is.
 SLACK_GIVE_UP_AFTER = timedelta(hours=1)
 BUSY_WAIT = 0.25  # seconds before looking again at work that another worker holds
+# At most this many keys are worked at once in each class of lanes, each class on its own. A worker holds
+# a database connection for its lock (PostgreSQL) and needs another for its transactions: with no bound,
+# many groups or conversations at once would take the whole pool and every worker would wait on it;
+# with one shared bound, Slack conversations could take the slots revocations need. 4 + 2 workers
+# use at most 12 of the 20 connections the PostgreSQL pool allows, leaving the rest to Slack's requests.
+MAX_WORKERS = {"cf": 4, "other": 2}
+
+
+def lane_class(lane: int) -> str:
+    """The worker class of an outbox lane: Cloudflare work, or the rest."""
+    return "other" if lane >= LANE_OTHER else "cf"
 
 
 def backoff(attempts: int, retry_after: float | None, cap: float, rng: random.Random) -> float:
@@ -58,6 +73,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._stopping = False
         self._running_keys: set[str] = set()
+        self._running_per_class: dict[str, int] = dict.fromkeys(MAX_WORKERS, 0)
         self._blocked: dict[str, float] = {}
         self._tasks: set[asyncio.Task] = set()
         self._rng = random.Random(seed)
@@ -119,23 +135,30 @@ class Scheduler:
         if grant_expiries:
             with scope(timer="grant.expiry"):
                 await grant_cases.expire_grants(self.deps, grant_expiries)
+        # Revocations (and every other due effect) start before warnings and request timeouts are sent.
+        started += await self._start_due_keys(self.deps.clock.now())
         for gid in warnings:
             with scope(timer="grant.warning", grant_id=gid):
                 await grant_cases.warn_grant(self.deps, gid)
         for rid in expiries:
             with scope(timer="request.timeout", request_id=rid):
                 await request_cases.expire_request(self.deps, rid)
+        return started
+
+    async def _start_due_keys(self, now: datetime) -> int:
+        """Start a worker for each key with due effects, most urgent lane first; returns how many."""
         async with self.deps.store.tx() as tx:
-            due = await tx.due_effects(now, limit=500)
-        keys: dict[str, list[Any]] = {}
-        for row in due:
-            keys.setdefault(row.key, []).append(row)
+            keys = await tx.due_keys(now)
+        started = 0
         mono = asyncio.get_running_loop().time()
-        for key in keys:
-            if key in self._running_keys or self._stopping or self._blocked.get(key, 0) > mono:
-                continue
+        for key, lane in keys:
+            cls = lane_class(lane)
+            if key in self._running_keys or self._stopping or self._blocked.get(key, 0) > mono \
+                    or self._running_per_class[cls] >= MAX_WORKERS[cls]:
+                continue  # a finished worker wakes the loop, which then starts the next key
             self._running_keys.add(key)
-            task = asyncio.create_task(self._work_key(key))
+            self._running_per_class[cls] += 1
+            task = asyncio.create_task(self._work_key(key, cls))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             started += 1
@@ -152,8 +175,8 @@ class Scheduler:
                 if not await tx.due_effects(self.deps.clock.now(), limit=1):
                     return
 
-    async def _work_key(self, key: str) -> None:
-        """Work one key's due effects under its cross-process lock."""
+    async def _work_key(self, key: str, cls: str) -> None:
+        """Work one key's due effects under its cross-process lock (one of `cls`'s worker slots)."""
         try:
             async with self.locker.try_hold(f"effects:{key}") as got:
                 if not got:  # a replica works this key now; look again a little later
@@ -168,6 +191,7 @@ class Scheduler:
             log.exception("effect worker for %s failed", key)
         finally:
             self._running_keys.discard(key)
+            self._running_per_class[cls] -= 1
             self.wake()  # whatever fell due while this key was busy is looked at now
 
     async def _work_group(self, key: str) -> None:
@@ -221,6 +245,13 @@ class Scheduler:
                 else:
                     cap = MAX_BACKOFF["cf"] if row.kind.startswith("cf.") else MAX_BACKOFF["default"]
                     await self._failed([row], exc, cap=cap, alert=False)
+                    if exc.status == 429 and exc.retry_after:
+                        # The service's limit is the token's, not this row's: the rest of the lane waits
+                        # too, rather than each row being sent only to be rate-limited in turn.
+                        at = self.deps.clock.now() + timedelta(seconds=exc.retry_after)
+                        async with self.deps.store.tx() as tx:
+                            await tx.postpone_key(key, at)
+                        return
 
     async def _failed(self, rows: list[Any], exc: ExternalError, *, cap: float, alert: bool) -> None:
         """Schedule the next attempt; alert the admins when a revocation has been failing too long."""

@@ -7,12 +7,16 @@ alerting are the worker's job. Every answer is a Cloudflare envelope
 
 How an outcome becomes a result or an exception (from `bot.domain.errors`)::
 
+    gate closed (a recent 429) ───────────────────────────► TransientError (status None, retry_after
+                                                             = seconds until it opens; nothing sent)
     request ──┬── httpx.TimeoutException ─────────────────────────────► TransientError (status None)
               ├── httpx.UnsupportedProtocol / InvalidURL (bad base URL) ► PermanentError (status None)
               ├── other httpx.RequestError (connect, reset, protocol) ──► TransientError (status None)
               └── HTTP response
                     ├── 429 ───────────────────────► TransientError(status=429, retry_after=Retry-After)
-                    │                                 (Retry-After as seconds or as an HTTP-date)
+                    │                                 (Retry-After as seconds or as an HTTP-date; a
+                    │                                 default when absent, capped) and the token's
+                    │                                 gate closes until then
                     ├── 5xx ───────────────────────► TransientError(status, errors)
                     ├── other 4xx ─────────────────► PermanentError(status, errors)
                     ├── 1xx / 3xx (no redirects) ──► PermanentError(status, errors)
@@ -40,6 +44,8 @@ from urllib.parse import quote, unquote
 
 import httpx
 
+from bot.cloudflare.gate import RateGate
+from bot.domain.clock import Clock
 from bot.domain.errors import ExternalError, PermanentError, TransientError
 from bot.logging_setup import get_logger
 
@@ -91,9 +97,14 @@ class CloudflareClient:
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
         event_hooks: dict[str, list[Any]] | None = None,
+        clock: Clock | None = None,
+        gate: RateGate | None = None,
     ) -> None:
         """`event_hooks` are httpx's (e.g. `{"response": [hook]}`: the bot's credential health sees every answer)."""
         self.base_url = base_url.rstrip("/")
+        # One gate for the token: a 429 on any call holds back every call (bot.cloudflare.gate). Pass
+        # one in to share it between clients of the same token.
+        self.gate = gate or RateGate(clock)
         self.timeout = timeout
         self._token = token
         self._http = httpx.AsyncClient(
@@ -170,6 +181,12 @@ class CloudflareClient:
         params: dict[str, Any] | None = None,
     ) -> tuple[Any, dict[str, Any]]:
         """One request; the envelope's (`result`, `result_info`), or a Transient/PermanentError."""
+        left = self.gate.wait_left()
+        if left > 0:
+            raise TransientError(
+                f"Cloudflare rate-limited this API token; {op} was not sent, calls resume in {left:.1f} s",
+                retry_after=left,
+            )
         try:
             response = await self._send(method, path, json=json, params=params)
         except httpx.TimeoutException as exc:
@@ -192,8 +209,8 @@ class CloudflareClient:
         envelope = _json_or_none(response)
         errors = _errors_of(envelope)
         if status == 429:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            wait = f", retry after {retry_after:g} s" if retry_after is not None else ""
+            retry_after = self.gate.close(parse_retry_after(response.headers.get("Retry-After")))
+            wait = f", retry after {retry_after:g} s"
             self._raise(
                 TransientError,
                 f"Cloudflare rate-limited {op} (HTTP 429{wait})",

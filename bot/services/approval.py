@@ -17,7 +17,7 @@ from bot.domain.model import (
 )
 from bot.domain.policy import evaluate_vote
 from bot.services.context import Deps, Outcome, owe_home_refresh, record
-from bot.storage.store import Tx
+from bot.storage.store import LANE_CF_ADD, LANE_CF_REMOVE, Tx
 
 
 def sync_key(account_id: str, group_id: str) -> str:
@@ -25,10 +25,11 @@ def sync_key(account_id: str, group_id: str) -> str:
     return f"cf:{account_id}:{group_id}"
 
 
-async def owe_group_sync(tx: Tx, account_id: str, group_id: str) -> None:
-    """Owe a read-modify-write of the group (batched with whatever else is due on it)."""
+async def owe_group_sync(tx: Tx, account_id: str, group_id: str, *, removal: bool = False) -> None:
+    """Owe a read-modify-write of the group (batched with whatever else is due on it); a removal is
+    claimed in the most urgent outbox lane, ahead of adds and of every Slack notice."""
     await tx.enqueue("cf.sync", {"account_id": account_id, "group_id": group_id},
-                     key=sync_key(account_id, group_id))
+                     key=sync_key(account_id, group_id), lane=LANE_CF_REMOVE if removal else LANE_CF_ADD)
 
 
 async def approve_in_tx(deps: Deps, tx: Tx, req: AccessRequest, actor: str, *, auto: bool = False) -> Grant:

@@ -24,7 +24,7 @@ async def revoke(deps: Deps, actor: str, grant_id: str, *, reason_text: str = ""
         if not await tx.move_grant(grant.id, (GrantState.PENDING, GrantState.ACTIVE), GrantState.REVOKING,
                                    revoke_reason=reason, revoke_actor=actor):
             return Outcome(False, f"grant `{grant.id}` is already {grant.state.value}", "not_active")
-        await owe_group_sync(tx, grant.account_id, grant.group_id)
+        await owe_group_sync(tx, grant.account_id, grant.group_id, removal=True)
         if reason_text:
             await tx.enqueue("notify.thread", {"request_id": grant.request_id, "event": "revoke_requested",
                                                "grant_id": grant.id, "by": actor, "note": reason_text[:500]},
@@ -53,7 +53,7 @@ async def expire_grants(deps: Deps, grant_ids: list[str]) -> int:
                 moved += 1
                 groups.add((grant.account_id, grant.group_id))
         for account_id, group_id in sorted(groups):
-            await owe_group_sync(tx, account_id, group_id)
+            await owe_group_sync(tx, account_id, group_id, removal=True)
     return moved
 
 

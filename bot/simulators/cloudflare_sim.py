@@ -95,6 +95,7 @@ class _Fault:
     status: int
     retry_after: float | None
     method: str | None
+    path_contains: str | None = None
 
 
 def envelope(result: Any, **extra: Any) -> dict[str, Any]:
@@ -224,13 +225,22 @@ class CloudflareSimulator:
     # -- faults ----------------------------------------------------------------------------------
 
     def fail_next(
-        self, n: int = 1, status: int = 500, retry_after: float | None = None, method: str | None = None
+        self,
+        n: int = 1,
+        status: int = 500,
+        retry_after: float | None = None,
+        method: str | None = None,
+        path_contains: str | None = None,
     ) -> None:
-        """Fail the next `n` requests (of `method`, if given) with `status`; 0 means hang, then close.
+        """Fail the next `n` requests (of `method`, to a path containing `path_contains`, if given)
+        with `status`; 0 means hang, then close.
 
-        A 429 carries `Retry-After: retry_after` when given. Several calls queue up in order.
+        A 429 carries `Retry-After: retry_after` when given (any path: a group, revoke_user, the list).
+        Several calls queue up in order; every request is recorded in `calls` with its arrival time.
         """
-        self._faults.append(_Fault(n, status, retry_after, method.upper() if method else None))
+        self._faults.append(
+            _Fault(n, status, retry_after, method.upper() if method else None, path_contains)
+        )
 
     def set_fault_rate(
         self, rate: float, kinds: Iterable[str] = ("500", "429", "timeout"), retry_after: float | None = 1.0
@@ -259,7 +269,7 @@ class CloudflareSimulator:
     async def _answer(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse | None:
-        fault = self._take_fault(request.method)
+        fault = self._take_fault(request.method, request.path)
         if fault is not None:
             status, retry_after = fault
             return await self._fault_response(request, status, retry_after)
@@ -276,9 +286,11 @@ class CloudflareSimulator:
             )
         return await handler(request)
 
-    def _take_fault(self, method: str) -> tuple[int, float | None] | None:
+    def _take_fault(self, method: str, path: str = "") -> tuple[int, float | None] | None:
         for fault in self._faults:
-            if fault.method is None or fault.method == method:
+            if (fault.method is None or fault.method == method) and (
+                fault.path_contains is None or fault.path_contains in path
+            ):
                 fault.remaining -= 1
                 if fault.remaining <= 0:
                     self._faults.remove(fault)

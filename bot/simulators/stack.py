@@ -74,7 +74,8 @@ class Stack:
     extra: dict[str, Any] = field(default_factory=dict)
 
     async def idle(self, timeout: float = 10.0) -> None:
-        """Wait until no Slack listener is still working, the outbox has nothing due and no effect is in flight."""
+        """Wait until no Slack listener is still working, nothing is due (outbox effects, expiries, warnings,
+        request timeouts) and no effect is in flight."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         sched = self.bot.scheduler
@@ -83,8 +84,10 @@ class Stack:
             await asyncio.sleep(0.02)
             if self.bot.web_app[IN_FLIGHT] or sched._tasks:  # noqa: SLF001 - the stack is the scheduler's harness
                 continue
+            now = self.bot.deps.clock.now()
             async with self.bot.deps.store.tx() as tx:
-                due = await tx.due_effects(self.bot.deps.clock.now(), limit=1)
+                due = (await tx.due_effects(now, limit=1) or await tx.due_grant_expiries(now, limit=1)
+                       or await tx.due_warnings(now, limit=1) or await tx.due_request_expiries(now, limit=1))
             if not due and not sched._tasks:  # noqa: SLF001
                 return
         raise TimeoutError("the bot did not go idle")

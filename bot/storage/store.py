@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -28,6 +28,42 @@ from bot.logging_setup import log_audited
 from bot.storage import tables as t
 
 _AUDIT_LOCK = 727100002
+
+# Outbox lanes, most urgent first. Due work is looked up lane by lane, each with its own limit, so no
+# backlog in one lane (thousands of Slack notices while Slack is down) can hold back another's work
+# (a revocation), and within a lane a key counts once however many effects it holds.
+LANE_CF_REMOVE = 0  # Cloudflare syncs that take access away, and ending Access sessions
+LANE_CF_ADD = 1  # Cloudflare syncs that give access
+LANE_CF_OTHER = 2  # any other Cloudflare work
+LANE_OTHER = 3  # Slack notices and everything else
+LANES = (LANE_CF_REMOVE, LANE_CF_ADD, LANE_CF_OTHER, LANE_OTHER)
+KEYS_PER_LANE = 500
+
+
+# A lane's distinct pending keys (one index seek each), with when each key's first effect falls due.
+_DUE_KEYS = text("""
+WITH RECURSIVE lane_keys(key) AS (
+    SELECT MIN(key) FROM effects WHERE state = 'pending' AND lane = :lane
+    UNION ALL
+    SELECT (SELECT MIN(e.key) FROM effects e WHERE e.state = 'pending' AND e.lane = :lane AND e.key > lane_keys.key)
+    FROM lane_keys WHERE lane_keys.key IS NOT NULL
+)
+SELECT key FROM (
+    SELECT key, (SELECT MIN(e.next_at) FROM effects e
+                 WHERE e.state = 'pending' AND e.lane = :lane AND e.key = lane_keys.key) AS due
+    FROM lane_keys WHERE key IS NOT NULL
+) AS keyed
+WHERE due <= :now ORDER BY due, key LIMIT :limit
+""").bindparams(bindparam("now", type_=t.UTCDateTime()))
+
+
+def lane_of(kind: str) -> int:
+    """The lane an effect of this kind goes in when its owner does not say."""
+    if kind == "cf.revoke_sessions":
+        return LANE_CF_REMOVE
+    if kind == "cf.sync":
+        return LANE_CF_ADD
+    return LANE_CF_OTHER if kind.startswith("cf.") else LANE_OTHER
 
 
 def _request(row: Any, votes: list[Vote] | None = None) -> AccessRequest:
@@ -271,19 +307,38 @@ class Tx:
 
     # ---- effects (the outbox) -----------------------------------------------------------
     async def enqueue(self, kind: str, payload: dict[str, Any], *, key: str | None = None,
-                      at: datetime | None = None) -> None:
-        """Owe a side effect, committed with the state change that owes it."""
+                      at: datetime | None = None, lane: int | None = None) -> None:
+        """Owe a side effect, committed with the state change that owes it (in `lane`, else its kind's)."""
         now = self.clock.now()
         await self.conn.execute(insert(t.effects).values(
             kind=kind, key=key or kind, payload=payload, state="pending", attempts=0, next_at=at or now,
-            created_at=now, alerts=0))
+            created_at=now, alerts=0, lane=lane_of(kind) if lane is None else lane))
         if self.pg and not self.enqueued:
             # Delivered at commit: wakes the other replicas' schedulers (bot.storage.notify).
             await self.conn.execute(text("SELECT pg_notify('accessbot_work', '')"))
         self.enqueued = True
 
+    async def due_keys(self, now: datetime, *, per_lane: int = KEYS_PER_LANE) -> list[tuple[str, int]]:
+        """Keys with effects due now: Cloudflare removals first, then adds, other Cloudflare work, the rest.
+
+        Each lane is a query of its own with its own limit (keys whose work fell due first come first),
+        so however many effects wait in one lane the others' keys are still found. The query walks the
+        lane's distinct keys on the (state, lane, key, next_at) index, one seek per key (a recursive
+        CTE, the loose index scan both databases lack), so its cost follows the number of keys, not
+        the thousands of notices a Slack outage piles up. Each key comes with its most urgent lane."""
+        keys: list[tuple[str, int]] = []
+        seen: set[str] = set()
+        for lane in LANES:
+            rows = await self.conn.execute(_DUE_KEYS, {"lane": lane, "now": now, "limit": per_lane})
+            for row in rows:
+                if row.key not in seen:
+                    seen.add(row.key)
+                    keys.append((row.key, lane))
+        return keys
+
     async def due_effects(self, now: datetime, limit: int = 50) -> list[Any]:
-        """Pending effects whose time has come, oldest first."""
+        """Pending effects whose time has come, oldest first (to see whether anything is due; the
+        scheduler claims by `due_keys`, never from this one window)."""
         return list((await self.conn.execute(select(t.effects).where(
             t.effects.c.state == "pending", t.effects.c.next_at <= now,
         ).order_by(t.effects.c.id).limit(limit))).all())
@@ -296,6 +351,11 @@ class Tx:
         """Pending effects sharing a key (all the syncs owed to one group)."""
         return list((await self.conn.execute(select(t.effects).where(
             t.effects.c.key == key, t.effects.c.state == "pending").order_by(t.effects.c.id))).all())
+
+    async def postpone_key(self, key: str, at: datetime) -> None:
+        """Nothing of this key is tried before `at` (a rate limit): its pending effects due earlier wait."""
+        await self.conn.execute(update(t.effects).where(
+            t.effects.c.key == key, t.effects.c.state == "pending", t.effects.c.next_at < at).values(next_at=at))
 
     async def finish_effects(self, ids: list[int], state: str = "done", error: str | None = None) -> None:
         """Mark effects done (or dead) if still pending."""

@@ -463,7 +463,7 @@ async def test_db_upgrade_brings_a_fresh_database_to_head(database_url: str, wor
     assert now.returncode == 0, show(now)
     from bot.storage.migrate import head
 
-    assert now.stdout.strip() == f"{head()} (head)" and head() >= "0004", show(now)
+    assert now.stdout.strip() == f"{head()} (head)" and head() >= "0005", show(now)
 
 
 def test_grants_on_an_unmigrated_database_says_to_run_db_upgrade(workdir: Path) -> None:

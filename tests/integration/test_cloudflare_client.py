@@ -5,12 +5,15 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from bot.cloudflare.client import CloudflareClient, parse_retry_after
+from bot.cloudflare.gate import DEFAULT_WAIT
+from bot.domain.clock import ManualClock
 from bot.domain.errors import ExternalError, PermanentError, TransientError
 from bot.domain.membership import email_rule, plan_group_change
 from bot.simulators.cloudflare_sim import CloudflareSimulator
@@ -158,7 +161,7 @@ async def test_429_is_transient_with_retry_after_from_the_header(
     assert_no_token(err)
 
 
-async def test_429_without_retry_after_header_has_no_retry_after(
+async def test_429_without_retry_after_header_waits_the_default_backoff(
     sim: CloudflareSimulator, client: CloudflareClient
 ) -> None:
     group = sim.add_group(ACCOUNT)
@@ -166,7 +169,7 @@ async def test_429_without_retry_after_header_has_no_retry_after(
 
     with pytest.raises(TransientError) as caught:
         await client.get_group(ACCOUNT, group["id"])
-    assert caught.value.retry_after is None
+    assert caught.value.retry_after == DEFAULT_WAIT
 
 
 async def test_retry_after_as_http_date_becomes_seconds() -> None:
@@ -253,10 +256,11 @@ async def test_fail_next_counts_down_and_can_target_one_method(
     assert [c.status for c in sim.calls] == [200, 503, 503, 200]
 
 
-async def test_going_over_the_rate_limit_gets_429_with_retry_after(
-    sim: CloudflareSimulator, client: CloudflareClient
-) -> None:
+async def test_going_over_the_rate_limit_gets_429_with_retry_after(sim: CloudflareSimulator) -> None:
     group = sim.add_group(ACCOUNT)
+    clock = ManualClock()
+    assert sim.base_url is not None
+    client = CloudflareClient(sim.base_url, TOKEN, timeout=2.0, clock=clock)
     sim.rate_limit = 3
     for _ in range(3):
         await client.get_group(ACCOUNT, group["id"])
@@ -267,7 +271,9 @@ async def test_going_over_the_rate_limit_gets_429_with_retry_after(
     assert caught.value.retry_after is not None and caught.value.retry_after >= 1
 
     sim.rate_window = 0.0  # the window has passed
+    clock.advance(timedelta(seconds=caught.value.retry_after))  # and so has Retry-After
     await client.get_group(ACCOUNT, group["id"])
+    await client.aclose()
 
 
 async def test_random_faults_are_reproducible_for_a_seed() -> None:
@@ -276,12 +282,14 @@ async def test_random_faults_are_reproducible_for_a_seed() -> None:
             assert s.base_url is not None
             group = s.add_group(ACCOUNT)
             s.set_fault_rate(0.5, kinds=("500", "429"), retry_after=0.5)
-            async with CloudflareClient(s.base_url, TOKEN) as cf:
+            clock = ManualClock()
+            async with CloudflareClient(s.base_url, TOKEN, clock=clock) as cf:
                 for _ in range(20):
                     try:
                         await cf.get_group(ACCOUNT, group["id"])
                     except TransientError as err:
                         assert err.status != 429 or err.retry_after == 0.5
+                        clock.advance(timedelta(seconds=1))  # past the token's Retry-After
             return [c.status for c in s.calls]
 
     first = await statuses(7)
