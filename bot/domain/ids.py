@@ -1,24 +1,36 @@
-"""Short, copyable IDs shown to people (`r-91QX`, `g-7K3F`)."""
+"""Short, copyable IDs shown to people (`r-91QXK7MA2B`, `g-7K3FMA9QXZ`)."""
 
 from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 
 # Crockford-like alphabet: no 0/O, 1/I/L confusion when people copy IDs by hand.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
-_LENGTH = 6
+# 30^10 ≈ 5.9e14 IDs: a million of them collide with odds of about 1 in 1,200, and an insert that does
+# collide is retried with a fresh ID (bot.services.context.insert_with_fresh_id). IDs made before (6
+# characters) stay valid: the pattern takes 4 to 12.
+_LENGTH = 10
 ID_PATTERN = re.compile(r"^[rg]-[" + ALPHABET + r"]{4,12}$")
+
+# Where IDs come from: given the kind ("r" or "g"), a fresh ID. Tests inject their own to force collisions.
+IdSource = Callable[[str], str]
+
+
+def random_id(kind: str) -> str:
+    """A fresh random ID of a kind: `r` (request) or `g` (grant)."""
+    return kind + "-" + "".join(secrets.choice(ALPHABET) for _ in range(_LENGTH))
 
 
 def new_request_id() -> str:
-    """A fresh request ID such as `r-91QXK7`."""
-    return "r-" + "".join(secrets.choice(ALPHABET) for _ in range(_LENGTH))
+    """A fresh request ID such as `r-91QXK7MA2B`."""
+    return random_id("r")
 
 
 def new_grant_id() -> str:
-    """A fresh grant ID such as `g-7K3FMA`."""
-    return "g-" + "".join(secrets.choice(ALPHABET) for _ in range(_LENGTH))
+    """A fresh grant ID such as `g-7K3FMA9QXZ`."""
+    return random_id("g")
 
 
 def normalise_id(text: str) -> str:
