@@ -20,6 +20,7 @@ from bot.cloudflare.client import CloudflareClient
 from bot.config import Settings
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.durations import parse_duration
+from bot.domain.limits import FilingLimit
 from bot.domain.policy import Policy
 from bot.metrics import Metrics
 from bot.reconcile import periodic_reconcile
@@ -82,7 +83,9 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
     slack = AsyncWebClient(token=_secret(settings.slack_bot_token), base_url=settings.slack_api_url, timeout=10)
     directory = SlackDirectory(slack)
     deps = Deps(store=store, clock=clock, policy=policy, directory=directory, groups=cloudflare,
-                revoke_alert_after=_duration(settings.accessbot_revoke_alert_after, timedelta(minutes=3)))
+                revoke_alert_after=_duration(settings.accessbot_revoke_alert_after, timedelta(minutes=3)),
+                filing_limit=FilingLimit(settings.accessbot_filing_limit,
+                                         _duration(settings.accessbot_filing_window, timedelta(minutes=10))))
     notifier = Notifier(deps, slack, directory)
     scheduler = Scheduler(deps, Locker(engine), notifier.handlers(), max_sleep=max_sleep)
     metrics = Metrics()

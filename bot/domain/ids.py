@@ -1,4 +1,4 @@
-"""Short, copyable IDs shown to people (`r-91QXK7MA2B`, `g-7K3FMA9QXZ`)."""
+"""Short, copyable IDs shown to people (`r-9QXK7MA2`, `g-7K3FMA9Q`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from collections.abc import Callable
 
 # Crockford-like alphabet: no 0/O, 1/I/L confusion when people copy IDs by hand.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
-# 30^10 ≈ 5.9e14 IDs: a million of them collide with odds of about 1 in 1,200, and an insert that does
-# collide is retried with a fresh ID (bot.services.context.insert_with_fresh_id). IDs made before (6
-# characters) stay valid: the pattern takes 4 to 12.
-_LENGTH = 10
+# 30^8 ≈ 6.6e11 IDs: 2,000 of them collide once in ~330,000 runs (six characters: once in ~365), and
+# an insert that does collide is retried with a fresh ID (bot.services.context.insert_request and
+# insert_grant), so even a deployment that makes millions of IDs never fails on one. IDs made before
+# (six characters) stay valid: the pattern takes 4 to 12.
+_LENGTH = 8
 ID_PATTERN = re.compile(r"^[rg]-[" + ALPHABET + r"]{4,12}$")
 
 # Where IDs come from: given the kind ("r" or "g"), a fresh ID. Tests inject their own to force collisions.
@@ -24,12 +25,12 @@ def random_id(kind: str) -> str:
 
 
 def new_request_id() -> str:
-    """A fresh request ID such as `r-91QXK7MA2B`."""
+    """A fresh request ID such as `r-9QXK7MA2`."""
     return random_id("r")
 
 
 def new_grant_id() -> str:
-    """A fresh grant ID such as `g-7K3FMA9QXZ`."""
+    """A fresh grant ID such as `g-7K3FMA9Q`."""
     return random_id("g")
 
 
