@@ -166,6 +166,12 @@ def evaluate_vote(
     return Decision.yes()
 
 
+def extension_too_long(role: Role, total: timedelta) -> Decision:
+    """The refusal of an extension that would make a grant last `total` from its start, past `max_duration`."""
+    return Decision.no("duration_too_long", f"that would make the grant {format_duration(total)} in all; "
+                       f"`{role.name}` allows at most {format_duration(role.max_duration)}")
+
+
 def evaluate_extension(
     role: Role,
     requester: str,
@@ -189,9 +195,7 @@ def evaluate_extension(
     if other_pending:
         return extension_pending(grant_id, other_pending)
     if total > role.max_duration:
-        return Decision.no("duration_too_long",
-                           f"that would make the grant {format_duration(total)} in all; `{role.name}` "
-                           f"allows at most {format_duration(role.max_duration)}")
+        return extension_too_long(role, total)
     if role.require_reason and not reason.strip():
         return Decision.no("reason_required", f"`{role.name}` needs a reason: "
                            f"`/access extend {grant_id} {format_duration(extra)} why`")

@@ -15,7 +15,7 @@ from bot.domain.model import (
     extension_total,
     warn_time,
 )
-from bot.domain.policy import Decision, Role, already_granted, evaluate_vote
+from bot.domain.policy import Decision, Role, already_granted, evaluate_vote, extension_too_long
 from bot.services.checks import Requester, check, for_approver, look_up
 from bot.services.context import Deps, Outcome, RuleConflict, insert_grant, owe_home_refresh, record
 from bot.storage.store import Tx
@@ -77,8 +77,7 @@ async def _extend(deps: Deps, tx: Tx, req: AccessRequest, actor: str) -> Grant:
                                                          "only an active grant can be extended"))
     total, new_expiry = span
     if total > role.max_duration:
-        raise RuleConflict(Decision.no("duration_too_long", f"that would make the grant {format_duration(total)} in "
-                                       f"all; `{role.name}` allows at most {format_duration(role.max_duration)}"))
+        raise RuleConflict(extension_too_long(role, total))
     if not await tx.extend_grant(grant.id, grant.expires_at, new_expiry,
                                  warn_time(new_expiry, role.warn_before, now)):
         raise RuleConflict(Decision.no("not_extendable", f"grant `{grant.id}` changed while the extension was "

@@ -8,7 +8,7 @@ from bot.domain.audit import AuditEvent, format_at
 from bot.domain.durations import format_duration
 from bot.domain.limits import next_filing_at
 from bot.domain.model import AccessRequest, RequestKind, RequestState
-from bot.domain.policy import Decision, already_pending_request, extension_pending
+from bot.domain.policy import Decision, Role, already_pending_request, extension_pending
 from bot.services.approval import approve_in_tx, close_expired
 from bot.services.checks import Requester, check, look_up
 from bot.services.context import Deps, Outcome, RuleConflict, insert_request, owe_home_refresh, record
@@ -52,11 +52,10 @@ async def _over_limit(deps: Deps, tx: Tx, requester: str) -> tuple[Decision, int
                        f"(in {format_duration(timedelta(seconds=wait))})"), wait
 
 
-async def _file(deps: Deps, req: AccessRequest, who: Requester, conflict: Decision, source: str) -> Outcome:
+async def _file(deps: Deps, role: Role, req: AccessRequest, who: Requester, conflict: Decision,
+                source: str) -> Outcome:
     """The filing transaction shared by requests and extensions: the person's lock, the filing limit, the
     shared checks, the insert (the database refuses a duplicate a race let through), auto-approval."""
-    role = deps.policy.role(req.role)
-    assert role is not None
     extend = req.kind is RequestKind.EXTEND
     try:
         async with deps.store.tx() as tx:
@@ -126,7 +125,7 @@ async def submit(deps: Deps, requester: str, role_name: str, duration: timedelta
     now = deps.clock.now()
     req = AccessRequest(id="", role=role.name, requester=requester, email=who.identity.email, duration=duration,
                         reason=reason, created_at=now, expires_at=now + role.request_timeout)
-    return await _file(deps, req, who, already_pending_request(role), source)
+    return await _file(deps, role, req, who, already_pending_request(role), source)
 
 
 async def submit_extend(deps: Deps, requester: str, grant_id: str, duration: timedelta, reason: str,
@@ -152,7 +151,7 @@ async def submit_extend(deps: Deps, requester: str, grant_id: str, duration: tim
     req = AccessRequest(id="", role=role.name, requester=requester, email=grant.email, duration=duration,
                         reason=reason[:MAX_REASON], created_at=now, expires_at=now + role.request_timeout,
                         kind=RequestKind.EXTEND, grant_id=grant.id)
-    return await _file(deps, req, who, extension_pending(grant.id), source)
+    return await _file(deps, role, req, who, extension_pending(grant.id), source)
 
 
 async def cancel(deps: Deps, user: str, request_id: str) -> Outcome:

@@ -16,6 +16,7 @@ from bot.domain.errors import TransientError
 from bot.domain.limits import FilingLimit
 from bot.domain.model import AccessRequest, Grant, GrantState, RequestKind, RequestState, VoteChoice
 from bot.services import approval, grants, requests
+from bot.services.context import RuleConflict
 from bot.storage.store import Inserted, Tx
 from tests.core_harness import ACCOUNT, GROUP, GROUP2, POLICY, Core, make_core
 
@@ -351,3 +352,22 @@ async def test_each_approval_of_a_two_approval_role_rechecks_the_requester(core:
     assert not voted.ok and voted.code == "no_identity" and "guest" in voted.message
     async with core.deps.store.tx() as tx:
         assert await tx.grants() == []
+
+
+async def test_the_extension_itself_refuses_a_total_past_max_duration_and_a_moved_end(core: Core) -> None:
+    grant = await _active_grant(core, "capped", timedelta(hours=3))
+    out = await requests.submit_extend(core.deps, "U0ALICE", grant.id, timedelta(hours=1), "more")
+    assert grant.expires_at and out.ok
+    async with core.deps.store.tx() as tx:  # the end moved since it was read: compare-and-set says no
+        assert not await tx.extend_grant(grant.id, grant.expires_at - timedelta(minutes=1),
+                                         grant.expires_at + timedelta(hours=9), None)
+        assert await tx.extend_grant(grant.id, grant.expires_at, grant.expires_at + timedelta(minutes=30), None)
+    with pytest.raises(RuleConflict) as lost:  # 3h30m + 1h > 4h: refused under the grant's lock, rolled back
+        async with core.deps.store.tx() as tx:
+            req = await tx.request(out.data["request_id"], lock=True)
+            assert req is not None
+            await approval.approve_in_tx(core.deps, tx, req, "U0APPR01")
+    assert lost.value.decision.code == "duration_too_long" and "4h30m in all" in lost.value.decision.reason
+    assert _length(await _grant(core, grant.id)) == timedelta(hours=3, minutes=30)
+    async with core.deps.store.tx() as tx:
+        assert (await tx.request(out.data["request_id"])).state is RequestState.PENDING  # type: ignore[union-attr]
