@@ -24,6 +24,7 @@ from bot.config import Settings
 from bot.credentials import CredentialHealth, SlackObserver, cloudflare_observer
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.durations import parse_duration
+from bot.domain.limits import FilingLimit
 from bot.domain.policy import Policy
 from bot.metrics import Metrics
 from bot.policy_reload import PolicyReloader
@@ -98,7 +99,9 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
                            retry_handlers=[SlackObserver(health), *async_default_handlers()])
     directory = SlackDirectory(slack)
     deps = Deps(store=store, clock=clock, policy=policy, directory=directory, groups=cloudflare,
-                revoke_alert_after=_duration(settings.accessbot_revoke_alert_after, timedelta(minutes=3)))
+                revoke_alert_after=_duration(settings.accessbot_revoke_alert_after, timedelta(minutes=3)),
+                filing_limit=FilingLimit(settings.accessbot_filing_limit,
+                                         _duration(settings.accessbot_filing_window, timedelta(minutes=10))))
     health.add_probe("slack", slack.auth_test)
     health.add_probe("cloudflare", functools.partial(_probe_cloudflare, deps, cloudflare))
     notifier = Notifier(deps, slack, directory)

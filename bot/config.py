@@ -239,6 +239,9 @@ class Settings(BaseSettings):
     accessbot_revoke_alert_after: timedelta = timedelta(minutes=3)
     accessbot_reconcile_interval: timedelta = timedelta(hours=1)
     accessbot_cf_timeout: float = Field(default=10.0, gt=0)
+    # at most this many requests and extensions filed by one person in any ACCESSBOT_FILING_WINDOW; 0 = no limit
+    accessbot_filing_limit: int = Field(default=10, ge=0, le=100_000)
+    accessbot_filing_window: timedelta = timedelta(minutes=10)
     # signed audit checkpoints (README §8): the signing key file, where copies go, how often, the verifying key
     accessbot_audit_key_file: str | None = None
     accessbot_audit_checkpoint_dir: str | None = None
@@ -302,6 +305,11 @@ class Settings(BaseSettings):
     @field_validator("accessbot_revoke_alert_after", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
+        return _setting_duration(value)
+
+    @field_validator("accessbot_filing_window", mode="before")
+    @classmethod
+    def _filing_window(cls, value: Any) -> Any:
         return _setting_duration(value)
 
     @field_validator("accessbot_reconcile_interval", mode="before")

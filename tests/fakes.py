@@ -61,7 +61,8 @@ class FakeDirectory:
     async def user_profile(self, user_id: str) -> dict[str, Any]:
         return copy.deepcopy(self.users.get(user_id, {"id": user_id, "profile": {}}))
 
-    async def user_groups_of(self, user_id: str, group_ids: tuple[str, ...]) -> frozenset[str]:
+    async def user_groups_of(self, user_id: str, group_ids: tuple[str, ...], *,
+                             fresh: bool = False) -> frozenset[str]:
         return frozenset(g for g in group_ids if user_id in self.groups.get(g, set()))
 
     async def find_by_email(self, email: str) -> str | None:

@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+from bot.domain.model import Grant, GrantState
 
 # Fields Cloudflare returns that are not part of a PUT body.
 _READ_ONLY = ("id", "created_at", "updated_at", "uid")
+
+
+def needs_membership(grant: Grant, now: datetime) -> bool:
+    """True when this grant, at `now`, needs its email in the group: the one rule every writer follows.
+
+    An active grant needs it only while its time runs (`expires_at` still ahead): one whose end passed
+    while nobody swept it (the bot was down) needs nothing. A pending grant was approved and waits for
+    Cloudflare to confirm the add; its time starts then, so it needs the email. Revoking, revoked and
+    failed grants need nothing."""
+    if grant.state is GrantState.PENDING:
+        return True
+    return grant.state is GrantState.ACTIVE and grant.expires_at is not None and grant.expires_at > now
+
+
+def needed_emails(grants: Iterable[Grant], now: datetime) -> set[str]:
+    """Lower-cased emails that some grant still in its time needs in the group (see `needs_membership`)."""
+    return {g.email.lower() for g in grants if needs_membership(g, now)}
 
 
 def email_of_rule(rule: Any) -> str | None:

@@ -109,16 +109,18 @@ class Grant:
     revoke_sessions: bool = False
     failure: str | None = None
 
-    @property
-    def holds_membership(self) -> bool:
-        """True while this grant needs the email in the group (being added or active)."""
-        return self.state in (GrantState.PENDING, GrantState.ACTIVE)
-
     def time_left(self, now: datetime) -> timedelta:
         """What is left of an active grant (zero when over)."""
         if self.expires_at is None:
             return timedelta(0)
         return max(self.expires_at - now, timedelta(0))
+
+
+def extension_total(grant: Grant, extra: timedelta) -> tuple[timedelta, datetime] | None:
+    """(the grant's length from its start once extended by `extra`, its new end); None when not running."""
+    if grant.expires_at is None or grant.granted_at is None:
+        return None
+    return (grant.expires_at - grant.granted_at) + extra, grant.expires_at + extra
 
 
 def warn_time(expires_at: datetime, warn_before: timedelta, granted_at: datetime) -> datetime | None:

@@ -89,6 +89,34 @@ def is_member(user_id: str, allowed: tuple[str, ...], user_groups_of: frozenset[
     return user_id in allowed or bool(user_groups_of.intersection(a for a in allowed if a.startswith("S")))
 
 
+def already_granted(role: Role) -> Decision:
+    """The refusal of a request for a role the requester already holds (one live grant per person and role)."""
+    return Decision.no(
+        "already_granted",
+        f"you already hold `{role.name}`; use `/access extend GRANT_ID DURATION` to lengthen it "
+        "(`/access list` shows the ID)",
+    )
+
+
+def already_pending_request(role: Role) -> Decision:
+    """The refusal of a second pending request for one role (one pending request per person and role)."""
+    return Decision.no(
+        "already_pending",
+        f"you already have a pending request for `{role.name}`; `/access list` shows it "
+        "and `/access cancel REQUEST_ID` withdraws it",
+    )
+
+
+def extension_pending(grant_id: str, request_id: str | None = None) -> Decision:
+    """The refusal of a second pending extension of one grant."""
+    which = f" (`{request_id}`)" if request_id else ""
+    return Decision.no(
+        "extension_pending",
+        f"grant `{grant_id}` already has an extension waiting for approval{which}; wait for it to be decided "
+        f"or withdraw it with `/access cancel {request_id or 'REQUEST_ID'}`",
+    )
+
+
 def evaluate_request(
     role: Role,
     requester: str,
@@ -102,17 +130,9 @@ def evaluate_request(
     if role.requesters and not is_member(requester, role.requesters, requester_groups):
         return Decision.no("not_allowed", f"you are not on the list of people who may request `{role.name}`")
     if already_holds:
-        return Decision.no(
-            "already_granted",
-            f"you already hold `{role.name}`; use `/access extend GRANT_ID DURATION` to lengthen it "
-            "(`/access list` shows the ID)",
-        )
+        return already_granted(role)
     if already_pending:
-        return Decision.no(
-            "already_pending",
-            f"you already have a pending request for `{role.name}`; `/access list` shows it "
-            "and `/access cancel REQUEST_ID` withdraws it",
-        )
+        return already_pending_request(role)
     if duration < role.min_duration:
         return Decision.no(
             "duration_too_short",
@@ -143,4 +163,40 @@ def evaluate_vote(
         return Decision.no("not_an_approver", f"you are not an approver for `{role.name}`")
     if voter == requester and not role.allow_self_approval:
         return Decision.no("self_approval", "you cannot approve or deny your own request")
+    return Decision.yes()
+
+
+def extension_too_long(role: Role, total: timedelta) -> Decision:
+    """The refusal of an extension that would make a grant last `total` from its start, past `max_duration`."""
+    return Decision.no("duration_too_long", f"that would make the grant {format_duration(total)} in all; "
+                       f"`{role.name}` allows at most {format_duration(role.max_duration)}")
+
+
+def evaluate_extension(
+    role: Role,
+    requester: str,
+    grant_id: str,
+    grant_state: str,
+    extra: timedelta,
+    total: timedelta | None,
+    reason: str,
+    requester_groups: frozenset[str] = frozenset(),
+    other_pending: str | None = None,
+) -> Decision:
+    """Decide whether `requester` may lengthen their grant of `role` by `extra`, so it lasts `total` in all.
+
+    `total` is the grant's length from its original start once extended (None when it is not running);
+    `other_pending` names another pending extension of the same grant, if there is one."""
+    if role.requesters and not is_member(requester, role.requesters, requester_groups):
+        return Decision.no("not_allowed", f"you are not on the list of people who may request `{role.name}`")
+    if grant_state != "active" or total is None:
+        return Decision.no("not_extendable",
+                           f"grant `{grant_id}` is {grant_state}; only an active grant can be extended")
+    if other_pending:
+        return extension_pending(grant_id, other_pending)
+    if total > role.max_duration:
+        return extension_too_long(role, total)
+    if role.require_reason and not reason.strip():
+        return Decision.no("reason_required", f"`{role.name}` needs a reason: "
+                           f"`/access extend {grant_id} {format_duration(extra)} why`")
     return Decision.yes()

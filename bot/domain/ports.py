@@ -31,8 +31,10 @@ class Directory(Protocol):
         """users.info `user` object (id, deleted, is_bot, is_restricted, profile.email, ...)."""
         ...
 
-    async def user_groups_of(self, user_id: str, group_ids: tuple[str, ...]) -> frozenset[str]:
-        """Which of `group_ids` (Slack user groups) the user belongs to."""
+    async def user_groups_of(self, user_id: str, group_ids: tuple[str, ...], *,
+                             fresh: bool = False) -> frozenset[str]:
+        """Which of `group_ids` (Slack user groups) the user belongs to; `fresh` skips any cache (a re-check
+        at approval must see a removal made a moment ago)."""
         ...
 
     async def find_by_email(self, email: str) -> str | None:

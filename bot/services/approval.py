@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from bot.domain.audit import AuditEvent
 from bot.domain.durations import format_duration
-from bot.domain.ids import new_grant_id
 from bot.domain.model import (
     AccessRequest,
     Grant,
@@ -13,10 +12,12 @@ from bot.domain.model import (
     RequestState,
     Vote,
     VoteChoice,
+    extension_total,
     warn_time,
 )
-from bot.domain.policy import evaluate_vote
-from bot.services.context import Deps, Outcome, owe_home_refresh, record
+from bot.domain.policy import Decision, Role, already_granted, evaluate_vote, extension_too_long
+from bot.services.checks import Requester, check, for_approver, look_up
+from bot.services.context import Deps, Outcome, RuleConflict, insert_grant, owe_home_refresh, record
 from bot.storage.store import LANE_CF_ADD, LANE_CF_REMOVE, Tx
 
 
@@ -33,7 +34,11 @@ async def owe_group_sync(tx: Tx, account_id: str, group_id: str, *, removal: boo
 
 
 async def approve_in_tx(deps: Deps, tx: Tx, req: AccessRequest, actor: str, *, auto: bool = False) -> Grant:
-    """Mark a pending request approved and create (or extend) its grant, inside the caller's transaction."""
+    """Mark a pending request approved and create (or extend) its grant, inside the caller's transaction.
+
+    The database has the last word: a second live grant of the role (a race the checks lost) and an
+    extension past `max_duration` (checked again here, under the grant's row lock, against the end it
+    moves) raise RuleConflict, and the caller's transaction is rolled back."""
     now = deps.clock.now()
     role = deps.policy.role(req.role)
     assert role is not None
@@ -46,28 +51,13 @@ async def approve_in_tx(deps: Deps, tx: Tx, req: AccessRequest, actor: str, *, a
                                       details={"auto": auto, "approvers": sorted(req.approvals())}))
     await owe_home_refresh(tx, req.requester, approvers_of=None if auto else req.id)
     if req.kind is RequestKind.EXTEND and req.grant_id:
-        grant = await tx.grant(req.grant_id, lock=True)
-        assert grant is not None
-        if grant.state is GrantState.ACTIVE and grant.expires_at and grant.granted_at:
-            new_expiry = grant.expires_at + req.duration
-            await tx.update_grant(grant.id, GrantState.ACTIVE, expires_at=new_expiry,
-                                  warn_at=warn_time(new_expiry, role.warn_before, now), warned=False)
-            await record(deps, tx, AuditEvent(actor, "grant.extended", request_id=req.id, grant_id=grant.id,
-                                              role=grant.role, subject=grant.email,
-                                              details={"by": format_duration(req.duration),
-                                                       "expires_at": new_expiry.isoformat()}))
-            await tx.enqueue("notify.user", {"user": req.requester, "event": "extended", "grant_id": grant.id,
-                                             "request_id": req.id}, key="slack")
-            await tx.enqueue("notify.thread", {"request_id": grant.request_id, "event": "extended",
-                                               "grant_id": grant.id}, key="slack")
-        await tx.enqueue("approval.refresh", {"request_id": req.id}, key="slack")
-        return grant
+        return await _extend(deps, tx, req, actor)
     grant = Grant(
-        id=new_grant_id(), request_id=req.id, role=role.name, requester=req.requester, email=req.email,
+        id="", request_id=req.id, role=role.name, requester=req.requester, email=req.email,
         account_id=role.account_id, group_id=role.group_id, duration=req.duration, created_at=now,
         revoke_sessions=role.revoke_sessions,
     )
-    await tx.add_grant(grant)
+    await insert_grant(deps, tx, grant, already_granted(role))
     await owe_group_sync(tx, grant.account_id, grant.group_id)
     if not auto:
         await tx.enqueue("approval.refresh", {"request_id": req.id}, key="slack")
@@ -76,8 +66,78 @@ async def approve_in_tx(deps: Deps, tx: Tx, req: AccessRequest, actor: str, *, a
     return grant
 
 
+async def _extend(deps: Deps, tx: Tx, req: AccessRequest, actor: str) -> Grant:
+    """Move the grant's end by the extension, if the total from its start stays within `max_duration`."""
+    now = deps.clock.now()
+    role = deps.policy.role(req.role)
+    assert role is not None and req.grant_id
+    grant = await tx.grant(req.grant_id, lock=True)
+    span = extension_total(grant, req.duration) if grant and grant.state is GrantState.ACTIVE else None
+    if grant is None or span is None or grant.expires_at is None:
+        raise RuleConflict(Decision.no("not_extendable", f"grant `{req.grant_id}` is no longer active; "
+                                                         "only an active grant can be extended"))
+    total, new_expiry = span
+    if total > role.max_duration:
+        raise RuleConflict(extension_too_long(role, total))
+    if not await tx.extend_grant(grant.id, grant.expires_at, new_expiry,
+                                 warn_time(new_expiry, role.warn_before, now)):
+        raise RuleConflict(Decision.no("not_extendable", f"grant `{grant.id}` changed while the extension was "
+                                                         "being approved; ask again"))
+    await record(deps, tx, AuditEvent(actor, "grant.extended", request_id=req.id, grant_id=grant.id,
+                                      role=grant.role, subject=grant.email,
+                                      details={"by": format_duration(req.duration), "total": format_duration(total),
+                                               "expires_at": new_expiry.isoformat()}))
+    await tx.enqueue("notify.user", {"user": req.requester, "event": "extended", "grant_id": grant.id,
+                                     "request_id": req.id}, key="slack")
+    await tx.enqueue("notify.thread", {"request_id": grant.request_id, "event": "extended",
+                                       "grant_id": grant.id}, key="slack")
+    await tx.enqueue("approval.refresh", {"request_id": req.id}, key="slack")
+    return grant
+
+
+async def close_expired(deps: Deps, tx: Tx, req: AccessRequest) -> bool:
+    """Close a pending request whose `request_timeout` has passed, and tell everyone; False if not pending."""
+    now = deps.clock.now()
+    if not await tx.move_request(req.id, RequestState.PENDING, RequestState.EXPIRED,
+                                 decided_by="system", decided_at=now):
+        return False
+    await record(deps, tx, AuditEvent("system", "request.expired", request_id=req.id, role=req.role,
+                                      subject=req.email, grant_id=req.grant_id))
+    await tx.enqueue("approval.refresh", {"request_id": req.id}, key="slack")
+    await tx.enqueue("notify.user", {"user": req.requester, "event": "request_expired",
+                                     "request_id": req.id}, key="slack")
+    await tx.enqueue("notify.approvers", {"request_id": req.id, "event": "expired"}, key="slack")
+    await owe_home_refresh(tx, req.requester, approvers_of=req.id)
+    return True
+
+
+async def _deny_on_recheck(deps: Deps, tx: Tx, req: AccessRequest, voter: str, choice: VoteChoice,
+                           decision: Decision) -> Outcome:
+    """The request fails a filing check now: close it as denied (by the system, with the reason), audit
+    both the refused click and the denial, tell the requester and the other approvers."""
+    base = dict(request_id=req.id, role=req.role, subject=req.email, grant_id=req.grant_id)
+    await record(deps, tx, AuditEvent(voter, "approval.refused", **base,
+                                      details={"code": decision.code, "choice": choice.value, "recheck": True}))
+    await tx.move_request(req.id, RequestState.PENDING, RequestState.DENIED, decided_by="system",
+                          decided_at=deps.clock.now(), decision_note=decision.reason[:500])
+    await record(deps, tx, AuditEvent("system", "request.denied", **base,
+                                      details={"code": decision.code, "reason": decision.reason, "recheck": True,
+                                               "clicked_by": voter}))
+    await tx.enqueue("approval.refresh", {"request_id": req.id}, key="slack")
+    await tx.enqueue("notify.user", {"user": req.requester, "event": "denied", "request_id": req.id}, key="slack")
+    await tx.enqueue("notify.approvers", {"request_id": req.id, "event": "denied", "except": voter}, key="slack")
+    await owe_home_refresh(tx, req.requester, approvers_of=req.id)
+    return Outcome(False, f"Request `{req.id}` was checked again before approving and no longer passes, so it is "
+                          f"closed as denied and nothing was granted: {for_approver(decision, req)}. "
+                          f"<@{req.requester}> is told why.", decision.code)
+
+
 async def vote(deps: Deps, request_id: str, voter: str, choice: VoteChoice, note: str = "") -> Outcome:
-    """An approver clicks Approve or Deny: every click rule of spec §3, one consistent outcome under races."""
+    """An approver clicks Approve or Deny: every click rule of spec §3, one consistent outcome under races.
+
+    An Approve first runs again every check the filing ran (`bot.services.checks.check`, the same
+    function): a requester deleted, turned guest or removed from `requesters` since, or a request past
+    its `request_timeout`, is never granted."""
     async with deps.store.tx() as tx:
         req = await tx.request(request_id)
         if req is None:  # a forged button value or a mistyped ID
@@ -89,6 +149,24 @@ async def vote(deps: Deps, request_id: str, voter: str, choice: VoteChoice, note
     groups = frozenset()
     if role and role.approver_groups and voter not in role.approver_users:
         groups = await deps.directory.user_groups_of(voter, role.approver_groups)
+    who: Requester | None = None
+    if role and choice is VoteChoice.APPROVE and req.is_open and evaluate_vote(role, voter, req.requester,
+                                                                               groups).allowed:
+        who = await look_up(deps, req.requester, role, fresh=True)
+    try:
+        return await _vote_in_tx(deps, request_id, voter, choice, note, role, groups, who)
+    except RuleConflict as lost:
+        async with deps.store.tx() as tx:
+            await record(deps, tx, AuditEvent(voter, "approval.refused", request_id=req.id, role=req.role,
+                                              subject=req.email, grant_id=req.grant_id,
+                                              details={"code": lost.decision.code, "choice": choice.value}))
+        return Outcome(False, f"request `{req.id}` cannot be approved now: {lost.decision.reason}",
+                       lost.decision.code)
+
+
+async def _vote_in_tx(deps: Deps, request_id: str, voter: str, choice: VoteChoice, note: str, role: Role | None,
+                      groups: frozenset[str], who: Requester | None) -> Outcome:
+    """The vote's transaction, under the request's row lock."""
     async with deps.store.tx() as tx:
         req = await tx.request(request_id, lock=True)
         assert req is not None
@@ -109,6 +187,24 @@ async def vote(deps: Deps, request_id: str, voter: str, choice: VoteChoice, note
             await record(deps, tx, AuditEvent(voter, "approval.refused", **base,
                                               details={"code": decision.code, "choice": choice.value}))
             return Outcome(False, decision.reason, decision.code)
+        if req.expires_at <= deps.clock.now():
+            # Past its request_timeout, not yet swept: it is closed now, as the sweep would close it.
+            await record(deps, tx, AuditEvent(voter, "approval.refused", **base,
+                                              details={"code": "request_expired", "choice": choice.value}))
+            await close_expired(deps, tx, req)
+            return Outcome(False, f"request `{req.id}` timed out without a decision, so your click changed nothing; "
+                                  f"it is now closed as expired and <@{req.requester}> is told", "request_expired")
+        if choice is VoteChoice.APPROVE:
+            recheck = await check(deps, tx, req, who) if who else Decision.no(
+                "lookup_failed", "the requester could not be looked up")
+            if recheck.code == "lookup_failed":
+                await record(deps, tx, AuditEvent(voter, "approval.refused", **base,
+                                                  details={"code": "lookup_failed", "choice": choice.value}))
+                return Outcome(False, f"I could not check request `{req.id}` again before approving it "
+                                      f"({recheck.reason}); nothing changed, please try again in a minute",
+                               "lookup_failed")
+            if not recheck.allowed:
+                return await _deny_on_recheck(deps, tx, req, voter, choice, recheck)
         v = Vote(req.id, voter, choice, deps.clock.now())
         if not await tx.add_vote(v):
             await record(deps, tx, AuditEvent(voter, "approval.refused", **base,

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from bot.domain.audit import AuditEvent
 from bot.domain.clock import Clock
-from bot.domain.policy import Policy
+from bot.domain.ids import IdSource, random_id
+from bot.domain.limits import FilingLimit
+from bot.domain.model import AccessRequest, Grant
+from bot.domain.policy import Decision, Policy
 from bot.domain.ports import AccessGroups, Directory
-from bot.storage.store import Store, Tx
+from bot.storage.store import Inserted, Store, Tx
+
+# Fresh IDs tried before an insert gives up (at 30^10 IDs a second collision in a row is all but impossible).
+ID_ATTEMPTS = 5
 
 
 @dataclass
@@ -33,6 +39,42 @@ class Deps:
     directory: Directory
     groups: AccessGroups
     revoke_alert_after: timedelta = timedelta(minutes=3)
+    ids: IdSource = random_id
+    filing_limit: FilingLimit = field(default_factory=FilingLimit)
+
+
+class RuleConflict(Exception):  # noqa: N818 - a refusal carried out of a transaction, not a failure
+    """The database refused a row a rule forbids (a race the checks lost): roll back and refuse this way."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.reason)
+        self.decision = decision
+
+
+async def insert_request(deps: Deps, tx: Tx, req: AccessRequest, conflict: Decision) -> None:
+    """Insert a request under a fresh ID (another on a collision); RuleConflict(`conflict`) when an index
+    says the person already has one pending."""
+    for _ in range(ID_ATTEMPTS):
+        req.id = deps.ids("r")
+        got = await tx.add_request(req)
+        if got is Inserted.OK:
+            return
+        if got is Inserted.CONFLICT:
+            raise RuleConflict(conflict)
+    raise RuntimeError(f"no free request ID after {ID_ATTEMPTS} tries")
+
+
+async def insert_grant(deps: Deps, tx: Tx, grant: Grant, conflict: Decision) -> None:
+    """Insert a grant under a fresh ID (another on a collision); RuleConflict(`conflict`) when an index says
+    the person already holds the role."""
+    for _ in range(ID_ATTEMPTS):
+        grant.id = deps.ids("g")
+        got = await tx.add_grant(grant)
+        if got is Inserted.OK:
+            return
+        if got is Inserted.CONFLICT:
+            raise RuleConflict(conflict)
+    raise RuntimeError(f"no free grant ID after {ID_ATTEMPTS} tries")
 
 
 async def record(deps: Deps, tx: Tx, event: AuditEvent) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """Cloudflare writes: one read-modify-write per group settles every add and removal due on it.
 
-Under the group's lock: read what the database wants (emails of pending and active grants; emails the
-bot added that nothing needs any more), GET the group, change only the bot's own email rules, record
-ownership of the emails about to be added (so a crash after the PUT still knows they are ours), PUT,
-then mark grants active or revoked. Standing members (rules the bot did not add) are never removed.
+Under the group's lock: read what the database wants (emails that a grant still in its time needs, by
+`bot.domain.membership.needs_membership`; emails the bot added that nothing needs any more), GET the
+group, change only the bot's own email rules, record ownership of the emails about to be added (so a
+crash after the PUT still knows they are ours), PUT, then mark grants active or revoked. Standing
+members (rules the bot did not add) are never removed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from bot.domain.audit import AuditEvent
 from bot.domain.errors import ExternalError, PermanentError
-from bot.domain.membership import emails_in, plan_group_change
+from bot.domain.membership import emails_in, needed_emails, needs_membership, plan_group_change
 from bot.domain.model import Grant, GrantState, warn_time
 from bot.logging_setup import bind_grants
 from bot.services.context import Deps, owe_home_refresh, record
@@ -32,8 +33,9 @@ async def sync_group(deps: Deps, account_id: str, group_id: str, effect_ids: lis
         grants = await tx.grants(states=_LIVE, account_id=account_id, group_id=group_id)
         managed = await tx.managed_emails(account_id, group_id)
     bind_grants((g.request_id, g.id) for g in grants if g.state in (GrantState.PENDING, GrantState.REVOKING))
-    needed = {g.email.lower() for g in grants if g.holds_membership}
-    to_add = {g.email for g in grants if g.state is GrantState.PENDING}
+    now = deps.clock.now()
+    needed = needed_emails(grants, now)
+    to_add = {g.email for g in grants if g.state is GrantState.PENDING and needs_membership(g, now)}
     to_remove = managed - needed
     try:
         group = await deps.groups.get_group(account_id, group_id)

@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.domain.audit import AuditEvent
 from bot.domain.errors import ExternalError
-from bot.domain.membership import email_of_rule, plan_group_change
+from bot.domain.membership import email_of_rule, needed_emails, needs_membership, plan_group_change
 from bot.domain.model import GrantState
 from bot.services.approval import sync_key
 from bot.services.context import Deps, record
@@ -87,9 +87,12 @@ async def _inspect(deps: Deps, drift: GroupDrift, fix: bool) -> None:
             present.add(email.lower())
         if email is None or email.lower() not in managed:
             drift.standing.append(rule)
-    active = {g.email.lower() for g in grants if g.state is GrantState.ACTIVE}
-    needed = {g.email.lower() for g in grants if g.holds_membership}
-    drift.missing = sorted(active - present)
+    # What the grants need now, at the clock's now (one rule for every writer): a grant whose end passed
+    # while the bot was down needs nothing, so its email is never reported missing nor put back.
+    now = deps.clock.now()
+    needed = needed_emails(grants, now)
+    running = {g.email.lower() for g in grants if g.state is GrantState.ACTIVE and needs_membership(g, now)}
+    drift.missing = sorted(running - present)
     drift.stale = sorted((managed - needed) & present)
     if fix and drift.drifted:
         change = plan_group_change(group, set(drift.missing), set(drift.stale))

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.domain.audit import AuditEvent
+from bot.domain.audit import AuditEvent, format_at
 from bot.domain.durations import format_duration
-from bot.domain.ids import new_request_id
-from bot.domain.model import AccessRequest, GrantState, RequestKind, RequestState
-from bot.domain.policy import Decision, evaluate_request
-from bot.services.approval import approve_in_tx
-from bot.services.context import Deps, Outcome, owe_home_refresh, record
-from bot.services.identity import requester_email
+from bot.domain.limits import next_filing_at
+from bot.domain.model import AccessRequest, RequestKind, RequestState
+from bot.domain.policy import Decision, Role, already_pending_request, extension_pending
+from bot.services.approval import approve_in_tx, close_expired
+from bot.services.checks import Requester, check, look_up
+from bot.services.context import Deps, Outcome, RuleConflict, insert_request, owe_home_refresh, record
 from bot.storage.store import Tx
 
 MAX_REASON = 40_000  # Slack's own limit on message text; longer text cannot come from Slack
@@ -24,6 +24,84 @@ async def refuse(deps: Deps, actor: str, code: str, reason: str, *, role: str | 
         await record(deps, tx, AuditEvent(actor, "request.refused", role=role,
                                           details={"code": code, "reason": reason, **(details or {})}))
     return Outcome(False, reason, code)
+
+
+async def _refused(deps: Deps, tx: Tx, req: AccessRequest, decision: Decision, **details: object) -> Outcome:
+    """Audit a refusal of a request about to be filed (inside the filing transaction) and return it."""
+    await record(deps, tx, AuditEvent(req.requester, "request.refused", role=req.role, subject=req.email,
+                                      grant_id=req.grant_id,
+                                      details={"code": decision.code, "reason": decision.reason,
+                                               "duration": format_duration(req.duration), **details}))
+    return Outcome(False, decision.reason, decision.code)
+
+
+async def _over_limit(deps: Deps, tx: Tx, requester: str) -> tuple[Decision, int] | None:
+    """The refusal (and the seconds to wait) when the person has filed as many requests as the filing
+    limit allows in its window; counted from the requests table, so every replica sees the same count."""
+    limit = deps.filing_limit
+    if not limit.enabled:
+        return None
+    now = deps.clock.now()
+    again = next_filing_at(limit, await tx.filed_since(requester, now - limit.window), now)
+    if again is None:
+        return None
+    wait = max(1, int((again - now).total_seconds() + 0.999))
+    return Decision.no("rate_limited",
+                       f"you have filed {limit.count} requests in the last {format_duration(limit.window)}, as "
+                       f"many as one person may; you can file again at {format_at(again)[11:19]} UTC "
+                       f"(in {format_duration(timedelta(seconds=wait))})"), wait
+
+
+async def _file(deps: Deps, role: Role, req: AccessRequest, who: Requester, conflict: Decision,
+                source: str) -> Outcome:
+    """The filing transaction shared by requests and extensions: the person's lock, the filing limit, the
+    shared checks, the insert (the database refuses a duplicate a race let through), auto-approval."""
+    extend = req.kind is RequestKind.EXTEND
+    try:
+        async with deps.store.tx() as tx:
+            await tx.lock_person(req.requester)
+            limited = await _over_limit(deps, tx, req.requester)
+            if limited is not None:
+                out = await _refused(deps, tx, req, limited[0], retry_after_s=limited[1])
+                out.data = {"retry_after_s": limited[1]}
+                return out
+            decision = await check(deps, tx, req, who)
+            if not decision.allowed:
+                return await _refused(deps, tx, req, decision)
+            await insert_request(deps, tx, req, conflict)
+            details = {"duration": format_duration(req.duration), "reason": req.reason, "source": source}
+            if extend:
+                details["kind"] = "extend"
+            await record(deps, tx, AuditEvent(req.requester, "request.created", request_id=req.id, role=role.name,
+                                              grant_id=req.grant_id, subject=req.email, details=details))
+            if role.auto_approve:
+                grant = await approve_in_tx(deps, tx, req, "system", auto=True)
+                if extend:
+                    return Outcome(True, f"Grant `{grant.id}` is extended by {format_duration(req.duration)}.",
+                                   data={"request_id": req.id})
+                return Outcome(True, f"`{role.name}` for {format_duration(req.duration)} is approved automatically "
+                                     f"(grant `{grant.id}`); I will message you once Cloudflare has applied it.",
+                               data={"request_id": req.id, "grant_id": grant.id})
+            await tx.enqueue("approval.post", {"request_id": req.id}, key="slack")
+            await owe_home_refresh(tx, req.requester, approvers_of=req.id)
+    except RuleConflict as lost:
+        # A concurrent filing got there first and the database refused this one: the same refusal the
+        # checks give when they see it (the transaction is rolled back, nothing of this filing remains).
+        async with deps.store.tx() as tx:
+            return await _refused(deps, tx, req, lost.decision, race=True)
+    if extend:
+        return Outcome(True, f"Extension request `{req.id}` (+{format_duration(req.duration)} on `{req.grant_id}`) "
+                             "is waiting for approval.", data={"request_id": req.id})
+    return Outcome(True, f"Request `{req.id}` for `{role.name}` ({format_duration(req.duration)}) is waiting for "
+                         f"{role.approvals_required} approval(s). `/access cancel {req.id}` withdraws it.",
+                   data={"request_id": req.id})
+
+
+async def _identity_refusal(deps: Deps, requester: str, who: Requester, role: str) -> Outcome:
+    """Refuse (and audit) a filing by someone users.info says may not request, or could not be asked about."""
+    code = "lookup_failed" if who.identity.transient else "no_identity"
+    return await refuse(deps, requester, code, who.identity.why_not, role=role,
+                        details={"identity": who.identity.code})
 
 
 async def submit(deps: Deps, requester: str, role_name: str, duration: timedelta | None, reason: str,
@@ -41,48 +119,19 @@ async def submit(deps: Deps, requester: str, role_name: str, duration: timedelta
                             f"the reason is {len(reason)} characters; keep it under {MAX_REASON}",
                             role=role.name)
     duration = duration if duration is not None else role.default_duration
-    email, why_not = await requester_email(deps.directory, requester)
-    if email is None:
-        return await refuse(deps, requester, "no_identity", why_not or "", role=role.name)
-    groups = frozenset()
-    if role.requesters and requester not in role.requesters:
-        groups = await deps.directory.user_groups_of(requester, tuple(a for a in role.requesters
-                                                                      if a.startswith("S")))
+    who = await look_up(deps, requester, role)
+    if who.identity.email is None:
+        return await _identity_refusal(deps, requester, who, role.name)
     now = deps.clock.now()
-    async with deps.store.tx() as tx:
-        holds = await tx.live_grant_for(requester, role.name)
-        pending = await tx.pending_request_for(requester, role.name)
-        decision = evaluate_request(role, requester, duration, reason, groups,
-                                    already_holds=holds is not None, already_pending=pending is not None)
-        if not decision.allowed:
-            await record(deps, tx, AuditEvent(requester, "request.refused", role=role.name, subject=email,
-                                              details={"code": decision.code, "reason": decision.reason,
-                                                       "duration": format_duration(duration)}))
-            return Outcome(False, decision.reason, decision.code)
-        req = AccessRequest(
-            id=new_request_id(), role=role.name, requester=requester, email=email, duration=duration,
-            reason=reason, created_at=now, expires_at=now + role.request_timeout,
-        )
-        await tx.add_request(req)
-        await record(deps, tx, AuditEvent(requester, "request.created", request_id=req.id, role=role.name,
-                                          subject=email, details={"duration": format_duration(duration),
-                                                                  "reason": reason, "source": source}))
-        if role.auto_approve:
-            grant = await approve_in_tx(deps, tx, req, "system", auto=True)
-            return Outcome(True, f"`{role.name}` for {format_duration(duration)} is approved automatically "
-                                 f"(grant `{grant.id}`); I will message you once Cloudflare has applied it.",
-                           data={"request_id": req.id, "grant_id": grant.id})
-        await tx.enqueue("approval.post", {"request_id": req.id}, key="slack")
-        await owe_home_refresh(tx, requester, approvers_of=req.id)
-    return Outcome(True, f"Request `{req.id}` for `{role.name}` ({format_duration(duration)}) is waiting for "
-                         f"{role.approvals_required} approval(s). `/access cancel {req.id}` withdraws it.",
-                   data={"request_id": req.id})
+    req = AccessRequest(id="", role=role.name, requester=requester, email=who.identity.email, duration=duration,
+                        reason=reason, created_at=now, expires_at=now + role.request_timeout)
+    return await _file(deps, role, req, who, already_pending_request(role), source)
 
 
-async def submit_extend(deps: Deps, requester: str, grant_id: str, duration: timedelta, reason: str) -> Outcome:
-    """Ask for more time on an active grant; approved like a request."""
+async def submit_extend(deps: Deps, requester: str, grant_id: str, duration: timedelta, reason: str,
+                        *, source: str = "slack") -> Outcome:
+    """Ask for more time on an active grant; approved like a request, after the same checks."""
     reason = reason.strip()
-    now = deps.clock.now()
     async with deps.store.tx() as tx:
         grant = await tx.grant(grant_id)
         if grant is None or grant.requester != requester:
@@ -90,43 +139,19 @@ async def submit_extend(deps: Deps, requester: str, grant_id: str, duration: tim
                                               details={"code": "unknown_grant"}))
             return Outcome(False, f"you have no grant `{grant_id[:16]}`; `/access list` shows yours", "unknown_grant")
         role = deps.policy.role(grant.role)
-        if grant.state is not GrantState.ACTIVE or role is None:
-            reason_text = (f"grant `{grant.id}` is {grant.state.value}; only an active grant can be extended"
-                           if role else f"the role `{grant.role}` is no longer in the policy")
+        if role is None:
+            reason_text = f"the role `{grant.role}` is no longer in the policy"
             await record(deps, tx, AuditEvent(requester, "request.refused", grant_id=grant.id, role=grant.role,
                                               details={"code": "not_extendable", "reason": reason_text}))
             return Outcome(False, reason_text, "not_extendable")
-        total = (grant.expires_at - grant.granted_at) + duration if grant.expires_at and grant.granted_at \
-            else duration
-        decision = Decision.yes()
-        if total > role.max_duration:
-            decision = Decision.no("duration_too_long",
-                                   f"that would make the grant {format_duration(total)} in all; `{role.name}` "
-                                   f"allows at most {format_duration(role.max_duration)}")
-        elif role.require_reason and not reason:
-            decision = Decision.no("reason_required", f"`{role.name}` needs a reason: "
-                                   f"`/access extend {grant.id} {format_duration(duration)} why`")
-        if not decision.allowed:
-            await record(deps, tx, AuditEvent(requester, "request.refused", grant_id=grant.id, role=role.name,
-                                              subject=grant.email, details={"code": decision.code,
-                                                                            "reason": decision.reason}))
-            return Outcome(False, decision.reason, decision.code)
-        req = AccessRequest(id=new_request_id(), role=role.name, requester=requester, email=grant.email,
-                            duration=duration, reason=reason[:MAX_REASON], created_at=now,
-                            expires_at=now + role.request_timeout, kind=RequestKind.EXTEND, grant_id=grant.id)
-        await tx.add_request(req)
-        await record(deps, tx, AuditEvent(requester, "request.created", request_id=req.id, grant_id=grant.id,
-                                          role=role.name, subject=grant.email,
-                                          details={"kind": "extend", "duration": format_duration(duration),
-                                                   "reason": reason}))
-        if role.auto_approve:
-            await approve_in_tx(deps, tx, req, "system", auto=True)
-            return Outcome(True, f"Grant `{grant.id}` is extended by {format_duration(duration)}.",
-                           data={"request_id": req.id})
-        await tx.enqueue("approval.post", {"request_id": req.id}, key="slack")
-        await owe_home_refresh(tx, requester, approvers_of=req.id)
-    return Outcome(True, f"Extension request `{req.id}` (+{format_duration(duration)} on `{grant.id}`) is "
-                         "waiting for approval.", data={"request_id": req.id})
+    who = await look_up(deps, requester, role)
+    if who.identity.email is None:
+        return await _identity_refusal(deps, requester, who, role.name)
+    now = deps.clock.now()
+    req = AccessRequest(id="", role=role.name, requester=requester, email=grant.email, duration=duration,
+                        reason=reason[:MAX_REASON], created_at=now, expires_at=now + role.request_timeout,
+                        kind=RequestKind.EXTEND, grant_id=grant.id)
+    return await _file(deps, role, req, who, extension_pending(grant.id), source)
 
 
 async def cancel(deps: Deps, user: str, request_id: str) -> Outcome:
@@ -153,22 +178,11 @@ async def cancel(deps: Deps, user: str, request_id: str) -> Outcome:
 
 async def expire_request(deps: Deps, request_id: str) -> bool:
     """Time out a pending request whose `request_timeout` has passed; False when it was decided already."""
-    now = deps.clock.now()
     async with deps.store.tx() as tx:
         req = await tx.request(request_id, lock=True)
-        if req is None or req.expires_at > now:
+        if req is None or req.expires_at > deps.clock.now():
             return False
-        if not await tx.move_request(req.id, RequestState.PENDING, RequestState.EXPIRED,
-                                     decided_by="system", decided_at=now):
-            return False
-        await record(deps, tx, AuditEvent("system", "request.expired", request_id=req.id, role=req.role,
-                                          subject=req.email, grant_id=req.grant_id))
-        await tx.enqueue("approval.refresh", {"request_id": req.id}, key="slack")
-        await tx.enqueue("notify.user", {"user": req.requester, "event": "request_expired",
-                                         "request_id": req.id}, key="slack")
-        await tx.enqueue("notify.approvers", {"request_id": req.id, "event": "expired"}, key="slack")
-        await owe_home_refresh(tx, req.requester, approvers_of=req.id)
-    return True
+        return await close_expired(deps, tx, req)
 
 
 async def pending_for(deps: Deps, tx: Tx, user: str) -> list[AccessRequest]:

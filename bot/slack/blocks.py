@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain.durations import format_duration
-from bot.domain.model import AccessRequest, Grant, RequestKind, RequestState
+from bot.domain.model import AccessRequest, Grant, RequestKind, RequestState, extension_total
 from bot.domain.policy import Policy, Role
 from bot.slack.text import cut, inert
 
@@ -74,6 +74,12 @@ def approval_message(req: AccessRequest, role: Role | None, grant: Grant | None 
     if role and role.description:
         blocks.append({"type": "context", "elements": [
             {"type": "plain_text", "text": cut(role.description, 2000), "emoji": False}]})
+    if req.state is RequestState.PENDING and req.kind is RequestKind.EXTEND and grant is not None:
+        span = extension_total(grant, req.duration)
+        if span is not None:
+            limit = f" (`{role_name}` allows at most {format_duration(role.max_duration)})" if role else ""
+            blocks.append(mrkdwn(f"Approving extends grant `{grant.id}` to *{format_duration(span[0])} in all*, "
+                                 f"ending {when(span[1])} instead of {when(grant.expires_at)}{limit}."))
     if req.state is RequestState.PENDING:
         need = role.approvals_required if role else 1
         got = len(req.approvals())

@@ -58,10 +58,10 @@ class SlackDirectory:
             if not cursor:
                 return found
 
-    async def members(self, group_id: str) -> frozenset[str]:
-        """User IDs in a Slack user group (cached for `ttl` seconds)."""
+    async def members(self, group_id: str, *, fresh: bool = False) -> frozenset[str]:
+        """User IDs in a Slack user group (cached for `ttl` seconds unless `fresh`)."""
         hit = self._groups.get(group_id)
-        if hit and time.monotonic() - hit[0] < self.ttl:
+        if hit and not fresh and time.monotonic() - hit[0] < self.ttl:
             return hit[1]
         try:
             resp = await call(self.client.usergroups_users_list, usergroup=group_id)
@@ -74,10 +74,11 @@ class SlackDirectory:
         self._groups[group_id] = (time.monotonic(), users)
         return users
 
-    async def user_groups_of(self, user_id: str, group_ids: tuple[str, ...]) -> frozenset[str]:
-        """Which of `group_ids` the user belongs to."""
+    async def user_groups_of(self, user_id: str, group_ids: tuple[str, ...], *,
+                             fresh: bool = False) -> frozenset[str]:
+        """Which of `group_ids` the user belongs to (`fresh`: asked of Slack now, not from the cache)."""
         out = set()
         for gid in group_ids:
-            if user_id in await self.members(gid):
+            if user_id in await self.members(gid, fresh=fresh):
                 out.add(gid)
         return frozenset(out)

@@ -227,8 +227,9 @@ def user_message(event: str, grant: Grant | None, req: AccessRequest | None,
                 f"{bk.when(grant.expires_at)} ({format_duration(grant.duration)}).", None)
     if event == "denied" and req:
         note = f" Reason: {inert(cut(req.decision_note, 500))}" if req.decision_note else ""
-        return (f":no_entry: Your request `{req.id}` for *{req.role}* was denied by <@{req.decided_by}>.{note}",
-                None)
+        by = (" when it was checked again before approval" if req.decided_by == "system"
+              else f" by <@{req.decided_by}>")
+        return (f":no_entry: Your request `{req.id}` for *{req.role}* was denied{by}.{note}", None)
     if event == "warned" and grant:
         text = (f":hourglass_flowing_sand: Your access to *{grant.role}* (grant `{grant.id}`) ends "
                 f"{bk.when(grant.expires_at)}. Need longer? `/access extend {grant.id} 1h why`")

@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, update
@@ -28,6 +29,15 @@ from bot.logging_setup import log_audited
 from bot.storage import tables as t
 
 _AUDIT_LOCK = 727100002
+_PERSON_LOCK = 727100003  # with a hash of the Slack user ID: one person's filings, one at a time
+
+
+class Inserted(StrEnum):
+    """How an insert of a row with a fresh ID went."""
+
+    OK = "ok"
+    ID_TAKEN = "id_taken"    # another row has this ID: try again with a fresh one
+    CONFLICT = "conflict"    # a partial unique index (one pending request, one live grant) forbids the row
 
 # Outbox lanes, most urgent first. Due work is looked up lane by lane, each with its own limit, so no
 # backlog in one lane (thousands of Slack notices while Slack is down) can hold back another's work
@@ -108,14 +118,48 @@ class Tx:
         self.audited: list[dict[str, Any]] = []
 
     # ---- requests and votes -------------------------------------------------------------
-    async def add_request(self, r: AccessRequest) -> None:
-        """Insert a new request."""
-        await self.conn.execute(insert(t.requests).values(
-            id=r.id, role=r.role, requester=r.requester, email=r.email,
+    async def _insert_unique(self, table: Any, row_id: str, values: dict[str, Any]) -> Inserted:
+        """Insert a row in a savepoint; a unique violation says whether the ID was taken or a rule broken."""
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(insert(table).values(id=row_id, **values))
+        except IntegrityError:
+            taken = (await self.conn.execute(select(table.c.id).where(table.c.id == row_id))).first()
+            return Inserted.ID_TAKEN if taken else Inserted.CONFLICT
+        return Inserted.OK
+
+    async def add_request(self, r: AccessRequest) -> Inserted:
+        """Insert a new request; ID_TAKEN when its ID exists, CONFLICT when a one-pending rule forbids it."""
+        return await self._insert_unique(t.requests, r.id, dict(
+            role=r.role, requester=r.requester, email=r.email,
             duration_s=int(r.duration.total_seconds()), reason=r.reason, created_at=r.created_at,
             expires_at=r.expires_at, state=r.state.value, kind=r.kind.value, grant_id=r.grant_id,
             decision_note="",
         ))
+
+    async def lock_person(self, user_id: str) -> None:
+        """Serialise one person's filings across processes until the transaction ends (PostgreSQL; SQLite
+        already has one writer at a time)."""
+        if self.pg:
+            await self.conn.execute(text("SELECT pg_advisory_xact_lock(:k, hashtext(:u))"),
+                                    {"k": _PERSON_LOCK, "u": user_id})
+
+    async def filed_since(self, requester: str, since: datetime) -> list[datetime]:
+        """When the requester filed each request and extension created after `since`, newest first."""
+        rows = await self.conn.execute(select(t.requests.c.created_at).where(
+            t.requests.c.requester == requester, t.requests.c.created_at > since,
+        ).order_by(t.requests.c.created_at.desc()))
+        return [r.created_at for r in rows]
+
+    async def pending_extension_for(self, grant_id: str, *, except_id: str | None = None) -> AccessRequest | None:
+        """The pending extension of a grant (other than `except_id`), if any."""
+        q = select(t.requests).where(
+            t.requests.c.grant_id == grant_id, t.requests.c.state == RequestState.PENDING.value,
+            t.requests.c.kind == RequestKind.EXTEND.value)
+        if except_id:
+            q = q.where(t.requests.c.id != except_id)
+        row = (await self.conn.execute(q)).first()
+        return _request(row) if row else None
 
     async def request(self, request_id: str, *, lock: bool = False) -> AccessRequest | None:
         """The request with its votes; `lock` takes the row lock (PostgreSQL) for a vote."""
@@ -148,12 +192,15 @@ class Tx:
             .values(state=to.value, **fields))
         return res.rowcount == 1
 
-    async def pending_request_for(self, requester: str, role: str) -> AccessRequest | None:
-        """The requester's pending new-grant request for the role, if any."""
-        row = (await self.conn.execute(select(t.requests).where(
+    async def pending_request_for(self, requester: str, role: str, *,
+                                  except_id: str | None = None) -> AccessRequest | None:
+        """The requester's pending new-grant request for the role (other than `except_id`), if any."""
+        q = select(t.requests).where(
             t.requests.c.requester == requester, t.requests.c.role == role,
-            t.requests.c.state == RequestState.PENDING.value, t.requests.c.kind == RequestKind.NEW.value,
-        ))).first()
+            t.requests.c.state == RequestState.PENDING.value, t.requests.c.kind == RequestKind.NEW.value)
+        if except_id:
+            q = q.where(t.requests.c.id != except_id)
+        row = (await self.conn.execute(q)).first()
         return _request(row) if row else None
 
     async def requests_of(self, requester: str, state: RequestState = RequestState.PENDING) -> list[AccessRequest]:
@@ -177,13 +224,23 @@ class Tx:
         return [r.id for r in rows]
 
     # ---- grants -------------------------------------------------------------------------
-    async def add_grant(self, g: Grant) -> None:
-        """Insert a new grant."""
-        await self.conn.execute(insert(t.grants).values(
-            id=g.id, request_id=g.request_id, role=g.role, requester=g.requester, email=g.email,
+    async def add_grant(self, g: Grant) -> Inserted:
+        """Insert a new grant; ID_TAKEN when its ID exists, CONFLICT when the person already holds the role."""
+        return await self._insert_unique(t.grants, g.id, dict(
+            request_id=g.request_id, role=g.role, requester=g.requester, email=g.email,
             account_id=g.account_id, group_id=g.group_id, duration_s=int(g.duration.total_seconds()),
             created_at=g.created_at, state=g.state.value, warned=False, revoke_sessions=g.revoke_sessions,
         ))
+
+    async def extend_grant(self, grant_id: str, old_expiry: datetime, new_expiry: datetime,
+                           warn_at: datetime | None) -> bool:
+        """Move an active grant's end from `old_expiry` to `new_expiry`; False when it is no longer active or
+        its end has moved since it was read (compare-and-set: two extensions never both add to one end)."""
+        res = await self.conn.execute(update(t.grants).where(
+            t.grants.c.id == grant_id, t.grants.c.state == GrantState.ACTIVE.value,
+            t.grants.c.expires_at == old_expiry,
+        ).values(expires_at=new_expiry, warn_at=warn_at, warned=False))
+        return res.rowcount == 1
 
     async def grant(self, grant_id: str, *, lock: bool = False) -> Grant | None:
         """The grant, or None."""

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    text,
 )
 
 
@@ -45,6 +46,19 @@ class UTCDateTime(TypeDecorator):
 
 metadata = MetaData()
 
+# The rules the database itself enforces, whatever races the use cases lose (migration 0003):
+# one pending request per person and role, one pending extension per grant, one live grant per person
+# and role. SQLite and PostgreSQL both take `CREATE UNIQUE INDEX ... WHERE ...`.
+PENDING_NEW = "state = 'pending' AND kind = 'new'"
+PENDING_EXTEND = "state = 'pending' AND kind = 'extend'"
+LIVE_GRANT = "state IN ('pending', 'active')"
+
+
+def _where(clause: str) -> dict[str, object]:
+    """The same partial-index predicate for both backends."""
+    return {"sqlite_where": text(clause), "postgresql_where": text(clause)}
+
+
 requests = Table(
     "requests",
     metadata,
@@ -64,6 +78,8 @@ requests = Table(
     Column("decision_note", Text, nullable=False, default=""),
     Index("ix_requests_state_expires", "state", "expires_at"),
     Index("ix_requests_requester", "requester"),
+    Index("uq_requests_one_pending", "requester", "role", unique=True, **_where(PENDING_NEW)),
+    Index("uq_requests_one_pending_extension", "grant_id", unique=True, **_where(PENDING_EXTEND)),
 )
 
 votes = Table(
@@ -100,6 +116,7 @@ grants = Table(
     Index("ix_grants_state_expires", "state", "expires_at"),
     Index("ix_grants_group", "account_id", "group_id", "state"),
     Index("ix_grants_requester", "requester"),
+    Index("uq_grants_one_live", "requester", "role", unique=True, **_where(LIVE_GRANT)),
 )
 
 approval_messages = Table(

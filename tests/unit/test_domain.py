@@ -8,7 +8,7 @@ import pytest
 
 from bot.domain.audit import GENESIS_HASH, AuditEvent, first_broken, seal
 from bot.domain.durations import DurationError, format_duration, looks_like_duration, parse_duration
-from bot.domain.ids import ID_PATTERN, new_grant_id, new_request_id, normalise_id
+from bot.domain.ids import ALPHABET, ID_PATTERN, new_grant_id, new_request_id, normalise_id
 from bot.domain.membership import plan_group_change
 from bot.domain.model import warn_time
 from bot.domain.policy import Role, evaluate_request, evaluate_vote
@@ -34,10 +34,20 @@ def test_durations_format_back_compactly() -> None:
 
 def test_ids_are_short_copyable_and_forgive_case() -> None:
     rid, gid = new_request_id(), new_grant_id()
-    assert ID_PATTERN.match(rid) and rid.startswith("r-") and len(rid) == 8
+    assert ID_PATTERN.match(rid) and rid.startswith("r-") and len(rid) == 10
     assert ID_PATTERN.match(gid) and gid.startswith("g-")
     assert normalise_id(" " + gid.lower() + " ") == gid
     assert len({new_grant_id() for _ in range(2000)}) == 2000
+
+
+def test_ids_come_from_a_space_where_collisions_are_negligible_and_old_ids_stay_valid() -> None:
+    # 8 characters of a 30-letter alphabet: 30**8 IDs; 2,000 of them collide with odds under 1 in 100,000
+    # (the birthday bound n**2 / 2N), where six characters (30**6) made 2,000 collide once in ~365 runs.
+    # (A collision that does happen is retried: see test_use_cases.)
+    space = len(ALPHABET) ** (len(new_request_id()) - 2)
+    assert space >= 30 ** 8 and 2000 ** 2 / (2 * space) < 1e-5
+    for old in ("r-9QXK7M", "g-7K3FMA", "r-9QXK"):  # IDs made before, shown to people and typed back
+        assert ID_PATTERN.match(old) and normalise_id(old.lower()) == old
 
 
 FOREIGN = [{"email_domain": {"domain": "x.io"}}, {"group": {"id": "abc"}}, {"email": {"email": "boss@x.io"}},
