@@ -33,7 +33,7 @@ async def test_migrations_make_every_table_and_report_head(database_url: str) ->
     async with engine.connect() as conn:
         names = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
     assert {"requests", "votes", "grants", "effects", "audit_log", "managed_members", "approval_messages",
-            "home_viewers", "deliveries"} <= names
+            "home_viewers", "deliveries", "audit_checkpoints"} <= names
     await engine.dispose()
 
 
