@@ -93,7 +93,8 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
     if settings.api_enabled:
         assert settings.cf_access_team_domain and settings.cf_access_aud
         api = AccessVerifier(settings.cf_access_team_domain, settings.cf_access_aud)
-    web_app = build_web_app(deps, bolt, scheduler, signing_secret, metrics, early_ack=early_ack, api=api)
+    web_app = build_web_app(deps, bolt, scheduler, signing_secret, metrics, early_ack=early_ack, api=api,
+                            slack_over_http=not settings.socket_mode)
     return Bot(settings, deps, scheduler, web_app, cloudflare, slack, metrics, bolt, api)
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
+from typing import Any
 from urllib.parse import parse_qs
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import func, select, text
@@ -20,7 +22,9 @@ from bot.metrics import Metrics
 from bot.rejections import RejectionLimiter, audit_rejection
 from bot.scheduler import Scheduler
 from bot.services.context import Deps
+from bot.slack.inbound import BodyError, ParsedBoltRequest, decode, parse_slack_body
 from bot.storage import tables as t
+from bot.web_limits import limits_middleware
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +39,16 @@ def event_delivery_key(data: object) -> str | None:
     return None
 
 
-def _delivery_key(body: str, content_type: str) -> str | None:
-    """The delivery key of an HTTP body (see `event_delivery_key`)."""
-    if "json" not in content_type:
-        return None
-    try:
-        return event_delivery_key(json.loads(body))
-    except ValueError:
-        return None
+def replay_key(signature: str) -> str:
+    """The delivery key of a signed request that is not an event: Slack never sends the same signed slash
+    command or click twice (the signature covers the timestamp and the body), so a repeat is a replay."""
+    return "signed:" + hashlib.sha256(signature.encode("utf-8", "replace")).hexdigest()
 
 
-def _who(body: str) -> str:
+def _who(raw: bytes) -> str:
     """A best-effort guess at who sent a rejected request, for the audit (never trusted)."""
     try:
-        form = parse_qs(body)
+        form = parse_qs(raw.decode("utf-8", "replace"))
         if "user_id" in form:
             return form["user_id"][0][:32]
         if "payload" in form:
@@ -59,38 +59,62 @@ def _who(body: str) -> str:
 
 
 def build_web_app(deps: Deps, bolt: AsyncApp, scheduler: Scheduler, signing_secret: str,
-                  metrics: Metrics, *, early_ack: bool = True, api: AccessVerifier | None = None) -> web.Application:
+                  metrics: Metrics, *, early_ack: bool = True, api: AccessVerifier | None = None,
+                  slack_over_http: bool = True, limits: Any = None) -> web.Application:
     """The HTTP application; signature failures are answered 401 and audited before bolt sees them.
-    With `api` (a verifier for Cloudflare Access JWTs) `/api` is mounted too."""
+    With `api` (a verifier for Cloudflare Access JWTs) `/api` is mounted too. With `slack_over_http=False`
+    (Socket Mode) `/slack/events` answers every caller 404. `limits` (a `bot.web_limits.Limits`) bounds
+    bodies, their reading time, idle connections and concurrent requests."""
     verifier = SignatureVerifier(signing_secret)
     limiter = RejectionLimiter()
-    app = web.Application(client_max_size=2 * 1024 * 1024)
+    middleware, handler_args = limits_middleware(limits)
+    app = web.Application(middlewares=[middleware], handler_args=handler_args)
     app[ACCEPTING] = True
     in_flight: set[asyncio.Task] = set()
     app[IN_FLIGHT] = in_flight
+
+    async def refuse(request: web.Request, raw: bytes, why: str, status: int, error: str) -> web.Response:
+        metrics.slack_requests.labels("rejected").inc()
+        await audit_rejection(deps, limiter, {"source": "slack", "why": why, "claimed_user": _who(raw),
+                                              "remote": request.remote or ""})
+        return web.json_response({"error": error}, status=status)
 
     async def slack_events(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         if not app[ACCEPTING]:
             metrics.slack_requests.labels("shutting_down").inc()
             return web.json_response({"error": "shutting down"}, status=503)
-        body = await request.text()
-        if not verifier.is_valid_request(body, dict(request.headers)):
-            metrics.slack_requests.labels("rejected").inc()
+        raw = await request.read()
+        if not slack_over_http:
+            return await refuse(request, raw, "Socket Mode is on: Slack requests do not come over HTTP", 404,
+                                "not found")
+        if not verifier.is_valid_request(raw, dict(request.headers)):
             ts = request.headers.get("X-Slack-Request-Timestamp", "")
             why = "bad signature" if _fresh(ts) else "stale or missing timestamp"
-            await audit_rejection(deps, limiter, {"source": "slack", "why": why, "claimed_user": _who(body),
-                                                  "remote": request.remote or ""})
-            return web.json_response({"error": "invalid request"}, status=401)
-        key = _delivery_key(body, request.headers.get("Content-Type", ""))
-        if key is not None:
+            return await refuse(request, raw, why, 401, "invalid request")
+        content_type = request.headers.get("Content-Type", "")
+        try:
+            body = decode(raw)
+            data = parse_slack_body(body, content_type)
+        except BodyError as exc:
+            return await refuse(request, raw, f"unreadable body: {exc}", 400, "bad request")
+        key = event_delivery_key(data)
+        if key is None:
+            key = replay_key(request.headers.get("X-Slack-Signature", ""))
+            async with deps.store.tx() as tx:
+                first = await tx.first_delivery(key)
+            if not first:
+                return await refuse(request, raw, "replayed: this signed request was already received", 401,
+                                    "invalid request")
+        else:
             async with deps.store.tx() as tx:
                 first = await tx.first_delivery(key)
             if not first:
                 metrics.slack_requests.labels("duplicate").inc()
                 return web.Response(status=200, text="")
-        bolt_req = await to_bolt_request(request)
-        if early_ack and _ack_at_once(body, request.headers.get("Content-Type", "")):
+        bolt_req = ParsedBoltRequest(raw_body=body, body=data, query=request.query_string,
+                                     headers=dict(request.headers))
+        if early_ack and _ack_at_once(data):
             # Answer Slack now (a couple of ms); the listener runs after, tracked for graceful shutdown.
             task = asyncio.create_task(bolt.async_dispatch(bolt_req))
             in_flight.add(task)
@@ -141,24 +165,9 @@ def build_web_app(deps: Deps, bolt: AsyncApp, scheduler: Scheduler, signing_secr
     return app
 
 
-def _ack_at_once(body: str, content_type: str) -> bool:
+def _ack_at_once(data: dict[str, Any]) -> bool:
     """True for commands, block actions and events: their ack is an empty 200 that needs no listener."""
-    if "json" in content_type:
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return False
-        return isinstance(data, dict) and data.get("type") == "event_callback"
-    if "form" not in content_type:
-        return False
-    form = parse_qs(body)
-    if "command" in form:
-        return True
-    try:
-        payload = json.loads(form.get("payload", ["{}"])[0])
-    except ValueError:
-        return False
-    return isinstance(payload, dict) and payload.get("type") == "block_actions"
+    return "command" in data or data.get("type") in ("event_callback", "block_actions")
 
 
 async def drain_in_flight(app: web.Application, timeout: float = 20.0) -> None:
