@@ -138,15 +138,22 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
         await ack()
         await _open_modal(body["user"]["id"], body["trigger_id"])
 
+    def _state(body: dict[str, Any]) -> dict[str, Any]:
+        """The submitted view's state values ({} when the payload is not shaped as Slack shapes it)."""
+        view = body.get("view")
+        state = view.get("state") if isinstance(view, dict) else None
+        values = state.get("values") if isinstance(state, dict) else None
+        return values if isinstance(values, dict) else {}
+
     async def check_submission(ack, body: dict[str, Any]) -> None:  # noqa: ANN001
-        _, errors = read_submission(body["view"]["state"]["values"], deps.policy.roles)
+        _, errors = read_submission(_state(body), deps.policy.roles)
         if errors:
             await ack(response_action="errors", errors=errors)
         else:
             await ack()
 
     async def file_submission(body: dict[str, Any]) -> None:
-        fields, errors = read_submission(body["view"]["state"]["values"], deps.policy.roles)
+        fields, errors = read_submission(_state(body), deps.policy.roles)
         if errors:
             return
         user = body["user"]["id"]

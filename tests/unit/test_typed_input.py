@@ -56,3 +56,12 @@ def test_a_slack_body_is_read_by_its_content_type_not_its_text() -> None:
                                ("{", "application/json")):
         with pytest.raises(BodyError):
             parse_slack_body(body, content_type)
+
+
+def test_a_modal_state_not_shaped_as_slack_shapes_it_reads_as_empty_fields() -> None:
+    from bot.slack.modal import read_submission
+
+    for values in ({"role": "x", "duration": {"value": 5}, "reason": {"value": {"value": ["a"]}}},
+                   {"role": {"value": {"type": "static_select", "selected_option": "staging"}}}, [], None):
+        fields, errors = read_submission(values, {})  # type: ignore[arg-type]
+        assert fields == {"role": "", "duration": None, "reason": ""} and set(errors) == {"role"}
