@@ -160,8 +160,16 @@ def build_web_app(deps: Deps, bolt: AsyncApp, scheduler: Scheduler, signing_secr
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
+    limiters = [limiter]
     if api is not None:
-        add_api_routes(app, deps, api, RejectionLimiter())
+        limiters.append(RejectionLimiter())
+        add_api_routes(app, deps, api, limiters[-1])
+
+    async def flush_rejections(app: web.Application) -> None:
+        for each in limiters:
+            await each.flush(deps)
+
+    app.on_shutdown.append(flush_rejections)
     return app
 
 
