@@ -33,6 +33,7 @@ class Limits:
     idle_seconds: float = 15.0
     linger_seconds: float = 2.0
     max_requests: int = 256
+    read_buffer: int = 16 * KIB  # what aiohttp buffers per connection before the body is read (default 64 KiB)
 
     def body_limit(self, path: str) -> int:
         """The largest body accepted on `path`."""
@@ -50,6 +51,19 @@ def _closing(status: int, error: str, message: str) -> web.Response:
     resp = web.json_response({"error": error, "message": message}, status=status)
     resp.force_close()
     return resp
+
+
+async def _read_at_most(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it grows past `limit` bytes. Chunks are kept as they come and joined
+    once at the end (growing one buffer as they come held about twice the bytes while a body was stalled)."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.readany():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def limits_middleware(limits: Limits | None = None) -> tuple[Any, dict[str, Any]]:
@@ -70,17 +84,18 @@ def limits_middleware(limits: Limits | None = None) -> tuple[Any, dict[str, Any]
                 declared = request.content_length
                 if declared is not None and declared > limit:
                     return _closing(413, "too_large", f"the body may be at most {limit} bytes here")
-                request = request.clone(client_max_size=limit)
                 try:
                     async with asyncio.timeout(limits.body_seconds):
-                        await request.read()
+                        body = await _read_at_most(request, limit)
                 except TimeoutError:
                     return _closing(408, "too_slow", f"the body did not arrive within {limits.body_seconds:g}s")
-                except web.HTTPRequestEntityTooLarge:
+                if body is None:
                     return _closing(413, "too_large", f"the body may be at most {limit} bytes here")
+                request._read_bytes = body  # noqa: SLF001 - aiohttp's cache of the read body: request.read() returns it
             return await handler(request)
         finally:
             active -= 1
 
-    handler_args = {"keepalive_timeout": limits.idle_seconds, "lingering_time": limits.linger_seconds}
+    handler_args = {"keepalive_timeout": limits.idle_seconds, "lingering_time": limits.linger_seconds,
+                    "read_bufsize": limits.read_buffer}
     return bounded, handler_args

@@ -91,8 +91,8 @@ async def test_a_slow_body_is_cut_after_the_deadline() -> None:
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # noqa: SLF001
     try:
         started = time.monotonic()
-        reader, writer = await _raw_http(port, b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n",
-                                         b"a" * 10)
+        head = b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+        reader, writer = await _raw_http(port, head, b"a" * 10)
         status = await asyncio.wait_for(reader.readline(), 5)
         assert b" 408 " in status, status
         assert await asyncio.wait_for(reader.read(), 5) is not None  # then the connection is closed
