@@ -24,7 +24,7 @@ from bot.scheduler import Scheduler
 from bot.services.context import Deps
 from bot.slack.inbound import BodyError, ParsedBoltRequest, decode, parse_slack_body
 from bot.storage import tables as t
-from bot.web_limits import limits_middleware
+from bot.web_limits import Limits, limits_middleware
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +60,11 @@ def _who(raw: bytes) -> str:
 
 def build_web_app(deps: Deps, bolt: AsyncApp, scheduler: Scheduler, signing_secret: str,
                   metrics: Metrics, *, early_ack: bool = True, api: AccessVerifier | None = None,
-                  slack_over_http: bool = True, limits: Any = None) -> web.Application:
+                  slack_over_http: bool = True, limits: Limits | None = None) -> web.Application:
     """The HTTP application; signature failures are answered 401 and audited before bolt sees them.
     With `api` (a verifier for Cloudflare Access JWTs) `/api` is mounted too. With `slack_over_http=False`
-    (Socket Mode) `/slack/events` answers every caller 404. `limits` (a `bot.web_limits.Limits`) bounds
-    bodies, their reading time, idle connections and concurrent requests."""
+    (Socket Mode) `/slack/events` answers every caller 401, signed or not. `limits` (a `bot.web_limits.Limits`)
+    bounds bodies, their reading time, idle connections and concurrent requests."""
     secret = signing_secret.encode()
     limiter = RejectionLimiter()
     middleware, handler_args = limits_middleware(limits)
@@ -86,8 +86,8 @@ def build_web_app(deps: Deps, bolt: AsyncApp, scheduler: Scheduler, signing_secr
             return web.json_response({"error": "shutting down"}, status=503)
         raw = await request.read()
         if not slack_over_http:
-            return await refuse(request, raw, "Socket Mode is on: Slack requests do not come over HTTP", 404,
-                                "not found")
+            return await refuse(request, raw, "Socket Mode is on: Slack requests do not come over HTTP", 401,
+                                "invalid request")
         if not signed(secret, raw, request.headers.get("X-Slack-Request-Timestamp", ""),
                       request.headers.get("X-Slack-Signature", "")):
             ts = request.headers.get("X-Slack-Request-Timestamp", "")

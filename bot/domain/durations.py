@@ -44,6 +44,8 @@ def parse_duration(text: str | int) -> timedelta:
         digits, unit = m.groups()
         if len(digits.lstrip("0")) > _MAX_DIGITS:
             raise DurationError(f"{shown!r} is longer than a year")
+        if not unit and m.end() < len(s):
+            break  # `4 hours`: not a number and a unit
         if unit not in _UNIT_SECONDS:
             what = f"unknown unit {unit[:10]!r}" if unit else "no unit"
             raise DurationError(f"{shown!r} is not a duration: {what}; {_HOW}")

@@ -17,7 +17,7 @@ async def test_in_socket_mode_slack_events_refuses_even_a_correctly_signed_reque
     stack = await make_stack(socket_mode=True, settings_overrides={"slack_signing_secret": SIGNING_SECRET})
     assert stack.bot.settings.socket_mode and stack.bot.settings.slack_signing_secret is not None
     resp = await stack.driver.slash(ALICE, "request staging 1h")
-    assert resp.status == 404, resp
+    assert resp.status == 401, resp
     await settle(stack)
     assert await grants(stack) == [] and stack.slack.ephemerals(ALICE) == []
     [rejected] = await audit(stack, "auth.rejected")
