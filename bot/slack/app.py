@@ -7,6 +7,7 @@ so listeners run to completion (`process_before_response=True`) and shutdown can
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -123,6 +124,9 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
 
     @app.event("app_home_opened")
     async def home_opened(event: dict[str, Any]) -> None:
+        if not bk.USER_ID.match(str(event.get("user", ""))):
+            log.info("app_home_opened without a user ID; ignored")
+            return
         if event.get("tab") in (None, "home"):
             async with deps.store.tx() as tx:
                 await tx.saw_home(event["user"])
@@ -163,6 +167,15 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
                    text=out.message if out.ok else f":warning: {out.message}")
 
     app.view(MODAL_CALLBACK)(ack=check_submission, lazy=[file_submission])
+
+    @app.action(re.compile(".*"))  # registered last: only actions no listener above knows
+    @answers_failures
+    async def unknown_action(ack, body: dict[str, Any], respond) -> None:  # noqa: ANN001
+        await ack()
+        action = (body.get("actions") or [{}])[0]
+        out = await request_cases.refuse(deps, body["user"]["id"], "unknown_action", "that button is not one I know",
+                                         details={"action_id": cut(str(action.get("action_id", "")), 64)})
+        await replier.outcome(body, respond, out)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:

@@ -67,3 +67,23 @@ async def test_forged_revoke_and_cancel_values_are_refused(audited_stack: Stack)
         assert answer is not None and f"does not carry a {kind} ID" in answer["text"]
     assert [g.state.value for g in await grants(stack)] == ["active"]
     await _no_live_markup_in_the_audit_channel(stack)
+
+
+async def test_a_click_with_an_action_id_the_bot_never_made_is_refused_and_audited(stack: Stack) -> None:
+    import json
+    import urllib.parse
+
+    from bot.simulators.slack_driver import FORM
+
+    await slash(stack, ALICE, "request prod-db 1h deploy")
+    msg = await approval_message(stack)
+    payload = stack.driver._click_payload(BOB, msg, APPROVE)  # noqa: SLF001
+    payload["actions"][0]["action_id"] = "access_approve_everything`<!channel>`"
+    body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+    resp = await stack.driver.raw(body, {"Content-Type": FORM, **stack.driver.sign(body)})
+    assert resp.status == 200
+    await settle(stack)
+    [answer] = stack.slack.ephemerals(BOB)
+    assert "not one I know" in answer["text"]
+    assert [r["details"]["code"] for r in await audit(stack, "request.refused")] == ["unknown_action"]
+    assert (await only_request(stack, ALICE)).state.value == "pending"
