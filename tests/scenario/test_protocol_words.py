@@ -181,3 +181,25 @@ async def test_every_socket_mode_click_gets_an_answer_whatever_its_words(
     await stack.slack.socket_wait_ack(envelope, timeout=5)
     await settle(stack)
     await wait_until(lambda: _answered(stack, MALLORY, before), 5, f"an answer to a click carrying {value!r}")
+
+
+@given(role=st.one_of(st.just("staging"), NAME), duration=st.one_of(st.just(""), NAME), reason=NAME)
+@example(role="staging", duration="1h", reason="payload={} token=x")
+@RUNS
+async def test_every_modal_submission_gets_an_answer_whatever_its_words(
+        stack: Stack, role: str, duration: str, reason: str) -> None:
+    if not stack.extra.get("modal"):
+        await stack.driver.slash(MALLORY, "")
+        await settle(stack)
+        [stack.extra["modal"]] = stack.slack.modals(MALLORY)
+    dms = len(stack.slack.dms_to(MALLORY))
+    values = {"role": {"value": {"type": "static_select", "selected_option": {"value": role}}},
+              "duration": {"value": {"type": "plain_text_input", "value": duration}},
+              "reason": {"value": {"type": "plain_text_input", "value": reason}}}
+    resp = await stack.driver.view_submission(MALLORY, stack.extra["modal"], values)
+    assert resp.status == 200, resp.body
+    await settle(stack)
+    if resp.json and resp.json.get("response_action") == "errors":
+        assert resp.json["errors"], resp.json  # the modal shows what is wrong
+    else:  # the request is filed by a lazy listener, after the ack: its answer is a DM
+        await wait_until(lambda: len(stack.slack.dms_to(MALLORY)) > dms, 5, f"an answer to the submission of {values}")
