@@ -99,20 +99,17 @@ def build_web_app(deps: Deps, bolt: AsyncApp, scheduler: Scheduler, signing_secr
             data = parse_slack_body(body, content_type)
         except BodyError as exc:
             return await refuse(request, raw, f"unreadable body: {exc}", 400, "bad request")
-        key = event_delivery_key(data)
-        if key is None:
-            key = replay_key(request.headers.get("X-Slack-Signature", ""))
-            async with deps.store.tx() as tx:
-                first = await tx.first_delivery(key)
-            if not first:
-                return await refuse(request, raw, "replayed: this signed request was already received", 401,
-                                    "invalid request")
-        else:
-            async with deps.store.tx() as tx:
-                first = await tx.first_delivery(key)
-            if not first:
-                metrics.slack_requests.labels("duplicate").inc()
-                return web.Response(status=200, text="")
+        # An event's retries share its event_id (dropped quietly); anything else Slack signs only once, so the
+        # same signature again is a replay within the 5-minute window (refused, audited).
+        event_key = event_delivery_key(data)
+        async with deps.store.tx() as tx:
+            first = await tx.first_delivery(event_key or replay_key(request.headers.get("X-Slack-Signature", "")))
+        if not first and event_key:
+            metrics.slack_requests.labels("duplicate").inc()
+            return web.Response(status=200, text="")
+        if not first:
+            return await refuse(request, raw, "replayed: this signed request was already received", 401,
+                                "invalid request")
         bolt_req = ParsedBoltRequest(raw_body=body, body=data, query=request.query_string,
                                      headers=dict(request.headers))
         if early_ack and _ack_at_once(data):
