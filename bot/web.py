@@ -22,6 +22,7 @@ from bot.metrics import Metrics
 from bot.rejections import RejectionLimiter, audit_rejection
 from bot.scheduler import Scheduler
 from bot.services.context import Deps
+from bot.slack.app import background_tasks
 from bot.slack.inbound import BodyError, ParsedBoltRequest, decode, parse_slack_body
 from bot.storage import tables as t
 from bot.web_limits import Limits, limits_middleware
@@ -70,7 +71,7 @@ def build_web_app(deps: Deps, bolt: AsyncApp, scheduler: Scheduler, signing_secr
     middleware, handler_args = limits_middleware(limits)
     app = web.Application(middlewares=[middleware], handler_args=handler_args)
     app[ACCEPTING] = True
-    in_flight: set[asyncio.Task] = set()
+    in_flight = background_tasks(bolt)  # the listeners' own after-ack work is tracked in the same set
     app[IN_FLIGHT] = in_flight
 
     async def refuse(request: web.Request, raw: bytes, why: str, status: int, error: str) -> web.Response:

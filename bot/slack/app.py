@@ -6,13 +6,16 @@ so listeners run to completion (`process_before_response=True`) and shutdown can
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.domain.errors import ExternalError
 from bot.domain.ids import ID_PATTERN, normalise_id
 from bot.domain.model import VoteChoice
 from bot.services import approval as approval_cases
@@ -31,6 +34,14 @@ from bot.slack.text import cut
 log = logging.getLogger(__name__)
 
 
+_BACKGROUND: WeakKeyDictionary[AsyncApp, set[asyncio.Task]] = WeakKeyDictionary()
+
+
+def background_tasks(app: AsyncApp) -> set[asyncio.Task]:
+    """Listener work of `app` still running after its ack; the web app uses this set as its IN_FLIGHT."""
+    return _BACKGROUND.setdefault(app, set())
+
+
 def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_ack: bool = True) -> AsyncApp:
     """The bolt app with every listener registered (nothing runs until a request arrives).
 
@@ -44,6 +55,7 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
                    request_verification_enabled=True,
                    ignoring_self_events_enabled=False)
 
+    background = background_tasks(app)
     replier = Replier(deps, client)
     answers_failures = replier.answers_failures
 
@@ -149,24 +161,27 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
         values = state.get("values") if isinstance(state, dict) else None
         return values if isinstance(values, dict) else {}
 
-    async def check_submission(ack, body: dict[str, Any]) -> None:  # noqa: ANN001
-        _, errors = read_submission(_state(body), deps.policy.roles)
-        if errors:
-            await ack(response_action="errors", errors=errors)
-        else:
-            await ack()
-
-    async def file_submission(body: dict[str, Any]) -> None:
+    @app.view(MODAL_CALLBACK)
+    async def submit_modal(ack, body: dict[str, Any]) -> None:  # noqa: ANN001
+        """Errors go back on the modal's fields; a good submission closes it and is filed after the ack, in a
+        task the web app tracks (shutdown and the tests wait for it; bolt's lazy listeners are untracked)."""
         fields, errors = read_submission(_state(body), deps.policy.roles)
         if errors:
+            await ack(response_action="errors", errors=errors)
             return
-        user = body["user"]["id"]
+        await ack()
+        task = asyncio.create_task(file_submission(body["user"]["id"], fields))
+        background.add(task)
+        task.add_done_callback(background.discard)
+
+    async def file_submission(user: str, fields: dict[str, Any]) -> None:
         out = await request_cases.submit(deps, user, fields["role"], fields["duration"], fields["reason"],
                                          source="modal")
-        await call(client.chat_postMessage, channel=user,
-                   text=out.message if out.ok else f":warning: {out.message}")
-
-    app.view(MODAL_CALLBACK)(ack=check_submission, lazy=[file_submission])
+        try:
+            await call(client.chat_postMessage, channel=user,
+                       text=out.message if out.ok else f":warning: {out.message}")
+        except ExternalError as exc:
+            log.warning("modal submission of %s: the answer could not be sent: %s", user, exc)
 
     @app.action(re.compile(".*"))  # registered last: only actions no listener above knows
     @answers_failures
