@@ -26,6 +26,7 @@ from bot.domain.ids import ID_PATTERN, normalise_id
 from bot.domain.model import AccessRequest, GrantState
 from bot.domain.policy import is_member
 from bot.domain.records import grant_record, request_record, role_record
+from bot.domain.typed import clean
 from bot.rejections import RejectionLimiter, audit_rejection
 from bot.services import requests as request_cases
 from bot.services.context import Deps, record
@@ -130,7 +131,7 @@ def add_api_routes(app: web.Application, deps: Deps, verifier: AccessVerifier,
         return web.json_response({"roles": [role_record(r) for r in deps.policy.roles.values()]})
 
     async def grants(request: web.Request, caller: Caller) -> web.Response:
-        q = request.query
+        q = {k: clean(v, multiline=False) for k, v in request.query.items()}
         email = q.get("email", "").strip().lower() or None
         active = q.get("active", "").lower()
         if active not in ("", "true", "false"):
@@ -177,12 +178,12 @@ def add_api_routes(app: web.Application, deps: Deps, verifier: AccessVerifier,
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
             raise ApiFailure(400, "bad_request", f'expected {{"role", "duration", "reason"}}: {problems}') from None
-        duration = _duration(body.duration)
+        duration = _duration(clean(body.duration) if isinstance(body.duration, str) else body.duration)
         if caller.slack_user is None:
             raise await refuse(caller, request, "no_slack_user", f"no Slack member has the email "
                                f"{caller.identity.email}; requests are approved in Slack, so one is needed")
-        out = await request_cases.submit(deps, caller.slack_user, body.role.strip().lower(), duration, body.reason,
-                                         source="api")
+        out = await request_cases.submit(deps, caller.slack_user, clean(body.role, multiline=False).strip().lower(),
+                                         duration, clean(body.reason), source="api")
         if not out.ok:
             raise ApiFailure(403 if out.code == "not_allowed" else 422, out.code, out.message)
         async with deps.store.tx() as tx:

@@ -115,7 +115,7 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
         assert settings.cf_access_team_domain and settings.cf_access_aud
         api = AccessVerifier(settings.cf_access_team_domain, settings.cf_access_aud)
     web_app = build_web_app(deps, bolt, scheduler, signing_secret, metrics, early_ack=early_ack, api=api,
-                            health=health)
+                            health=health, slack_over_http=not settings.socket_mode)
     reloader = PolicyReloader(deps, settings.accessbot_policy, settings.cloudflare_account_id, cloudflare)
     return Bot(settings, deps, scheduler, web_app, cloudflare, slack, metrics, bolt, api, new_database=new_file,
                health=health, reloader=reloader)

@@ -5,9 +5,14 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-_PART = re.compile(r"(\d+)([smhdw])")
+_PART = re.compile(r"([0-9]+)([a-z]*)")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _MAX = 366 * 86400
+_MAX_DIGITS = 9  # more than a year in seconds; longer numbers are refused before int() reads them
+# a word that starts like a number (a sign, digits, a decimal point): meant as a duration, so it is read
+# as one and refused if it is not a valid one, rather than taken as the first word of a reason
+_NUMBERISH = re.compile(r"^[-+\u2212]?[0-9.]")
+_HOW = "write it like 90s, 15m, 2h, 1d or 1h30m"
 
 
 class DurationError(ValueError):
@@ -22,23 +27,44 @@ def parse_duration(text: str | int) -> timedelta:
         if text == 0:
             return timedelta(0)
         raise DurationError(f"{text!r} has no unit: write it like 90s, 15m, 2h, 1d or 1h30m")
+    shown = str(text)[:40]
     s = str(text).strip().lower()
     if s == "0":
         return timedelta(0)
+    if s[:1] in "-+\u2212" and s[1:2].isdigit():
+        raise DurationError(f"{shown!r} is not a duration: a duration is more than zero ({_HOW})")
+    if re.match(r"^[0-9]*[.,][0-9]", s):
+        raise DurationError(f"{shown!r} is not a duration: use whole numbers (1h30m, not 1.5h)")
     pos = 0
     total = 0
     seen: set[str] = set()
     for m in _PART.finditer(s):
-        if m.start() != pos or m.group(2) in seen:
+        if m.start() != pos:
             break
-        seen.add(m.group(2))
-        total += int(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+        digits, unit = m.groups()
+        if len(digits.lstrip("0")) > _MAX_DIGITS:
+            raise DurationError(f"{shown!r} is longer than a year")
+        if not unit and m.end() < len(s):
+            break  # `4 hours`: not a number and a unit
+        if unit not in _UNIT_SECONDS:
+            what = f"unknown unit {unit[:10]!r}" if unit else "no unit"
+            raise DurationError(f"{shown!r} is not a duration: {what}; {_HOW}")
+        if unit in seen:
+            raise DurationError(f"{shown!r} is not a duration: {unit!r} is given twice; {_HOW}")
+        seen.add(unit)
+        total += int(digits) * _UNIT_SECONDS[unit]
         pos = m.end()
     if not s or pos != len(s):
-        raise DurationError(f"{str(text)[:40]!r} is not a duration: write it like 90s, 15m, 2h, 1d or 1h30m")
+        raise DurationError(f"{shown!r} is not a duration: {_HOW}")
     if total > _MAX:
-        raise DurationError(f"{str(text)[:40]!r} is longer than a year")
+        raise DurationError(f"{shown!r} is longer than a year")
     return timedelta(seconds=total)
+
+
+def meant_as_duration(word: str) -> bool:
+    """True when a word reads as a duration or starts like a number (`-5m`, `1.5h`, `90x`): either way it
+    was meant as the DURATION, so a bad one is refused instead of becoming the first word of a REASON."""
+    return looks_like_duration(word) or bool(_NUMBERISH.match(word.strip()))
 
 
 def looks_like_duration(text: str) -> bool:

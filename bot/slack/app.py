@@ -6,31 +6,41 @@ so listeners run to completion (`process_before_response=True`) and shutdown can
 
 from __future__ import annotations
 
-import functools
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import re
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.errors import ExternalError
-from bot.domain.ids import normalise_id
+from bot.domain.ids import ID_PATTERN, normalise_id
 from bot.domain.model import VoteChoice
 from bot.services import approval as approval_cases
 from bot.services import grants as grant_cases
 from bot.services import requests as request_cases
-from bot.services.context import Deps, Outcome
+from bot.services.context import Deps
 from bot.slack import blocks as bk
 from bot.slack import commands
 from bot.slack.errors import call
 from bot.slack.home import OPEN_MODAL, publish_home
 from bot.slack.modal import CALLBACK as MODAL_CALLBACK
 from bot.slack.modal import read_submission, request_modal
+from bot.slack.replies import Replier
 from bot.slack.request_log import set_outcome
-from bot.slack.text import cut, inert
+from bot.slack.text import cut
 
 log = logging.getLogger(__name__)
+
+
+_BACKGROUND: WeakKeyDictionary[AsyncApp, set[asyncio.Task]] = WeakKeyDictionary()
+
+
+def background_tasks(app: AsyncApp) -> set[asyncio.Task]:
+    """Listener work of `app` still running after its ack; the web app uses this set as its IN_FLIGHT."""
+    return _BACKGROUND.setdefault(app, set())
 
 
 def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_ack: bool = True) -> AsyncApp:
@@ -46,21 +56,40 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
                    request_verification_enabled=True,
                    ignoring_self_events_enabled=False)
 
+    background = background_tasks(app)
+    replier = Replier(deps, client)
+    answers_failures = replier.answers_failures
+
     @app.command("/access")
     @answers_failures
-    async def access_command(ack, command: dict[str, Any], respond) -> None:  # noqa: ANN001
+    async def access_command(ack, command: dict[str, Any], body: dict[str, Any], respond) -> None:  # noqa: ANN001
         await ack()
         if not (command.get("text") or "").strip():
             await _open_modal(command["user_id"], command["trigger_id"])
             return
         reply = await commands.handle(deps, command["user_id"], command.get("text") or "")
-        await respond(text=reply.text, blocks=reply.blocks, response_type="ephemeral", replace_original=False)
+        await replier.tell(body, respond, reply.text, reply.blocks)
+
+    async def _clicked_id(body: dict[str, Any], respond, kind: str) -> str | None:  # noqa: ANN001
+        """The request or grant ID a button carries; a value that is not one is refused and audited."""
+        value = str((body.get("actions") or [{}])[0].get("value") or "")
+        ident = normalise_id(value)
+        if ID_PATTERN.match(ident) and ident[0] == kind[0]:
+            return ident
+        out = await request_cases.refuse(deps, body["user"]["id"], "bad_value",
+                                         f"that button does not carry a {kind} ID", details={
+                                             "action_id": cut(str(body["actions"][0].get("action_id", "")), 64),
+                                             "value": cut(value, 64)})
+        await replier.outcome(body, respond, out)
+        return None
 
     async def _vote(ack, body: dict[str, Any], respond, choice: VoteChoice) -> None:  # noqa: ANN001
         await ack()
-        request_id = body["actions"][0].get("value", "")
+        request_id = await _clicked_id(body, respond, "request")
+        if request_id is None:
+            return
         out = await approval_cases.vote(deps, request_id, body["user"]["id"], choice)
-        await _tell(respond, out)
+        await replier.outcome(body, respond, out)
 
     @app.action(bk.APPROVE)
     @answers_failures
@@ -76,35 +105,41 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
     @answers_failures
     async def revoke(ack, body, respond) -> None:  # noqa: ANN001
         await ack()
-        out = await grant_cases.revoke(deps, body["user"]["id"], normalise_id(body["actions"][0].get("value", "")))
-        await _tell(respond, out)
+        grant_id = await _clicked_id(body, respond, "grant")
+        if grant_id is not None:
+            await replier.outcome(body, respond, await grant_cases.revoke(deps, body["user"]["id"], grant_id))
 
     @app.action(bk.CANCEL)
     @answers_failures
     async def cancel(ack, body, respond) -> None:  # noqa: ANN001
         await ack()
-        out = await request_cases.cancel(deps, body["user"]["id"], normalise_id(body["actions"][0].get("value", "")))
-        await _tell(respond, out)
+        request_id = await _clicked_id(body, respond, "request")
+        if request_id is not None:
+            await replier.outcome(body, respond, await request_cases.cancel(deps, body["user"]["id"], request_id))
 
     @app.action(bk.EXTEND)
     @answers_failures
     async def extend(ack, body, respond) -> None:  # noqa: ANN001
         await ack()
-        grant_id = normalise_id(body["actions"][0].get("value", ""))
+        grant_id = await _clicked_id(body, respond, "grant")
+        if grant_id is None:
+            return
         async with deps.store.tx() as tx:
             grant = await tx.grant(grant_id)
         role = deps.policy.role(grant.role) if grant else None
         duration = role.default_duration if role else None
         if duration is None:
-            await respond(text=f":warning: grant `{grant_id}` cannot be extended", response_type="ephemeral",
-                          replace_original=False)
+            await replier.tell(body, respond, f":warning: grant `{grant_id}` cannot be extended")
             return
         out = await request_cases.submit_extend(deps, body["user"]["id"], grant_id, duration,
                                                 "extension asked from the expiry warning")
-        await _tell(respond, out)
+        await replier.outcome(body, respond, out)
 
     @app.event("app_home_opened")
     async def home_opened(event: dict[str, Any]) -> None:
+        if not bk.USER_ID.match(str(event.get("user", ""))):
+            log.info("app_home_opened without a user ID; ignored")
+            return
         if event.get("tab") in (None, "home"):
             async with deps.store.tx() as tx:
                 await tx.saw_home(event["user"])
@@ -120,54 +155,47 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
         await ack()
         await _open_modal(body["user"]["id"], body["trigger_id"])
 
-    async def check_submission(ack, body: dict[str, Any]) -> None:  # noqa: ANN001
-        _, errors = read_submission(body["view"]["state"]["values"], deps.policy.roles)
+    def _state(body: dict[str, Any]) -> dict[str, Any]:
+        """The submitted view's state values ({} when the payload is not shaped as Slack shapes it)."""
+        view = body.get("view")
+        state = view.get("state") if isinstance(view, dict) else None
+        values = state.get("values") if isinstance(state, dict) else None
+        return values if isinstance(values, dict) else {}
+
+    @app.view(MODAL_CALLBACK)
+    async def submit_modal(ack, body: dict[str, Any]) -> None:  # noqa: ANN001
+        """Errors go back on the modal's fields; a good submission closes it and is filed after the ack, in a
+        task the web app tracks (shutdown and the tests wait for it; bolt's lazy listeners are untracked)."""
+        fields, errors = read_submission(_state(body), deps.policy.roles)
         if errors:
             set_outcome("invalid")
             await ack(response_action="errors", errors=errors)
-        else:
-            await ack()
-
-    async def file_submission(body: dict[str, Any]) -> None:
-        fields, errors = read_submission(body["view"]["state"]["values"], deps.policy.roles)
-        if errors:
             return
-        user = body["user"]["id"]
+        await ack()
+        task = asyncio.create_task(file_submission(body["user"]["id"], fields))
+        background.add(task)
+        task.add_done_callback(background.discard)
+
+    async def file_submission(user: str, fields: dict[str, Any]) -> None:
         out = await request_cases.submit(deps, user, fields["role"], fields["duration"], fields["reason"],
                                          source="modal")
-        await call(client.chat_postMessage, channel=user,
-                   text=out.message if out.ok else f":warning: {out.message}")
+        try:
+            await call(client.chat_postMessage, channel=user,
+                       text=out.message if out.ok else f":warning: {out.message}")
+        except ExternalError as exc:
+            log.warning("modal submission of %s: the answer could not be sent: %s", user, exc)
 
-    app.view(MODAL_CALLBACK)(ack=check_submission, lazy=[file_submission])
+    @app.action(re.compile(".*"))  # registered last: only actions no listener above knows
+    @answers_failures
+    async def unknown_action(ack, body: dict[str, Any], respond) -> None:  # noqa: ANN001
+        await ack()
+        action = (body.get("actions") or [{}])[0]
+        out = await request_cases.refuse(deps, body["user"]["id"], "unknown_action", "that button is not one I know",
+                                         details={"action_id": cut(str(action.get("action_id", "")), 64)})
+        await replier.outcome(body, respond, out)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:
         log.error("listener failed: %s", error, exc_info=error)
 
     return app
-
-
-def answers_failures(listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-    """When Slack or Cloudflare fails mid-listener, the person still gets an answer (and nothing is lost)."""
-
-    @functools.wraps(listener)
-    async def guarded(**kwargs: Any) -> None:
-        try:
-            await listener(**kwargs)
-        except ExternalError as exc:
-            set_outcome("failed")
-            log.warning("listener %s: %s", listener.__name__, exc)
-            respond = kwargs.get("respond")
-            if respond is not None:
-                await respond(text=f":warning: I could not finish that: {inert(cut(str(exc), 300))}. "
-                                   "Nothing was changed; please try again in a minute.",
-                              response_type="ephemeral", replace_original=False)
-
-    return guarded
-
-
-async def _tell(respond, out: Outcome) -> None:  # noqa: ANN001
-    """An ephemeral answer to the person who clicked, leaving the clicked message as it is."""
-    set_outcome("ok" if out.ok else "refused")
-    await respond(text=out.message if out.ok else f":warning: {out.message}", response_type="ephemeral",
-                  replace_original=False)

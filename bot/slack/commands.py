@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from bot.domain.durations import DurationError, format_duration, looks_like_duration, parse_duration
+from bot.domain.durations import DurationError, format_duration, meant_as_duration, parse_duration
 from bot.domain.ids import ID_PATTERN, normalise_id
 from bot.domain.model import GrantState, RequestState, VoteChoice
 from bot.domain.policy import Role, is_member
@@ -119,7 +119,7 @@ async def _request(deps: Deps, user: str, words: list[str], text: str) -> Reply:
                               f"{USAGE['request']}; `/access roles` lists the roles")
     duration: timedelta | None = None
     skip = 2
-    if len(words) >= 3 and (looks_like_duration(words[2]) or words[2][:1].isdigit()):
+    if len(words) >= 3 and meant_as_duration(words[2]):
         try:
             duration = parse_duration(words[2])
         except DurationError as exc:

@@ -44,11 +44,17 @@ def request_modal(roles: list[Role]) -> dict[str, Any]:
 
 def read_submission(values: dict[str, Any], roles: dict[str, Role]) -> tuple[dict[str, Any], dict[str, str]]:
     """(role, duration, reason) from the modal's state, and errors by block_id for Slack to show."""
-    def value(block: str) -> Any:
-        element = (values.get(block) or {}).get("value") or {}
+    def value(block: str) -> str:
+        """The text of one input as Slack sent it back; anything not shaped as Slack shapes it reads as ""."""
+        block_values = values.get(block) if isinstance(values, dict) else None
+        element = block_values.get("value") if isinstance(block_values, dict) else None
+        if not isinstance(element, dict):
+            return ""
         if element.get("type") == "static_select":
-            return (element.get("selected_option") or {}).get("value")
-        return element.get("value")
+            option = element.get("selected_option")
+            element = option if isinstance(option, dict) else {}
+        found = element.get("value")
+        return found if isinstance(found, str) else ""
 
     errors: dict[str, str] = {}
     role_name = value("role") or ""

@@ -10,13 +10,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.domain.audit import short_head
 from bot.domain.durations import format_duration
 from bot.domain.errors import TransientError
+from bot.domain.ids import ID_PATTERN
 from bot.domain.model import AccessRequest, Grant
 from bot.services.context import Deps
 from bot.slack import blocks as bk
 from bot.slack.directory import SlackDirectory
 from bot.slack.errors import call
 from bot.slack.home import publish_home
-from bot.slack.text import cut, escape, inert
+from bot.slack.text import cut, inert
 
 log = logging.getLogger(__name__)
 
@@ -285,15 +286,15 @@ def admin_text(p: dict[str, Any]) -> str:
 def audit_line(row: dict[str, Any]) -> str:
     """The one-line summary of an audit event."""
     actor = row["actor"]
-    who = f"<@{actor}>" if actor[:1] in "UW" and actor.isalnum() else escape(actor)
+    who = f"<@{actor}>" if actor[:1] in "UW" and actor.isalnum() else inert(actor)
     parts = [f"`#{row['seq']}` {row['action']}", f"by {who}"]
     if row.get("role"):
-        parts.append(f"role {row['role']}")
+        parts.append(f"role {inert(row['role'])}")
     if row.get("subject"):
-        parts.append(escape(row["subject"]))
+        parts.append(inert(row["subject"]))
     for k in ("request_id", "grant_id"):
         if row.get(k):
-            parts.append(f"`{row[k]}`")
+            parts.append(f"`{row[k]}`" if ID_PATTERN.match(str(row[k])) else inert(str(row[k])))
     d = row.get("details") or {}
     for k in ("reason", "code", "choice"):
         if k in d and isinstance(d[k], str):

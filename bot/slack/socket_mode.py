@@ -31,7 +31,6 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
@@ -41,8 +40,10 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import ConfigError
+from bot.domain.typed import clean_tree
 from bot.metrics import Metrics
 from bot.services.context import Deps
+from bot.slack.inbound import ParsedBoltRequest
 from bot.slack.request_log import dispatch, kind_of, log_request
 from bot.web import ACCEPTING, IN_FLIGHT, event_delivery_key
 
@@ -168,7 +169,8 @@ class SocketModeRunner:
                     log_request("socket", "event", None, "duplicate", started, delivery=key,
                                 retry_attempt=req.retry_attempt)
                 return
-        bolt_req = AsyncBoltRequest(body=req.payload, mode="socket_mode", headers=_retry_headers(req))
+        payload = clean_tree(req.payload) if isinstance(req.payload, dict) else {}
+        bolt_req = ParsedBoltRequest(raw_body="", body=payload, mode="socket_mode", headers=_retry_headers(req))
         if self.early_ack and _ack_at_once(req):
             acked = await self._ack(client, req, started, "200")
             if not acked and key is None:
@@ -205,7 +207,7 @@ def _ack_at_once(req: SocketModeRequest) -> bool:
     """True for commands, block actions and events: their ack carries nothing a listener computes."""
     if req.type in ("slash_commands", "events_api"):
         return True
-    return req.type == "interactive" and req.payload.get("type") == "block_actions"
+    return req.type == "interactive" and isinstance(req.payload, dict) and req.payload.get("type") == "block_actions"
 
 
 def _delivery_key(req: SocketModeRequest) -> str | None:

@@ -159,7 +159,7 @@ def test_policy_example_yml_loads_and_uses_every_key():
 def test_a_bad_duration_in_defaults_is_a_problem_at_its_place():
     problems = problems_of(policy_text(top="defaults:\n  warn_before: 10x\n"))
     assert problems == [
-        "defaults.warn_before: '10x' is not a duration: write it like 90s, 15m, 2h, 1d or 1h30m"
+        "defaults.warn_before: '10x' is not a duration: unknown unit 'x'; write it like 90s, 15m, 2h, 1d or 1h30m"
     ]
 
 
@@ -409,7 +409,7 @@ def test_every_problem_in_the_file_is_reported_with_its_place():
     problems = problems_of(text)
     assert problems == [
         "colour: unknown key (the top level has only defaults, admins, audit_channel, roles)",
-        "defaults.warn_before: '10x' is not a duration: write it like 90s, 15m, 2h, 1d or 1h30m",
+        "defaults.warn_before: '10x' is not a duration: unknown unit 'x'; write it like 90s, 15m, 2h, 1d or 1h30m",
         "admins[1]: 'X' is not a Slack user ID (U… or W…)",
         "roles.Bad Name: a role name is [a-z0-9][a-z0-9_-]{0,62}",
         "roles.prod-db.group_id: missing",
