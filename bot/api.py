@@ -150,7 +150,7 @@ def add_api_routes(app: web.Application, deps: Deps, verifier: AccessVerifier,
     async def one_request(request: web.Request, caller: Caller) -> web.Response:
         ident = normalise_id(request.match_info["id"])
         if not ID_PATTERN.match(ident) or ident[0] != "r":
-            raise ApiFailure(400, "bad_request", "a request ID looks like r-91QXK7")
+            raise ApiFailure(400, "bad_request", "a request ID looks like r-9QXK7MA2")
         async with deps.store.tx() as tx:
             req = await tx.request(ident)
             if req is None:

@@ -24,11 +24,11 @@ ROLE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 USAGE = {
     "request": "`/access request ROLE [DURATION] [REASON…]`, e.g. `/access request prod-db 2h incident 4211`",
-    "extend": "`/access extend GRANT_ID DURATION [REASON…]`, e.g. `/access extend g-7K3FMA 1h still debugging`",
+    "extend": "`/access extend GRANT_ID DURATION [REASON…]`, e.g. `/access extend g-7K3FMA9Q 1h still debugging`",
     "revoke": "`/access revoke GRANT_ID [REASON…]`",
     "cancel": "`/access cancel REQUEST_ID`",
     "approve": "`/access approve REQUEST_ID`",
-    "deny": "`/access deny REQUEST_ID [REASON…]`, e.g. `/access deny r-91QXK7 use the read replica`",
+    "deny": "`/access deny REQUEST_ID [REASON…]`, e.g. `/access deny r-9QXK7MA2 use the read replica`",
     "audit": "`/access audit [ROLE|@user] [N]`, e.g. `/access audit prod-db 50` or `/access audit @alice`",
 }
 # how a person may be named: a mention as Slack escapes it, a bare user ID, or @name as typed
@@ -80,7 +80,7 @@ async def handle(deps: Deps, user: str, text: str) -> Reply:
         if not ident:
             return await _refused(deps, user, "usage", f"say which one: {USAGE[sub]}")
         if not ID_PATTERN.match(ident) or ident[0] != kind[0]:
-            example = "g-7K3FMA" if kind == "grant" else "r-91QXK7"
+            example = "g-7K3FMA9Q" if kind == "grant" else "r-9QXK7MA2"
             where = "`/access pending` shows those waiting for you" if sub in ("approve", "deny") \
                 else "`/access list` shows yours"
             return await _refused(deps, user, "bad_id", f"`{inert(cut(words[1], 40))}` is not a {kind} ID "
@@ -139,7 +139,7 @@ async def _extend(deps: Deps, user: str, words: list[str], text: str) -> Reply:
     ident = normalise_id(words[1])
     if not ID_PATTERN.match(ident) or ident[0] != "g":
         return await _refused(deps, user, "bad_id", f"`{inert(cut(words[1], 40))}` is not a grant ID (they look "
-                              f"like `g-7K3FMA`; `/access list` shows yours). {USAGE['extend']}")
+                              f"like `g-7K3FMA9Q`; `/access list` shows yours). {USAGE['extend']}")
     return _reply(await request_cases.submit_extend(deps, user, ident, duration, rest_after(text, 3)))
 
 

@@ -77,10 +77,16 @@ def show(out: subprocess.CompletedProcess[str]) -> str:
     return f"exit {out.returncode}\n--- stdout\n{out.stdout}\n--- stderr\n{out.stderr}"
 
 
+# A log line in LOG_FORMAT=text (`2026-12-01T22:54:47.073217Z [info] …`): what serve logged before it gave up
+# (its start-up calls, the checks it could not make) is the log, not the refusal.
+_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z \[(debug|info|warning|error|critical)\] ")
+
+
 def one_clear_line(out: subprocess.CompletedProcess[str]) -> str:
-    """The single non-empty stderr line of a refused start, after checking there is no traceback."""
+    """The single non-empty stderr line of a refused start that is not a log line, after checking there is no
+    traceback."""
     assert "Traceback" not in out.stderr + out.stdout, show(out)
-    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    lines = [line for line in out.stderr.splitlines() if line.strip() and not _LOG_LINE.match(line)]
     assert len(lines) == 1, show(out)
     return lines[0]
 
