@@ -54,27 +54,25 @@ class RuleConflict(Exception):  # noqa: N818 - a refusal carried out of a transa
 async def insert_request(deps: Deps, tx: Tx, req: AccessRequest, conflict: Decision) -> None:
     """Insert a request under a fresh ID (another on a collision); RuleConflict(`conflict`) when an index
     says the person already has one pending."""
-    for _ in range(ID_ATTEMPTS):
-        req.id = deps.ids("r")
-        got = await tx.add_request(req)
-        if got is Inserted.OK:
-            return
-        if got is Inserted.CONFLICT:
-            raise RuleConflict(conflict)
-    raise RuntimeError(f"no free request ID after {ID_ATTEMPTS} tries")
+    await _insert_fresh(deps, "r", req, tx.add_request, conflict)
 
 
 async def insert_grant(deps: Deps, tx: Tx, grant: Grant, conflict: Decision) -> None:
     """Insert a grant under a fresh ID (another on a collision); RuleConflict(`conflict`) when an index says
     the person already holds the role."""
+    await _insert_fresh(deps, "g", grant, tx.add_grant, conflict)
+
+
+async def _insert_fresh(deps: Deps, prefix: str, row: Any, add: Any, conflict: Decision) -> None:
+    """Give `row` a fresh `prefix` ID and `add` it, retrying on an ID collision, up to ID_ATTEMPTS times."""
     for _ in range(ID_ATTEMPTS):
-        grant.id = deps.ids("g")
-        got = await tx.add_grant(grant)
+        row.id = deps.ids(prefix)
+        got = await add(row)
         if got is Inserted.OK:
             return
         if got is Inserted.CONFLICT:
             raise RuleConflict(conflict)
-    raise RuntimeError(f"no free grant ID after {ID_ATTEMPTS} tries")
+    raise RuntimeError(f"no free {'request' if prefix == 'r' else 'grant'} ID after {ID_ATTEMPTS} tries")
 
 
 async def record(deps: Deps, tx: Tx, event: AuditEvent) -> dict[str, Any]:

@@ -299,5 +299,6 @@ def audit_line(row: dict[str, Any]) -> str:
     for k in ("reason", "code", "choice"):
         if k in d and isinstance(d[k], str):
             parts.append(f"{k}: {inert(cut(d[k], 200))}")
-    head = f" · head {short_head(row['hash'])}"  # the chain head after this event, to hold against a checkpoint
+    # the chain head after this event, to hold against a checkpoint (a row not yet chained has none)
+    head = f" · head {short_head(row['hash'])}" if row.get("hash") else ""
     return cut(" · ".join(parts), 3000 - len(head)) + head
