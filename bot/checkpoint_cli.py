@@ -170,11 +170,9 @@ def _public_key(option: str | None, settings: Any, *, needed: bool) -> ckpt.Publ
             text = value
             path = Path(value)
             if "+" not in value or path.is_file():
-                try:
-                    text = path.read_text(encoding="utf-8")[:4096]
-                except (OSError, UnicodeDecodeError) as exc:
-                    raise ConfigError(f"{label}: cannot read {value[:200]}: "
-                                      f"{getattr(exc, 'strerror', None) or type(exc).__name__}") from None
+                from bot.services.checkpoints import read_key_text
+
+                text = read_key_text(path, label, value[:200], ConfigError)
             try:
                 return ckpt.PublicKey.parse(text)
             except ckpt.CheckpointError as exc:

@@ -23,6 +23,17 @@ class KeyFileError(ConfigError):
     """The signing key file is missing, unreadable, open to others or not a key; one line naming the setting."""
 
 
+def read_key_text(path: Path, label: str, shown: str, error: type[Exception]) -> str:
+    """The first 4 KiB of a key file as text; `error` naming `label` and `shown` (never the key) when it cannot
+    be read."""
+    try:
+        with path.open(encoding="utf-8") as fh:
+            return fh.read(4096)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{label}: cannot read {shown}: "
+                    f"{getattr(exc, 'strerror', None) or type(exc).__name__}") from None
+
+
 def load_signing_key(path: str | Path) -> ckpt.SigningKey:
     """The key in ACCESSBOT_AUDIT_KEY_FILE; KeyFileError (never echoing the key) when it cannot be used."""
     path = Path(path)
@@ -31,12 +42,11 @@ def load_signing_key(path: str | Path) -> ckpt.SigningKey:
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise KeyFileError(f"ACCESSBOT_AUDIT_KEY_FILE: {path} is open to other users "
                                f"(mode {stat.S_IMODE(mode):o}); chmod 600 it")
-        with path.open(encoding="utf-8") as fh:
-            text = fh.read(4096)
+        text = read_key_text(path, "ACCESSBOT_AUDIT_KEY_FILE", str(path), KeyFileError)
     except FileNotFoundError:
         raise KeyFileError(f"ACCESSBOT_AUDIT_KEY_FILE: no such file: {path} "
                            "(`accessbot audit keygen` makes one)") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise KeyFileError(f"ACCESSBOT_AUDIT_KEY_FILE: cannot read {path}: "
                            f"{getattr(exc, 'strerror', None) or type(exc).__name__}") from None
     try:
