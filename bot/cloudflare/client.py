@@ -187,8 +187,13 @@ class CloudflareClient:
                 f"Cloudflare rate-limited this API token; {op} was not sent, calls resume in {left:.1f} s",
                 retry_after=left,
             )
+        response = await self._send_translating_errors(method, path, op=op, json=json, params=params)
+        return self._read_envelope(response, op)
+
+    async def _send_translating_errors(self, method: str, path: str, *, op: str, **kwargs: Any) -> httpx.Response:
+        """The response, or the transport failure as a TransientError/PermanentError (secrets scrubbed)."""
         try:
-            response = await self._send(method, path, json=json, params=params)
+            return await self._send(method, path, **kwargs)
         except httpx.TimeoutException as exc:
             raise TransientError(
                 self._scrub(
@@ -205,6 +210,8 @@ class CloudflareClient:
                 self._scrub(f"Connection to Cloudflare failed during {op}: {detail}")
             ) from None
 
+    def _read_envelope(self, response: httpx.Response, op: str) -> tuple[Any, dict[str, Any]]:
+        """The envelope's (`result`, `result_info`); a 429 closes the token-wide gate; any failure raises."""
         status = response.status_code
         envelope = _json_or_none(response)
         errors = _errors_of(envelope)
