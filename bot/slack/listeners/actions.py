@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -12,6 +13,7 @@ from bot.domain.model import VoteChoice
 from bot.services import approval as approval_cases
 from bot.services import grants as grant_cases
 from bot.services import requests as request_cases
+from bot.services.context import Deps, Outcome
 from bot.slack import blocks as bk
 from bot.slack.home import OPEN_MODAL
 from bot.slack.listeners import Kit
@@ -33,13 +35,17 @@ async def clicked_id(kit: Kit, body: dict[str, Any], respond, kind: str) -> str 
     return None
 
 
-async def vote(kit: Kit, body: dict[str, Any], respond, choice: VoteChoice) -> None:  # noqa: ANN001
-    """Record the clicker's vote on the request the button carries, and answer them."""
-    request_id = await clicked_id(kit, body, respond, "request")
-    if request_id is None:
-        return
-    out = await approval_cases.vote(kit.deps, request_id, body["user"]["id"], choice)
-    await kit.replier.outcome(body, respond, out)
+async def on_clicked_id(kit: Kit, body: dict[str, Any], respond, kind: str,  # noqa: ANN001
+                        case: Callable[[Deps, str, str], Awaitable[Outcome]]) -> None:
+    """Run the use case `case(deps, clicker, id)` on the ID the button carries, and answer with its outcome."""
+    ident = await clicked_id(kit, body, respond, kind)
+    if ident is not None:
+        await kit.replier.outcome(body, respond, await case(kit.deps, body["user"]["id"], ident))
+
+
+def voting(choice: VoteChoice) -> Callable[[Deps, str, str], Awaitable[Outcome]]:
+    """The vote use case for `choice`, as `on_clicked_id` calls use cases."""
+    return lambda deps, user, request_id: approval_cases.vote(deps, request_id, user, choice)
 
 
 async def ask_extension(kit: Kit, body: dict[str, Any], respond) -> None:  # noqa: ANN001
@@ -76,33 +82,28 @@ def register(app: AsyncApp, kit: Kit) -> None:
     async def approve(ack, body, respond) -> None:  # noqa: ANN001
         """Approve the request."""
         await ack()
-        await vote(kit, body, respond, VoteChoice.APPROVE)
+        await on_clicked_id(kit, body, respond, "request", voting(VoteChoice.APPROVE))
 
     @app.action(bk.DENY)
     @answers_failures
     async def deny(ack, body, respond) -> None:  # noqa: ANN001
         """Deny the request."""
         await ack()
-        await vote(kit, body, respond, VoteChoice.DENY)
+        await on_clicked_id(kit, body, respond, "request", voting(VoteChoice.DENY))
 
     @app.action(bk.REVOKE)
     @answers_failures
     async def revoke(ack, body, respond) -> None:  # noqa: ANN001
         """Revoke the grant."""
         await ack()
-        grant_id = await clicked_id(kit, body, respond, "grant")
-        if grant_id is not None:
-            await kit.replier.outcome(body, respond, await grant_cases.revoke(kit.deps, body["user"]["id"], grant_id))
+        await on_clicked_id(kit, body, respond, "grant", grant_cases.revoke)
 
     @app.action(bk.CANCEL)
     @answers_failures
     async def cancel(ack, body, respond) -> None:  # noqa: ANN001
         """Cancel the request."""
         await ack()
-        request_id = await clicked_id(kit, body, respond, "request")
-        if request_id is not None:
-            out = await request_cases.cancel(kit.deps, body["user"]["id"], request_id)
-            await kit.replier.outcome(body, respond, out)
+        await on_clicked_id(kit, body, respond, "request", request_cases.cancel)
 
     @app.action(bk.EXTEND)
     @answers_failures
