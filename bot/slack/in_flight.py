@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,6 @@ class InFlight:
     def __len__(self) -> int:
         """How many tasks are still running."""
         return len(self._tasks)
-
-    def __iter__(self) -> Iterator[asyncio.Task]:
-        """The tasks still running (a copy: the set changes as they finish)."""
-        return iter(list(self._tasks))
 
 
 def _log_failure(task: asyncio.Task) -> None:

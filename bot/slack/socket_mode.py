@@ -48,7 +48,7 @@ _TOKEN_ERRORS = frozenset({"not_authed", "invalid_auth", "not_allowed_token_type
 
 
 class SocketModeRunner:
-    """Receives Slack's envelopes over Socket Mode and runs them through the bolt app."""
+    """Receives Slack's envelopes over Socket Mode and hands them to the ingress."""
 
     def __init__(self, ingress: Ingress, app_token: str, api_url: str, *, ping_interval: float = 5.0,
                  connect_timeout: float = 30.0) -> None:

@@ -24,6 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.metrics import Metrics
 from bot.rejections import RejectionLimiter
 from bot.slack.http_events import SlackEvents
+from bot.slack.in_flight import InFlight
 from bot.slack.inbound import ParsedBoltRequest
 from bot.slack.ingress import Arrival, Ingress
 from bot.slack.socket_mode import SocketModeRunner
@@ -207,3 +208,18 @@ async def test_both_transports_log_the_same_line_for_the_same_payload(request_li
         return {k: v for k, v in line.items() if k not in ("transport", "ms", "trace_id", "at")}
 
     assert [same(line) for line in http] == [same(line) for line in socket]
+
+
+async def test_tracked_work_that_fails_leaves_the_set_and_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    in_flight = InFlight()
+
+    async def broken() -> None:
+        raise RuntimeError("listener blew up")
+
+    with caplog.at_level(logging.ERROR, logger="bot.slack.in_flight"):
+        in_flight.track(broken())
+        assert in_flight
+        await in_flight.drain()
+        await asyncio.sleep(0)  # the done callbacks run on the next turn of the loop
+    assert not in_flight
+    assert any("listener blew up" in r.getMessage() for r in caplog.records)
