@@ -35,6 +35,8 @@ from bot.services.checkpoints import start_periodic as start_checkpoints
 from bot.services.context import Deps
 from bot.slack.app import build_app
 from bot.slack.directory import SlackDirectory
+from bot.slack.in_flight import InFlight
+from bot.slack.ingress import Ingress
 from bot.slack.notifier import Notifier
 from bot.slack.socket_mode import SocketModeRunner
 from bot.storage.engine import make_engine, sqlite_file
@@ -43,7 +45,7 @@ from bot.storage.migrate import upgrade
 from bot.storage.notify import WorkListener
 from bot.storage.serve_registry import ServeRegistration
 from bot.storage.store import Store
-from bot.web import ACCEPTING, build_web_app, drain_in_flight
+from bot.web import build_web_app
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,7 @@ class Bot:
     new_database: Path | None = None  # the SQLite file this start created, if it did
     health: CredentialHealth = field(default_factory=CredentialHealth)
     reloader: PolicyReloader | None = None
+    ingress: Ingress | None = None  # where Slack's requests go, over HTTP or Socket Mode
 
     async def close(self) -> None:
         """Release clients and the database."""
@@ -109,16 +112,25 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
     metrics = Metrics()
     # In Socket Mode no request comes over HTTP: a random secret makes /slack/events refuse every caller.
     signing_secret = _secret(settings.slack_signing_secret) or secrets.token_hex(32)
-    bolt = build_app(deps, slack, signing_secret, early_ack=early_ack)
+    in_flight = InFlight()
+    bolt = build_app(deps, slack, signing_secret, early_ack=early_ack, in_flight=in_flight)
+    ingress = Ingress(bolt, metrics, first_time=functools.partial(_first_delivery, store), early_ack=early_ack,
+                      in_flight=in_flight)
     api = None
     if settings.api_enabled:
         assert settings.cf_access_team_domain and settings.cf_access_aud
         api = AccessVerifier(settings.cf_access_team_domain, settings.cf_access_aud)
-    web_app = build_web_app(deps, bolt, scheduler, signing_secret, metrics, early_ack=early_ack, api=api,
+    web_app = build_web_app(deps, ingress, scheduler, signing_secret, metrics, api=api,
                             health=health, slack_over_http=not settings.socket_mode)
     reloader = PolicyReloader(deps, settings.accessbot_policy, settings.cloudflare_account_id, cloudflare)
     return Bot(settings, deps, scheduler, web_app, cloudflare, slack, metrics, bolt, api, new_database=new_file,
-               health=health, reloader=reloader)
+               health=health, reloader=reloader, ingress=ingress)
+
+
+async def _first_delivery(store: Store, key: str) -> bool:
+    """True the first time Slack delivers `key` (the `deliveries` table)."""
+    async with store.tx() as tx:
+        return await tx.first_delivery(key)
 
 
 def _log_reload_failure(task: asyncio.Task) -> None:
@@ -177,10 +189,9 @@ class Server:
         sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
         self.port = sockets[0].getsockname()[1] if sockets else port
         settings = self.bot.settings
-        if settings.socket_mode and self.bot.bolt is not None and settings.slack_app_token is not None:
-            self.socket = SocketModeRunner(self.bot.bolt, settings.slack_app_token.get_secret_value(),
-                                           settings.slack_api_url, self.bot.web_app, self.bot.metrics,
-                                           deps=self.bot.deps)
+        if settings.socket_mode and self.bot.ingress is not None and settings.slack_app_token is not None:
+            self.socket = SocketModeRunner(self.bot.ingress, settings.slack_app_token.get_secret_value(),
+                                           settings.slack_api_url)
             try:
                 await self.socket.start()
             except BaseException:
@@ -210,8 +221,9 @@ class Server:
 
     async def stop(self) -> None:
         """Stop taking requests, let in-flight work finish, then close everything."""
-        self.bot.web_app[ACCEPTING] = False
-        await drain_in_flight(self.bot.web_app)
+        if self.bot.ingress is not None:
+            self.bot.ingress.close()
+            await self.bot.ingress.drain()
         if self.socket:
             await self.socket.stop()
         self._stop_reconcile.set()

@@ -17,7 +17,6 @@ from bot.domain.policy import Policy
 from bot.simulators.cloudflare_sim import CloudflareSimulator
 from bot.simulators.slack_driver import SlackDriver
 from bot.simulators.slack_sim import SlackSimulator
-from bot.web import IN_FLIGHT
 
 ACCOUNT = "1234567890abcdef1234567890abcdef"
 PROD_GROUP = "0f3e2a1b-6c2d-4c1e-9f7a-1b2c3d4e5f60"
@@ -82,7 +81,7 @@ class Stack:
         while loop.time() < deadline:
             sched.wake()
             await asyncio.sleep(0.02)
-            if self.bot.web_app[IN_FLIGHT] or sched._tasks:  # noqa: SLF001 - the stack is the scheduler's harness
+            if self.bot.ingress.in_flight or sched._tasks:  # noqa: SLF001 - the stack is the scheduler's harness
                 continue
             now = self.bot.deps.clock.now()
             async with self.bot.deps.store.tx() as tx:

@@ -3,17 +3,14 @@
 When `SLACK_APP_TOKEN` (`xapp-…`) is set, `SocketModeRunner` asks `apps.connections.open` (at
 `SLACK_API_URL`) for a websocket URL, connects with slack_sdk's aiohttp `SocketModeClient` (which
 answers `hello`, follows `disconnect` to a fresh URL and reconnects on its own), and feeds every
-envelope to the same bolt app HTTP mode uses. It keeps HTTP mode's behaviour (bot.web):
+envelope to the same ingress (`bot.slack.ingress`) HTTP mode uses, so both behave alike: acks at once,
+de-duplicated events, tracked work, the same log lines and metrics. What is Socket Mode's own stays here:
 
-- Commands, block actions and events are acknowledged at once (an envelope ack with no payload),
-  then the listener runs; everything else (view submissions, …) is dispatched first and bolt's
-  response body becomes the ack's payload (`response_action: errors` and the like).
-- Each envelope's work is a task in the web app's `IN_FLIGHT` set, so graceful shutdown waits for it.
-- While the web app is not `ACCEPTING` (shutting down) nothing is acknowledged, so Slack delivers
-  the envelope again on another connection.
-- An Events API delivery whose `event_id` was seen before (a retry: `retry_attempt` > 0, or the same
-  event over HTTP) is acknowledged and dropped, through the same delivery table as HTTP mode.
-- Acks are counted in `accessbot_slack_requests_total` and timed in `accessbot_slack_ack_seconds`.
+- The ack is an envelope ack; bolt's response body becomes its payload (`response_action: errors` and the like),
+  and a request bolt did not handle (not 200) gets no ack, as bolt's own socket mode adapter does.
+- Each envelope's whole handling is tracked work, so graceful shutdown waits for it.
+- While the ingress is closed (shutting down) nothing is acknowledged, so Slack delivers the envelope again
+  on another connection; a failure before the ack (the database) leaves it unacknowledged, so Slack retries it.
 
 The aiohttp site keeps serving `/healthz`, `/metrics` and `/api`.
 """
@@ -25,12 +22,9 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Coroutine
 from typing import Any
 
 import aiohttp
-from aiohttp import web
-from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
@@ -42,10 +36,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import ConfigError
 from bot.domain.typed import clean_tree
 from bot.metrics import Metrics
-from bot.services.context import Deps
 from bot.slack.inbound import ParsedBoltRequest
-from bot.slack.request_log import dispatch, kind_of, log_request
-from bot.web import ACCEPTING, IN_FLIGHT, event_delivery_key
+from bot.slack.ingress import Arrival, Ingress
+from bot.slack.request_log import kind_of
 
 log = logging.getLogger(__name__)
 
@@ -55,20 +48,14 @@ _TOKEN_ERRORS = frozenset({"not_authed", "invalid_auth", "not_allowed_token_type
 
 
 class SocketModeRunner:
-    """Receives Slack's envelopes over Socket Mode and runs them through the bolt app."""
+    """Receives Slack's envelopes over Socket Mode and hands them to the ingress."""
 
-    def __init__(self, bolt_app: AsyncApp, app_token: str, api_url: str, web_app: web.Application,
-                 metrics: Metrics, *, deps: Deps | None = None, early_ack: bool = True,
-                 ping_interval: float = 5.0, connect_timeout: float = 30.0) -> None:
-        """`deps` gives the store used to drop Events API retries (no deduplication without it);
-        `early_ack=False` lets bolt acknowledge everything itself, as HTTP mode does with the same flag;
-        `connect_timeout` bounds how long `start()` keeps trying to reach Slack."""
-        self.bolt_app = bolt_app
+    def __init__(self, ingress: Ingress, app_token: str, api_url: str, *, ping_interval: float = 5.0,
+                 connect_timeout: float = 30.0) -> None:
+        """Envelopes go to `ingress` (the same as HTTP mode's); `connect_timeout` bounds how long `start()`
+        keeps trying to reach Slack."""
+        self.ingress = ingress
         self.api_url = api_url
-        self.web_app = web_app
-        self.metrics = metrics
-        self.deps = deps
-        self.early_ack = early_ack
         self.ping_interval = ping_interval
         self.connect_timeout = connect_timeout
         self.client: SocketModeClient | None = None
@@ -136,83 +123,52 @@ class SocketModeRunner:
     # -- envelopes -----------------------------------------------------------------------------------
 
     async def _on_request(self, client: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
-        """The client's listener: refuse while shutting down, else hand the envelope to a tracked task."""
+        """The client's listener: refuse while shutting down, else hand the envelope to tracked work."""
         started = time.perf_counter()
-        if not self.web_app[ACCEPTING]:
-            # No ack: Slack delivers the envelope again, on another connection.
-            self.metrics.slack_requests.labels("shutting_down").inc()
-            log_request("socket", kind_of(req.payload), None, "shutting_down", started)
-            return
-        self._track(self._handle(client, req, started))
-
-    def _track(self, work: Coroutine[Any, Any, None]) -> asyncio.Task:
-        """Run `work` as a task in the web app's in-flight set (graceful shutdown waits for those)."""
-        in_flight: set[asyncio.Task] = self.web_app[IN_FLIGHT]
-        task = asyncio.create_task(work)
-        in_flight.add(task)
-        task.add_done_callback(in_flight.discard)
-        task.add_done_callback(_log_failure)
-        return task
+        # No ack while shutting down: Slack delivers the envelope again, on another connection.
+        if self.ingress.admit("socket", kind_of(req.payload), started):
+            self.ingress.track(self._handle(client, req, started))
 
     async def _handle(self, client: AsyncBaseSocketModeClient, req: SocketModeRequest, started: float) -> None:
-        key = _delivery_key(req)
-        if key is not None and self.deps is not None:
-            try:
-                async with self.deps.store.tx() as tx:
-                    first = await tx.first_delivery(key)
-            except Exception:
-                # Unacknowledged, so Slack retries it (as HTTP mode's 500 would make it).
-                self.metrics.slack_requests.labels("error").inc()
-                raise
-            if not first:
-                if await self._ack(client, req, started, "duplicate"):
-                    log_request("socket", "event", None, "duplicate", started, delivery=key,
-                                retry_attempt=req.retry_attempt)
-                return
+        """Run one envelope through the ingress; a failure before its ack leaves it unacknowledged."""
         payload = clean_tree(req.payload) if isinstance(req.payload, dict) else {}
         bolt_req = ParsedBoltRequest(raw_body="", body=payload, mode="socket_mode", headers=_retry_headers(req))
-        if self.early_ack and _ack_at_once(req):
-            acked = await self._ack(client, req, started, "200")
-            if not acked and key is None:
-                # Slack saw no ack (the person is told it failed); doing the work now would surprise them.
-                # An event is processed all the same: its delivery key is taken, so a redelivery is dropped.
-                log_request("socket", kind_of(req.payload), None, "ack_failed", started)
-                return
-            await dispatch(self.bolt_app, bolt_req, started, "socket")
-            return
-        response = await dispatch(self.bolt_app, bolt_req, started, "socket")
-        if response.status != 200:
+        reply = _EnvelopeReply(client, req, self.ingress.metrics)
+        try:
+            await self.ingress.handle(Arrival("socket", bolt_req, started), reply)
+        except Exception:
+            if not reply.sent:  # unacknowledged, so Slack retries it (as HTTP mode's 500 would make it)
+                self.ingress.metrics.slack_requests.labels("error").inc()
+            raise
+
+
+class _EnvelopeReply:
+    """Acknowledges one envelope over the socket it came on."""
+
+    def __init__(self, client: AsyncBaseSocketModeClient, req: SocketModeRequest, metrics: Metrics) -> None:
+        """Nothing sent yet."""
+        self.client = client
+        self.req = req
+        self.metrics = metrics
+        self.sent = False
+
+    async def send(self, response: BoltResponse | None) -> bool:
+        """Send the envelope's ack (bolt's answer as its payload); False (counted, logged) when it did not go."""
+        if response is not None and response.status != 200:
             # As bolt's own socket mode adapter: no ack for a request nothing handled.
             self.metrics.slack_requests.labels(str(response.status)).inc()
-            log.info("socket mode: %s envelope not acknowledged (bolt answered %s)", req.type, response.status)
-            return
-        await self._ack(client, req, started, "200", _ack_payload(response))
-
-    async def _ack(self, client: AsyncBaseSocketModeClient, req: SocketModeRequest, started: float, outcome: str,
-                   payload: dict[str, Any] | None = None) -> bool:
-        """Send the envelope's ack; False (and logged) when the connection would not take it."""
+            log.info("socket mode: %s envelope not acknowledged (bolt answered %s)", self.req.type, response.status)
+            return False
+        payload = _ack_payload(response) if response is not None else None
         try:
-            await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id, payload=payload))
+            await self.client.send_socket_mode_response(SocketModeResponse(envelope_id=self.req.envelope_id,
+                                                                           payload=payload))
         except Exception as exc:  # noqa: BLE001 - a dead socket: the client reconnects, Slack redelivers
             self.metrics.slack_requests.labels("ack_failed").inc()
-            log.warning("socket mode: could not acknowledge a %s envelope: %s", req.type, exc)
+            log.warning("socket mode: could not acknowledge a %s envelope: %s", self.req.type, exc)
             return False
-        self.metrics.slack_requests.labels(outcome).inc()
-        if outcome != "duplicate":  # as bot.web: only answers that did something are timed
-            self.metrics.ack_seconds.observe(time.perf_counter() - started)
+        self.sent = True
         return True
-
-
-def _ack_at_once(req: SocketModeRequest) -> bool:
-    """True for commands, block actions and events: their ack carries nothing a listener computes."""
-    if req.type in ("slash_commands", "events_api"):
-        return True
-    return req.type == "interactive" and isinstance(req.payload, dict) and req.payload.get("type") == "block_actions"
-
-
-def _delivery_key(req: SocketModeRequest) -> str | None:
-    """The Events API delivery key, the same as HTTP mode's for the same event."""
-    return event_delivery_key(req.payload) if req.type == "events_api" else None
 
 
 def _retry_headers(req: SocketModeRequest) -> dict[str, str] | None:
@@ -241,10 +197,6 @@ def _ack_payload(response: BoltResponse) -> dict[str, Any] | None:
 
 
 async def _close_quietly(client: SocketModeClient) -> None:
+    """Close the client, whatever it says."""
     with contextlib.suppress(Exception):
         await client.close()
-
-
-def _log_failure(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("socket mode: envelope handling failed: %s", task.exception(), exc_info=task.exception())

@@ -18,7 +18,6 @@ from bot.domain.clock import ManualClock
 from bot.domain.model import AccessRequest, Grant, RequestState
 from bot.simulators.stack import ACCOUNT, PROD_GROUP, STAGING_GROUP, Stack
 from bot.storage.store import Tx
-from bot.web import IN_FLIGHT
 
 SECRETS_GROUP = "5b2c7d10-1a2b-4c3d-8e9f-0a1b2c3d4e01"
 SHARED_GROUP = "5b2c7d10-1a2b-4c3d-8e9f-0a1b2c3d4e02"
@@ -126,7 +125,7 @@ async def settle(stack: Stack, timeout: float = 10.0) -> None:
     are not due and do not count. The scheduler is nudged only while something is due and nothing runs,
     and the checks read on their own connection, so the waiting does not slow the bot down."""
     sched = stack.bot.scheduler
-    in_flight = stack.bot.web_app[IN_FLIGHT]
+    in_flight = stack.bot.ingress.in_flight
     deadline = time.monotonic() + timeout
     quiet = 0
     sched.wake()

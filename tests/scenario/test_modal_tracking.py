@@ -4,7 +4,6 @@ wait for it (bolt's lazy listeners run in untracked tasks)."""
 from __future__ import annotations
 
 from bot.simulators.stack import Stack
-from bot.web import IN_FLIGHT
 from tests.scenario.helpers import ALICE, grants, settle
 
 
@@ -18,7 +17,7 @@ async def test_a_modal_submission_is_filed_in_tracked_work_that_settling_and_shu
     stack.slack.delay_next("chat.postMessage", 0.5)  # the answer to the submission is slow to post
     resp = await stack.driver.view_submission(ALICE, modal, values)
     assert resp.status == 200 and not resp.body
-    assert stack.bot.web_app[IN_FLIGHT], "the filing runs after the ack, as tracked work"
+    assert stack.bot.ingress.in_flight, "the filing runs after the ack, as tracked work"
     await settle(stack)
     assert len(await grants(stack, requester=ALICE)) == 1
     assert any("staging" in m["text"] for m in stack.slack.dms_to(ALICE))

@@ -13,7 +13,6 @@ from datetime import timedelta
 
 import aiohttp
 import pytest
-from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -26,8 +25,8 @@ from bot.simulators.cloudflare_sim import CloudflareSimulator
 from bot.simulators.slack_driver import SlackDriver
 from bot.simulators.slack_sim import SlackSimulator
 from bot.simulators.stack import CF_TOKEN, SIGNING_SECRET, SLACK_TOKEN, Stack, default_people, start_stack
+from bot.slack.ingress import Ingress
 from bot.slack.socket_mode import SocketModeRunner
-from bot.web import ACCEPTING, IN_FLIGHT, drain_in_flight
 from tests.scenario.helpers import (
     ALICE,
     ALICE_EMAIL,
@@ -68,6 +67,11 @@ class SocketStack:
     @property
     def bot(self) -> Bot:
         return self.stack.bot
+
+    @property
+    def ingress(self) -> Ingress:
+        assert self.stack.bot.ingress is not None, "bootstrap.build made the ingress"
+        return self.stack.bot.ingress
 
     @property
     def socket(self) -> SocketModeRunner:
@@ -142,7 +146,7 @@ async def test_a_wrong_app_token_stops_start_up_with_one_clear_line_that_names_i
     bolt = AsyncApp(client=AsyncWebClient(token=SLACK_TOKEN, base_url=slack.base_url), signing_secret="unused")
     try:
         for token, error in (("xapp-wrong-0123456789", "invalid_auth"), (SLACK_TOKEN, "not_allowed_token_type")):
-            runner = SocketModeRunner(bolt, token, slack.base_url, web.Application(), Metrics(), connect_timeout=2)
+            runner = SocketModeRunner(Ingress(bolt, Metrics()), token, slack.base_url, connect_timeout=2)
             with pytest.raises(ConfigError) as raised:
                 await runner.start()
             message = str(raised.value)
@@ -284,7 +288,7 @@ async def test_in_socket_mode_the_http_slack_endpoint_refuses_every_caller(sstac
 
 async def test_while_shutting_down_envelopes_are_not_acknowledged_so_slack_redelivers_them(
         sstack: SocketStack) -> None:
-    sstack.bot.web_app[ACCEPTING] = False
+    sstack.ingress.close()
     with pytest.raises(TimeoutError):
         await sstack.driver.socket_slash(ALICE, "request prod-db 1h incident 4211", ack_timeout=0.3)
     await settle(sstack)  # type: ignore[arg-type]
@@ -297,11 +301,11 @@ async def test_shutdown_waits_for_a_listener_still_working_after_its_ack(sstack:
     sstack.slack.delay_next("response_url", 0.5)  # the command's answer is slow to post
     result = await sstack.driver.socket_slash(ALICE, "request prod-db 1h incident 4211")
     assert result.elapsed < FAST_ACK
-    in_flight = sstack.bot.web_app[IN_FLIGHT]
+    in_flight = sstack.ingress.in_flight
     assert in_flight, "the listener is still working after the ack"
     # what Server.stop does first
-    sstack.bot.web_app[ACCEPTING] = False
-    await drain_in_flight(sstack.bot.web_app)
+    sstack.ingress.close()
+    await sstack.ingress.drain()
     assert not in_flight
     [reply] = sstack.slack.ephemerals(ALICE)
     assert (await only_request(sstack, ALICE)).id in all_text(reply)  # type: ignore[arg-type]

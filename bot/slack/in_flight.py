@@ -1,0 +1,42 @@
+"""Work still running after Slack got its ack, tracked so settling and graceful shutdown can wait for it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class InFlight:
+    """The set of tasks started for Slack requests that have not finished yet."""
+
+    def __init__(self) -> None:
+        """An empty set."""
+        self._tasks: set[asyncio.Task] = set()
+
+    def track(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task:
+        """Run `work` as a task in the set; it leaves the set when done, and a failure is logged."""
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_log_failure)
+        return task
+
+    async def drain(self, timeout: float = 20.0) -> None:
+        """Wait up to `timeout` seconds for the tasks running now (graceful shutdown)."""
+        tasks = list(self._tasks)
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+
+    def __len__(self) -> int:
+        """How many tasks are still running."""
+        return len(self._tasks)
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    """Log the exception a tracked task ended with, if any."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("slack request handling failed: %s", task.exception(), exc_info=task.exception())

@@ -1,0 +1,127 @@
+"""The button surface: approve, deny, revoke, cancel, extend, open the modal from Home, and any other button."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.domain.ids import ID_PATTERN, normalise_id
+from bot.domain.model import VoteChoice
+from bot.services import approval as approval_cases
+from bot.services import grants as grant_cases
+from bot.services import requests as request_cases
+from bot.services.context import Deps, Outcome
+from bot.slack import blocks as bk
+from bot.slack.home import OPEN_MODAL
+from bot.slack.listeners import Kit
+from bot.slack.listeners.views import open_request_modal
+from bot.slack.text import cut
+
+
+async def clicked_id(kit: Kit, body: dict[str, Any], respond, kind: str) -> str | None:  # noqa: ANN001
+    """The request or grant ID a button carries; a value that is not one is refused and audited."""
+    value = str((body.get("actions") or [{}])[0].get("value") or "")
+    ident = normalise_id(value)
+    if ID_PATTERN.match(ident) and ident[0] == kind[0]:
+        return ident
+    out = await request_cases.refuse(kit.deps, body["user"]["id"], "bad_value",
+                                     f"that button does not carry a {kind} ID", details={
+                                         "action_id": cut(str(body["actions"][0].get("action_id", "")), 64),
+                                         "value": cut(value, 64)})
+    await kit.replier.outcome(body, respond, out)
+    return None
+
+
+async def on_clicked_id(kit: Kit, body: dict[str, Any], respond, kind: str,  # noqa: ANN001
+                        case: Callable[[Deps, str, str], Awaitable[Outcome]]) -> None:
+    """Run the use case `case(deps, clicker, id)` on the ID the button carries, and answer with its outcome."""
+    ident = await clicked_id(kit, body, respond, kind)
+    if ident is not None:
+        await kit.replier.outcome(body, respond, await case(kit.deps, body["user"]["id"], ident))
+
+
+def voting(choice: VoteChoice) -> Callable[[Deps, str, str], Awaitable[Outcome]]:
+    """The vote use case for `choice`, as `on_clicked_id` calls use cases."""
+    return lambda deps, user, request_id: approval_cases.vote(deps, request_id, user, choice)
+
+
+async def ask_extension(kit: Kit, body: dict[str, Any], respond) -> None:  # noqa: ANN001
+    """Ask to extend the grant the button carries by its role's default duration."""
+    grant_id = await clicked_id(kit, body, respond, "grant")
+    if grant_id is None:
+        return
+    async with kit.deps.store.tx() as tx:
+        grant = await tx.grant(grant_id)
+    role = kit.deps.policy.role(grant.role) if grant else None
+    duration = role.default_duration if role else None
+    if duration is None:
+        await kit.replier.tell(body, respond, f":warning: grant `{grant_id}` cannot be extended")
+        return
+    out = await request_cases.submit_extend(kit.deps, body["user"]["id"], grant_id, duration,
+                                            "extension asked from the expiry warning")
+    await kit.replier.outcome(body, respond, out)
+
+
+async def refuse_unknown(kit: Kit, body: dict[str, Any], respond) -> None:  # noqa: ANN001
+    """Refuse (and audit) a button no listener knows."""
+    action = (body.get("actions") or [{}])[0]
+    out = await request_cases.refuse(kit.deps, body["user"]["id"], "unknown_action", "that button is not one I know",
+                                     details={"action_id": cut(str(action.get("action_id", "")), 64)})
+    await kit.replier.outcome(body, respond, out)
+
+
+def register(app: AsyncApp, kit: Kit) -> None:
+    """Register every button's listener; the catch-all last, so it gets only the buttons no other knows."""
+    answers_failures = kit.replier.answers_failures
+
+    @app.action(bk.APPROVE)
+    @answers_failures
+    async def approve(ack, body, respond) -> None:  # noqa: ANN001
+        """Approve the request."""
+        await ack()
+        await on_clicked_id(kit, body, respond, "request", voting(VoteChoice.APPROVE))
+
+    @app.action(bk.DENY)
+    @answers_failures
+    async def deny(ack, body, respond) -> None:  # noqa: ANN001
+        """Deny the request."""
+        await ack()
+        await on_clicked_id(kit, body, respond, "request", voting(VoteChoice.DENY))
+
+    @app.action(bk.REVOKE)
+    @answers_failures
+    async def revoke(ack, body, respond) -> None:  # noqa: ANN001
+        """Revoke the grant."""
+        await ack()
+        await on_clicked_id(kit, body, respond, "grant", grant_cases.revoke)
+
+    @app.action(bk.CANCEL)
+    @answers_failures
+    async def cancel(ack, body, respond) -> None:  # noqa: ANN001
+        """Cancel the request."""
+        await ack()
+        await on_clicked_id(kit, body, respond, "request", request_cases.cancel)
+
+    @app.action(bk.EXTEND)
+    @answers_failures
+    async def extend(ack, body, respond) -> None:  # noqa: ANN001
+        """Ask to extend the grant."""
+        await ack()
+        await ask_extension(kit, body, respond)
+
+    @app.action(OPEN_MODAL)
+    @answers_failures
+    async def open_modal_from_home(ack, body: dict[str, Any]) -> None:  # noqa: ANN001
+        """Open the request modal from the Home tab's button."""
+        await ack()
+        await open_request_modal(kit, body["user"]["id"], body["trigger_id"])
+
+    @app.action(re.compile(".*"))  # registered last: only actions no listener above knows
+    @answers_failures
+    async def unknown_action(ack, body: dict[str, Any], respond) -> None:  # noqa: ANN001
+        """Refuse a button no listener above knows."""
+        await ack()
+        await refuse_unknown(kit, body, respond)
