@@ -11,6 +11,7 @@ class PolicyError(Exception):
     """A policy file with problems; `.problems` lists every one as `place: message`."""
 
     def __init__(self, problems: list[str], source: str = "policy.yml") -> None:
+        """A PolicyError for these problems (`source` names the file when there are several)."""
         self.problems = list(problems)
         self.source = source
         if len(self.problems) == 1:

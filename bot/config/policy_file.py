@@ -38,6 +38,7 @@ def _check_durations(prefix: str, effective: dict[str, Any], local: set[str]) ->
     value = {k: effective[f"{k}_duration"] for k in ("min", "default", "max")}
 
     def broken(small: str, big: str) -> str | None:
+        """The problem line when `small` is longer than `big`, placed on the key set at this level; else None."""
         if value[small] <= value[big]:
             return None
         if f"{big}_duration" in local:

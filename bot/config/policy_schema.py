@@ -52,6 +52,7 @@ def _matching(pattern: str, what: str) -> Callable[[str], str]:
     rx = re.compile(pattern)
 
     def check(value: str) -> str:
+        """The value, if it matches the pattern whole."""
         if not rx.fullmatch(value):
             raise ValueError(f"{got(value)} is not {what}")
         return value

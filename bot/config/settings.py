@@ -49,6 +49,7 @@ def _token(prefix: str, what: str, others: dict[str, str]) -> Callable[[SecretSt
     shape = re.compile(re.escape(prefix) + r"[A-Za-z0-9][A-Za-z0-9-]*")
 
     def check(value: SecretStr | None) -> SecretStr | None:
+        """The token, stripped, if it has the token's shape; None when unset or empty."""
         if value is None:
             return None
         token = value.get_secret_value().strip()

@@ -28,6 +28,7 @@ class AuthApi:
         return {"x-oauth-scopes": ",".join(self.scopes), "x-accepted-oauth-scopes": METHOD_SCOPES.get(method, "")}
 
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
+        """`auth.test`: who the bot token belongs to."""
         return {
             "url": f"https://{self.team_domain}.slack.com/",
             "team": self.team_domain,

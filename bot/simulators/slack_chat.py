@@ -67,6 +67,7 @@ class ChatApi:
         ]
 
     def _find(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """The message (posted or ephemeral) with that channel and ts, or None."""
         for m in self._messages:
             if m["channel"] == channel and m["ts"] == ts:
                 return m
@@ -109,6 +110,7 @@ class ChatApi:
         tag: str | None = None,
         metadata: Any = None,
     ) -> dict[str, Any]:
+        """Record a new message (posted or ephemeral) and return it."""
         message = {
             "channel": channel,
             "ts": self._next_ts(),
@@ -128,6 +130,7 @@ class ChatApi:
         return message
 
     def _apply_update(self, message: dict[str, Any], content: dict[str, Any], *, via: str) -> None:
+        """Replace the parts of a message given in `content`, keeping the change in its `updates`."""
         for key in ("text", "blocks", "attachments"):
             if key in content:
                 message[key] = content[key]
@@ -141,6 +144,7 @@ class ChatApi:
         )
 
     def _check_thread(self, channel: str, thread_ts: Any) -> str | None:
+        """The thread_ts of a reply, which must name a message in the channel; None for no thread."""
         if thread_ts in (None, ""):
             return None
         thread_ts = str(thread_ts)
@@ -167,6 +171,7 @@ class ChatApi:
         return out
 
     def _chat_post_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        """`chat.postMessage`: post to a channel or a user's DM, optionally in a thread."""
         channel = self._post_channel(params.get("channel"))
         content = self._content(params)
         thread_ts = self._check_thread(channel, params.get("thread_ts"))
@@ -180,6 +185,7 @@ class ChatApi:
         return {"channel": channel, "ts": message["ts"], "message": self._slack_message(message)}
 
     def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        """`chat.update`: change a posted message (by channel and ts)."""
         channel, ts = params.get("channel"), params.get("ts")
         if not channel:
             raise SlackError("channel_not_found")
@@ -198,6 +204,7 @@ class ChatApi:
         }
 
     def _chat_post_ephemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+        """`chat.postEphemeral`: show a message to one user in a channel."""
         user_id = params.get("user")
         user = self._users.get(str(user_id)) if user_id else None
         if user is None or user["deleted"]:

@@ -53,6 +53,7 @@ class SlackError(Exception):
     """A Slack API error: `error` is Slack's code, `extra` further keys of the answer."""
 
     def __init__(self, error: str, **extra: Any) -> None:
+        """An error Slack answers with `error`, and further keys of the answer."""
         super().__init__(error)
         self.error = error
         self.extra = extra
@@ -95,6 +96,7 @@ async def read_params(request: web.Request) -> tuple[dict[str, Any], str | None]
 
 
 def bearer(request: web.Request) -> str | None:
+    """The token of an `Authorization: Bearer` header, or None."""
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         return header[len("Bearer ") :].strip() or None

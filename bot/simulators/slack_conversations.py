@@ -32,11 +32,13 @@ class ConversationsApi:
         return "D" + user_id
 
     def _normalize_channel(self, channel: str) -> str:
+        """The DM channel for a user id; any other channel id as it is."""
         if channel[:1] in ("U", "W"):
             return self.dm_channel(channel)
         return channel
 
     def _post_channel(self, channel: Any) -> str:
+        """The channel a message to `channel` goes to (a user id means their DM); channel_not_found otherwise."""
         if not isinstance(channel, str) or not channel:
             raise SlackError("channel_not_found")
         if channel[:1] in ("U", "W"):
@@ -54,6 +56,7 @@ class ConversationsApi:
         raise SlackError("channel_not_found")
 
     def _conversations_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        """`conversations.open`: the DM (or group DM) with the users given."""
         if params.get("channel"):
             return {"channel": {"id": str(params["channel"])}}
         users = params.get("users")

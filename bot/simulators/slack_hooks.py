@@ -94,6 +94,7 @@ class ResponseUrls:
             self._messages.insert(first, shown)
 
     async def _hook(self, request: web.Request) -> web.Response:
+        """A POST to a response_url: five uses, then `used_url`; the body acts as Slack's would."""
         tag = request.match_info["tag"]
         try:
             body = await request.json()
@@ -130,6 +131,7 @@ class ResponseUrls:
         return web.Response(status=status, text=error, headers=headers)
 
     def _respond(self, hook: Hook, body: dict[str, Any], *, via: str) -> None:
+        """Act on a response_url body or ack: delete or replace the original, or post a new message."""
         original = None
         if hook.message_ts and hook.channel:
             original = self._find(hook.channel, hook.message_ts)

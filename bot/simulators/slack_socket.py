@@ -107,6 +107,7 @@ class SocketModeApi:
         return ws
 
     def _socket_frame(self, conn: _SocketConn, data: str) -> None:
+        """Record one frame the app sent; an ack (with an envelope_id) wakes whoever waits for it."""
         now = time.monotonic()
         try:
             frame = json.loads(data)
@@ -133,10 +134,12 @@ class SocketModeApi:
                 waiter.set_result(copy.deepcopy(ack))
 
     def _socket_signal(self) -> None:
+        """Wake whoever waits for the connections to change."""
         self._socket_changed.set()
         self._socket_changed = asyncio.Event()
 
     def _socket_target(self) -> _SocketConn:
+        """The connection new envelopes go to: the newest open one not told to disconnect, if any."""
         open_conns = [c for c in self._socket_conns if c.closed is None and not c.ws.closed]
         if not open_conns:
             raise RuntimeError("no Socket Mode connection is open")
@@ -213,6 +216,7 @@ class SocketModeApi:
                                  "debug_info": {"host": "applink-sim"}})
         if close_after is not None:
             async def _close() -> None:
+                """Close the connection after `close_after` seconds."""
                 await asyncio.sleep(close_after)
                 with contextlib.suppress(Exception):
                     await conn.ws.close(code=1001, message=reason.encode())

@@ -77,12 +77,14 @@ class UsersApi:
         self._usergroups[group_id] = list(members)
 
     def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        """`users.info`: one user object."""
         user = self._users.get(str(params.get("user", "")))
         if user is None:
             raise SlackError("user_not_found")
         return {"user": copy.deepcopy(user)}
 
     def _users_lookup_by_email(self, params: dict[str, Any]) -> dict[str, Any]:
+        """`users.lookupByEmail`: the user with that email (case-insensitive)."""
         wanted = str(params.get("email", "")).strip().lower()
         for user in self._users.values():
             if (user.get("profile") or {}).get("email", "").lower() == wanted and wanted:
@@ -104,6 +106,7 @@ class UsersApi:
         return {"members": copy.deepcopy(page), "response_metadata": {"next_cursor": next_cursor}}
 
     def _usergroups_users_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        """`usergroups.users.list`: the members of a user group."""
         group = self._usergroups.get(str(params.get("usergroup", "")))
         if group is None:
             raise SlackError("no_such_subteam")
@@ -111,6 +114,7 @@ class UsersApi:
 
 
 def _tz_offset(tz: str) -> int:
+    """The UTC offset in seconds of a time zone now (0 for an unknown zone)."""
     with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
         offset = datetime.now(UTC).astimezone(ZoneInfo(tz)).utcoffset()
         return int(offset.total_seconds()) if offset else 0

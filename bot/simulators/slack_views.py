@@ -49,6 +49,7 @@ class ViewsApi:
         return copy.deepcopy(found[1]) if found else None
 
     def _check_view(self, view: Any) -> dict[str, Any]:
+        """The view, if Slack would accept it: `invalid_blocks` or `invalid_arguments` with the reasons otherwise."""
         if not isinstance(view, dict):
             raise SlackError("invalid_arguments")
         errors = view_errors(view)
@@ -66,6 +67,7 @@ class ViewsApi:
         root: str | None = None,
         previous: str | None = None,
     ) -> dict[str, Any]:
+        """The view object as Slack stores and returns it, with ids, hash and state."""
         view_id = view_id or self._random_id("V", 10).upper()
         return {
             "id": view_id,
@@ -92,6 +94,7 @@ class ViewsApi:
     def _find_view(
         self, view_id: str | None = None, external_id: str | None = None
     ) -> tuple[str, dict[str, Any]] | None:
+        """(user id, view) of the view with that id or external id, or None."""
         for user_id, views in self.views.items():
             for view in views:
                 if (view_id and view["id"] == view_id) or (
@@ -101,6 +104,7 @@ class ViewsApi:
         return None
 
     def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        """`views.open`: open a modal with a live trigger_id, used once within the trigger's lifetime."""
         trigger_id = params.get("trigger_id")
         if not trigger_id:
             raise SlackError("invalid_trigger_id")
@@ -121,6 +125,7 @@ class ViewsApi:
         return {"view": copy.deepcopy(record)}
 
     def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        """`views.publish`: set a user's Home tab (a stale `hash` is hash_conflict)."""
         user_id = params.get("user_id")
         if not user_id:
             raise SlackError("invalid_arguments")
@@ -142,6 +147,7 @@ class ViewsApi:
         return {"view": copy.deepcopy(record)}
 
     def _views_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        """`views.update`: replace a view by id or external id (a stale `hash` is hash_conflict)."""
         found = self._find_view(params.get("view_id"), params.get("external_id"))
         if found is None:
             raise SlackError("not_found")
