@@ -26,7 +26,7 @@ from bot.simulators.cloudflare_wire import (
 
 
 @dataclass
-class _Fault:
+class Fault:
     """A fault a test queued: the next `remaining` matching requests get `status` (0: hang, then close)."""
 
     remaining: int
@@ -46,7 +46,7 @@ class CloudflareFaults:
     fault_rate: float
     fault_kinds: tuple[str, ...]
     fault_retry_after: float | None
-    _faults: list[_Fault]
+    _faults: list[Fault]
     _rng: random.Random
     _hits: dict[str, deque[float]]
     _closing: asyncio.Event
@@ -66,7 +66,7 @@ class CloudflareFaults:
         Several calls queue up in order; every request is recorded in `calls` with its arrival time.
         """
         self._faults.append(
-            _Fault(n, status, retry_after, method.upper() if method else None, path_contains)
+            Fault(n, status, retry_after, method.upper() if method else None, path_contains)
         )
 
     def set_fault_rate(

@@ -44,7 +44,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.simulators.cloudflare_faults import CloudflareFaults, _Fault
+from bot.simulators.cloudflare_faults import CloudflareFaults, Fault
 from bot.simulators.cloudflare_openapi import GROUP_PATH, GROUPS_PATH, REVOKE_PATH, body_errors, load_validators
 from bot.simulators.cloudflare_wire import (
     API_PREFIX,
@@ -85,7 +85,7 @@ class CloudflareSimulator(CloudflareFaults):
         self.fault_kinds: tuple[str, ...] = ("500", "429", "timeout")
         self.fault_retry_after: float | None = 1.0
         self._groups: dict[tuple[str, str], dict[str, Any]] = {}
-        self._faults: list[_Fault] = []
+        self._faults: list[Fault] = []
         self._rng = random.Random(seed)
         self._id_rng = random.Random(seed)
         self._hits: dict[str, deque[float]] = {}

@@ -93,7 +93,7 @@ from bot.simulators.slack_common import (
 )
 from bot.simulators.slack_conversations import ConversationsApi
 from bot.simulators.slack_hooks import ResponseUrls
-from bot.simulators.slack_socket import SocketModeApi, _SocketConn
+from bot.simulators.slack_socket import SocketConn, SocketModeApi
 from bot.simulators.slack_users import UsersApi
 from bot.simulators.slack_views import ViewsApi
 
@@ -140,7 +140,7 @@ class SlackSimulator(AuthApi, ChatApi, ConversationsApi, UsersApi, ViewsApi, Res
         self.socket_envelopes: list[dict[str, Any]] = []  # every envelope pushed, with "sent_at"/"connection"
         self.socket_received: list[dict[str, Any]] = []  # every text frame the app sent (parsed; or {"raw": ...})
         self._socket_tickets: set[str] = set()
-        self._socket_conns: list[_SocketConn] = []
+        self._socket_conns: list[SocketConn] = []
         self._socket_sent_at: dict[str, float] = {}
         self._socket_ack_waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
         self._socket_changed = asyncio.Event()

@@ -19,7 +19,7 @@ from bot.simulators.slack_common import SOCKET_METHOD, SOCKET_PREFIX, Call, Faul
 
 
 @dataclass
-class _SocketConn:
+class SocketConn:
     """One Socket Mode websocket the app opened."""
 
     id: int
@@ -44,7 +44,7 @@ class SocketModeApi:
     socket_envelopes: list[dict[str, Any]]
     socket_received: list[dict[str, Any]]
     _socket_tickets: set[str]
-    _socket_conns: list[_SocketConn]
+    _socket_conns: list[SocketConn]
     _socket_sent_at: dict[str, float]
     _socket_ack_waiters: dict[str, list[asyncio.Future[dict[str, Any]]]]
     _socket_changed: asyncio.Event
@@ -87,7 +87,7 @@ class SocketModeApi:
         self._socket_tickets.discard(ticket)
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
-        conn = _SocketConn(id=len(self._socket_conns) + 1, ticket=ticket, ws=ws, opened=time.monotonic())
+        conn = SocketConn(id=len(self._socket_conns) + 1, ticket=ticket, ws=ws, opened=time.monotonic())
         self._socket_conns.append(conn)
         try:
             await ws.send_json({
@@ -106,7 +106,7 @@ class SocketModeApi:
             self._socket_signal()
         return ws
 
-    def _socket_frame(self, conn: _SocketConn, data: str) -> None:
+    def _socket_frame(self, conn: SocketConn, data: str) -> None:
         """Record one frame the app sent; an ack (with an envelope_id) wakes whoever waits for it."""
         now = time.monotonic()
         try:
@@ -138,7 +138,7 @@ class SocketModeApi:
         self._socket_changed.set()
         self._socket_changed = asyncio.Event()
 
-    def _socket_target(self) -> _SocketConn:
+    def _socket_target(self) -> SocketConn:
         """The connection new envelopes go to: the newest open one not told to disconnect, if any."""
         open_conns = [c for c in self._socket_conns if c.closed is None and not c.ws.closed]
         if not open_conns:
