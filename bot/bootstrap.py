@@ -20,7 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.auth import AccessVerifier
 from bot.cloudflare.client import CloudflareClient
-from bot.config import Settings
+from bot.config.settings import Settings
 from bot.credentials import CredentialHealth, SlackObserver, cloudflare_observer
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.durations import parse_duration

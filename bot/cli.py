@@ -158,7 +158,7 @@ def _run(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     from sqlalchemy.exc import SQLAlchemyError
 
-    from bot.config import ConfigError, PolicyError
+    from bot.config.errors import ConfigError, PolicyError
 
     try:
         result = args.func(args)
@@ -189,7 +189,9 @@ def _one_line(exc: Exception) -> str:
 
 
 def _policy_check(args: argparse.Namespace) -> int:
-    from bot.config import PolicyError, load_policy, load_settings
+    from bot.config.errors import PolicyError
+    from bot.config.policy_file import load_policy
+    from bot.config.settings import load_settings
 
     settings = load_settings()
     target = args.file or settings.accessbot_policy
@@ -207,7 +209,7 @@ def _policy_check(args: argparse.Namespace) -> int:
 def _audit_keygen(args: argparse.Namespace) -> int:
     """`accessbot audit keygen`: write a new checkpoint signing key and print its public key."""
     from bot.checkpoint_cli import keygen
-    from bot.config import load_settings
+    from bot.config.settings import load_settings
 
     return keygen(args, load_settings())
 
@@ -215,7 +217,7 @@ def _audit_keygen(args: argparse.Namespace) -> int:
 async def _policy_reload() -> int:
     """`accessbot policy reload`: check the file here, then signal the serves (NOTIFY on PostgreSQL, SIGHUP to
     the serves registered next to a SQLite database); each re-reads its own file and audits the outcome."""
-    from bot.config import load_settings
+    from bot.config.settings import load_settings
     from bot.storage.engine import sqlite_file
 
     settings = load_settings()
@@ -250,7 +252,9 @@ async def _policy_reload() -> int:
 
 async def _serve(args: argparse.Namespace) -> int:
     from bot.bootstrap import build, serve_forever
-    from bot.config import ConfigError, load_policy, load_settings
+    from bot.config import ConfigError
+    from bot.config.policy_file import load_policy
+    from bot.config.settings import load_settings
     from bot.logging_setup import setup_logging
 
     settings = load_settings()
@@ -290,7 +294,7 @@ def _secrets(settings: Any) -> list[str]:
 
 
 async def _db_command(args: argparse.Namespace) -> int:
-    from bot.config import load_settings
+    from bot.config.settings import load_settings
     from bot.domain.clock import SystemClock
     from bot.storage.engine import make_engine
     from bot.storage.migrate import current, head, upgrade
@@ -396,7 +400,7 @@ async def _audit(store: Any, args: argparse.Namespace) -> int:
 
     if args.audit_cmd in ("verify", "checkpoint", "checkpoints"):
         from bot import checkpoint_cli
-        from bot.config import load_settings
+        from bot.config.settings import load_settings
 
         run = checkpoint_cli.verify if args.audit_cmd == "verify" else checkpoint_cli.checkpoint
         return await run(store, load_settings(), args)
@@ -415,7 +419,7 @@ async def _audit(store: Any, args: argparse.Namespace) -> int:
 
 async def _revoke(store: Any, settings: Any, args: argparse.Namespace) -> int:
     from bot.cli_text import plain
-    from bot.config import load_policy
+    from bot.config.policy_file import load_policy
     from bot.domain.ids import normalise_id
     from bot.services.context import Deps
     from bot.services.grants import revoke

@@ -20,7 +20,8 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from bot.config import ConfigError, PolicyError, parse_policy
+from bot.config.errors import ConfigError, PolicyError
+from bot.config.policy_file import parse_policy
 from bot.domain.audit import AuditEvent
 from bot.domain.policy import Policy
 from bot.domain.ports import AccessGroups

@@ -38,7 +38,7 @@ def render(report: list[GroupDrift]) -> str:
 async def run_reconcile_cli(settings: Any, store: Any, *, fix: bool) -> int:
     """The CLI command: print the report; exit 1 when drift remains or a group could not be read."""
     from bot.cloudflare.client import CloudflareClient
-    from bot.config import load_policy
+    from bot.config.policy_file import load_policy
 
     policy = load_policy(settings.accessbot_policy, settings.cloudflare_account_id)
     token = settings.cloudflare_api_token.get_secret_value() if settings.cloudflare_api_token else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.config import parse_policy
+from bot.config.policy_file import parse_policy
 from bot.domain.clock import ManualClock
 from bot.scheduler import Scheduler
 from bot.services.context import Deps

@@ -19,7 +19,7 @@ target_metadata = metadata
 
 def _url() -> str:
     """The database URL (set by `accessbot db`, else DATABASE_URL, else the embedded default), in the
-    async-driver form `serve` uses (`postgres://…` and `sqlite:///…` are accepted as in bot.config)."""
+    async-driver form `serve` uses (`postgres://…` and `sqlite:///…` are accepted as in bot.config.settings)."""
     return normalise_database_url(
         config.attributes.get("database_url")
         or config.get_main_option("sqlalchemy.url")

@@ -16,7 +16,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.config import PolicyError, parse_policy
+from bot.config.errors import PolicyError
+from bot.config.policy_file import parse_policy
 from bot.simulators.cloudflare_sim import CloudflareSimulator
 from bot.simulators.slack_sim import SlackSimulator
 from bot.simulators.stack import ACCOUNT, CF_TOKEN, DEMO_POLICY, SIGNING_SECRET, SLACK_TOKEN, default_people

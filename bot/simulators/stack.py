@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.bootstrap import Bot, Server, build
-from bot.config import Settings, parse_policy
+from bot.config.policy_file import parse_policy
+from bot.config.settings import Settings
 from bot.domain.clock import Clock
 from bot.domain.policy import Policy
 from bot.simulators.cloudflare_sim import CloudflareSimulator

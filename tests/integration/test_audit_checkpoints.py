@@ -288,7 +288,7 @@ async def test_serve_signs_a_checkpoint_at_start_every_interval_while_the_log_gr
 
 
 def test_serve_starts_the_periodic_checkpoints_only_with_a_usable_key(tmp_path: Path) -> None:
-    from bot.config import Settings
+    from bot.config.settings import Settings
 
     async def go() -> None:
         stop = asyncio.Event()

@@ -386,7 +386,7 @@ async def test_serve_with_an_app_token_and_no_signing_secret_runs_over_socket_mo
 
 def _example_groups() -> list[tuple[str, str]]:
     """(account, group) of every role in policy.example.yml."""
-    from bot.config import load_policy
+    from bot.config.policy_file import load_policy
 
     return sorted({(r.account_id, r.group_id) for r in load_policy(EXAMPLE_POLICY).roles.values()})
 

@@ -10,7 +10,8 @@ from slack_sdk.http_retry.builtin_async_handlers import async_default_handlers
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cloudflare.client import CloudflareClient
-from bot.config import ConfigError, parse_policy
+from bot.config import ConfigError
+from bot.config.policy_file import parse_policy
 from bot.credentials import CredentialHealth, SlackObserver, cloudflare_observer
 from bot.preflight import check_cloudflare, check_slack
 from bot.simulators.cloudflare_sim import CloudflareSimulator

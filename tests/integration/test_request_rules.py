@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.config import parse_policy
+from bot.config.policy_file import parse_policy
 from bot.domain.errors import TransientError
 from bot.domain.limits import FilingLimit
 from bot.domain.model import AccessRequest, Grant, GrantState, RequestKind, RequestState, VoteChoice

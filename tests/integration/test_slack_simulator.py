@@ -16,8 +16,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.simulators.block_kit import block_kit_errors
 from bot.simulators.slack_driver import SlackDriver
-from bot.simulators.slack_sim import SlackSimulator, block_kit_errors
+from bot.simulators.slack_sim import SlackSimulator
 
 SAMPLES = Path(__file__).resolve().parents[1] / "reference" / "slack" / "samples"
 SECRET = "test-signing-secret"
@@ -504,7 +505,7 @@ def test_the_simulated_bot_scopes_are_the_manifests() -> None:
     import yaml
 
     from bot.preflight import REQUIRED_SCOPES
-    from bot.simulators.slack_sim import BOT_SCOPES
+    from bot.simulators.slack_auth import BOT_SCOPES
 
     manifest = yaml.safe_load((Path(__file__).resolve().parents[2] / "manifest.yml").read_text())
     assert tuple(manifest["oauth_config"]["scopes"]["bot"]) == BOT_SCOPES == REQUIRED_SCOPES

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.simulators.slack_sim import block_kit_errors
+from bot.simulators.block_kit import block_kit_errors
+from bot.simulators.block_limits import MAX_SECTION_TEXT
 from bot.simulators.stack import ACCOUNT, Stack
 from tests.scenario.conftest import StackFactory
 from tests.scenario.helpers import (
@@ -115,7 +116,7 @@ async def test_a_reason_over_3000_characters_is_cut_with_an_ellipsis_and_slack_a
     msg = await approval_message(stack)
     assert block_kit_errors(msg["blocks"]) == []
     [shown] = [t for t in _plain_texts(msg) if "because" in t]
-    assert shown.endswith("…") and len(shown) <= 3000
+    assert shown.endswith("…") and len(shown) <= MAX_SECTION_TEXT
     assert stack.slack.calls_to("chat.postMessage")
     assert all(c.response.get("ok") for c in stack.slack.calls if c.method.startswith("chat."))
 

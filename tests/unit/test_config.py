@@ -9,15 +9,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.config import (
-    ConfigError,
-    PolicyError,
-    Settings,
-    _settings_error,
-    load_policy,
-    load_settings,
-    parse_policy,
-)
+from bot.config.errors import ConfigError, PolicyError
+from bot.config.policy_file import load_policy, parse_policy
+from bot.config.settings import Settings, _settings_error, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 GROUP = "0f3e2a1b-6c2d-4c1e-9f7a-1b2c3d4e5f60"

@@ -6,15 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import (
-    MAX_POLICY_BYTES,
-    MAX_POLICY_DEPTH,
-    MAX_POLICY_VALUES,
-    PolicyError,
-    _got,
-    load_policy,
-    parse_policy,
-)
+from bot.config.errors import PolicyError
+from bot.config.policy_file import load_policy, parse_policy
+from bot.config.policy_yaml import MAX_POLICY_BYTES, MAX_POLICY_DEPTH, MAX_POLICY_VALUES
+from bot.config.problems import got as _got
 
 GROUP = "0f3e2a1b-6c2d-4c1e-9f7a-1b2c3d4e5f60"
 GROUP2 = "1f3e2a1b-6c2d-4c1e-9f7a-1b2c3d4e5f61"

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from bot.domain.model import AccessRequest, RequestState
 from bot.domain.policy import Role
-from bot.simulators.slack_sim import block_kit_errors
+from bot.simulators.block_kit import block_kit_errors
+from bot.simulators.block_limits import MAX_MESSAGE_BLOCKS
 from bot.slack.blocks import TEXT_LIMIT, approval_message, audit_text, grants_and_requests
 from bot.slack.commands import rest_after, split
 from bot.slack.text import cut, escape
@@ -67,7 +68,7 @@ def test_a_pending_request_has_approve_and_a_confirmed_deny() -> None:
 def test_the_list_stays_within_fifty_blocks() -> None:
     reqs = [_req("why") for _ in range(60)]
     blocks = grants_and_requests([], reqs, NOW)
-    assert len(blocks) <= 50 and block_kit_errors(blocks) == []
+    assert len(blocks) <= MAX_MESSAGE_BLOCKS and block_kit_errors(blocks) == []
 
 
 def _event(seq: int, reason: str = "") -> dict:
