@@ -69,8 +69,9 @@ def dm_key(user: str) -> str:
 
 
 def home_key(users: tuple[str, ...]) -> str:
-    """The outbox key of the App Home refreshes of these people."""
-    return "slack:home:" + ",".join(users)
+    """The outbox key of an App Home refresh: its first person's Home (the use cases owe one person's at a
+    time; a key names one conversation and must fit the key column)."""
+    return "slack:home:" + (users[0] if users else "")
 
 
 ADMINS_KEY = "slack:admins"
