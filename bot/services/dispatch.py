@@ -54,7 +54,7 @@ class Dispatcher:
         async with self.deps.store.tx() as tx:
             await tx.finish_effects(effect_ids)
 
-    async def send(self, effect: Effect) -> None:  # noqa: C901 - one plain case per chat effect type
+    async def send(self, effect: Effect) -> None:
         """Hand a chat effect to the Messenger operation that carries it out."""
         m = self.messenger
         if m is None:
