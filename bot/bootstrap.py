@@ -37,7 +37,7 @@ from bot.slack.app import build_app
 from bot.slack.directory import SlackDirectory
 from bot.slack.in_flight import InFlight
 from bot.slack.ingress import Ingress
-from bot.slack.notifier import Notifier
+from bot.slack.notifier import SlackMessenger
 from bot.slack.socket_mode import SocketModeRunner
 from bot.storage.engine import make_engine, sqlite_file
 from bot.storage.locks import Locker
@@ -107,8 +107,7 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
                                          _duration(settings.accessbot_filing_window, timedelta(minutes=10))))
     health.add_probe("slack", slack.auth_test)
     health.add_probe("cloudflare", functools.partial(_probe_cloudflare, deps, cloudflare))
-    notifier = Notifier(deps, slack, directory)
-    scheduler = Scheduler(deps, Locker(engine), notifier.handlers(), max_sleep=max_sleep)
+    scheduler = Scheduler(deps, Locker(engine), SlackMessenger(deps, slack, directory), max_sleep=max_sleep)
     metrics = Metrics()
     # In Socket Mode no request comes over HTTP: a random secret makes /slack/events refuse every caller.
     signing_secret = _secret(settings.slack_signing_secret) or secrets.token_hex(32)

@@ -15,24 +15,22 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.domain.effects import LANE_OTHER, Effect, UndecodableEffect
 from bot.domain.errors import ExternalError
+from bot.domain.ports import Messenger
 from bot.logging_setup import bind, context, rebind, scope
 from bot.services import grants as grant_cases
 from bot.services import requests as request_cases
 from bot.services.context import Deps
 from bot.services.delivery import notice_given_up
-from bot.services.group_sync import alert_revoke_failing, revoke_sessions, sync_group
+from bot.services.dispatch import Dispatcher, NoHandler, effect_of
+from bot.services.group_sync import alert_revoke_failing
 from bot.storage.locks import Locker
-from bot.storage.store import LANE_OTHER
 
 log = logging.getLogger(__name__)
-
-# A handler runs due effects of one kind, given their rows; it raises ExternalError to be retried.
-Handler = Callable[[list[Any]], Awaitable[None]]
 
 MAX_BACKOFF = {"cf": 60.0, "default": 300.0}
 # A Slack notice still failing this long after its first failure is given up (a Slack incident shorter
@@ -64,11 +62,11 @@ def backoff(attempts: int, retry_after: float | None, cap: float, rng: random.Ra
 class Scheduler:
     """Runs timers and outbox effects as they fall due."""
 
-    def __init__(self, deps: Deps, locker: Locker, slack_handlers: dict[str, Handler] | None = None, *,
+    def __init__(self, deps: Deps, locker: Locker, messenger: Messenger | None = None, *,
                  max_sleep: float = 5.0, seed: int | None = None) -> None:
         self.deps = deps
         self.locker = locker
-        self.slack_handlers = slack_handlers or {}
+        self.dispatcher = Dispatcher(deps, messenger)
         self.max_sleep = max_sleep
         self._wake = asyncio.Event()
         self._stopping = False
@@ -202,12 +200,16 @@ class Scheduler:
         rows = [r for r in rows if r.next_at <= now]
         if not rows:
             return
-        payload = rows[0].payload
         ids = [r.id for r in rows]
         had_alerts = any(r.alerts for r in rows)
-        bind(effect="cf.sync")  # this key's task only; sync_group binds the grants it settles
+        bind(effect=rows[0].kind)  # this key's task only; sync_group binds the grants it settles
         try:
-            await sync_group(self.deps, payload["account_id"], payload["group_id"], ids, had_alerts=had_alerts)
+            effect = effect_of(rows[0])
+        except UndecodableEffect as exc:
+            await self._drop(rows, exc)
+            return
+        try:
+            await self.dispatcher.carry_out(effect, ids, had_alerts=had_alerts)
         except ExternalError as exc:
             await self._failed(rows, exc, cap=MAX_BACKOFF["cf"], alert=True)
 
@@ -222,36 +224,40 @@ class Scheduler:
             rebind(base, effect=row.kind, grant_id=row.payload.get("grant_id"),  # each effect's own log context
                    request_id=row.payload.get("request_id"))
             try:
-                if row.kind == "cf.revoke_sessions":
-                    p = row.payload
-                    await revoke_sessions(self.deps, p["account_id"], p["email"], p["grant_id"], row.id)
-                    continue
-                handler = self.slack_handlers.get(row.kind)
-                if handler is None:
-                    log.error("no handler for effect kind %s; dropping it", row.kind)
-                    async with self.deps.store.tx() as tx:
-                        await tx.finish_effects([row.id], state="dead", error="no handler")
-                    continue
-                await handler([row])
-                async with self.deps.store.tx() as tx:
-                    await tx.finish_effects([row.id])
+                effect = effect_of(row)
+                await self.dispatcher.carry_out(effect, [row.id])
+            except (UndecodableEffect, NoHandler) as exc:
+                await self._drop([row], exc)
             except ExternalError as exc:
-                failing_for = self.deps.clock.now() - (row.first_failed_at or self.deps.clock.now())
-                if not exc.retryable or (row.kind != "cf.revoke_sessions" and failing_for >= SLACK_GIVE_UP_AFTER):
-                    log.warning("effect %s %s given up: %s", row.id, row.kind, exc)
-                    async with self.deps.store.tx() as tx:
-                        await tx.finish_effects([row.id], state="dead", error=str(exc))
-                        await notice_given_up(self.deps, tx, row.kind, row.payload, str(exc))
-                else:
-                    cap = MAX_BACKOFF["cf"] if row.kind.startswith("cf.") else MAX_BACKOFF["default"]
-                    await self._failed([row], exc, cap=cap, alert=False)
-                    if exc.status == 429 and exc.retry_after:
-                        # The service's limit is the token's, not this row's: the rest of the lane waits
-                        # too, rather than each row being sent only to be rate-limited in turn.
-                        at = self.deps.clock.now() + timedelta(seconds=exc.retry_after)
-                        async with self.deps.store.tx() as tx:
-                            await tx.postpone_key(key, at)
-                        return
+                if await self._failed_one(key, row, effect, exc):
+                    return
+
+    async def _drop(self, rows: list[Any], exc: Exception) -> None:
+        """An effect nothing can carry out (unknown kind, unreadable payload, no port wired) is marked dead."""
+        log.error("no handler for effect %s (%s): %s; dropping it", rows[0].kind, rows[0].key, exc)
+        async with self.deps.store.tx() as tx:
+            await tx.finish_effects([r.id for r in rows], state="dead", error="no handler")
+
+    async def _failed_one(self, key: str, row: Any, effect: Effect, exc: ExternalError) -> bool:
+        """A serial effect failed: give it up, or retry it later; True when its key now waits for Retry-After."""
+        failing_for = self.deps.clock.now() - (row.first_failed_at or self.deps.clock.now())
+        if not exc.retryable or (not effect.CLOUDFLARE and failing_for >= SLACK_GIVE_UP_AFTER):
+            log.warning("effect %s %s given up: %s", row.id, row.kind, exc)
+            async with self.deps.store.tx() as tx:
+                await tx.finish_effects([row.id], state="dead", error=str(exc))
+                await notice_given_up(self.deps, tx, effect, str(exc))
+            return False
+        cap = MAX_BACKOFF["cf"] if effect.CLOUDFLARE else MAX_BACKOFF["default"]
+        await self._failed([row], exc, cap=cap, alert=False)
+        if exc.status == 429 and exc.retry_after:
+            # The service's limit holds for this key (one Slack conversation, one Cloudflare account): the
+            # rest of the key waits too, rather than each row being sent only to be rate-limited in turn.
+            # Other conversations' keys are not held back.
+            at = self.deps.clock.now() + timedelta(seconds=exc.retry_after)
+            async with self.deps.store.tx() as tx:
+                await tx.postpone_key(key, at)
+            return True
+        return False
 
     async def _failed(self, rows: list[Any], exc: ExternalError, *, cap: float, alert: bool) -> None:
         """Schedule the next attempt; alert the admins when a revocation has been failing too long."""

@@ -7,13 +7,14 @@ from typing import Any
 
 from bot.config.policy_file import parse_policy
 from bot.domain.clock import ManualClock
+from bot.domain.effects import encode
 from bot.scheduler import Scheduler
 from bot.services.context import Deps
 from bot.storage.engine import make_engine
 from bot.storage.locks import Locker
 from bot.storage.migrate import upgrade
 from bot.storage.store import Store
-from tests.fakes import FakeDirectory, FakeGroups
+from tests.fakes import FakeDirectory, FakeGroups, RecordingMessenger
 
 ACCOUNT = "1234567890abcdef1234567890abcdef"
 GROUP = "0f3e2a1b-6c2d-4c1e-9f7a-1b2c3d4e5f60"
@@ -57,22 +58,22 @@ roles:
 
 @dataclass
 class Core:
-    """The core wired with fakes; `effects` records every Slack effect the core owed."""
+    """The core wired with fakes; `messenger` records every Slack effect the core carried out."""
 
     deps: Deps
     clock: ManualClock
     groups: FakeGroups
     directory: FakeDirectory
     scheduler: Scheduler
-    effects: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    messenger: RecordingMessenger = field(default_factory=RecordingMessenger)
 
     async def settle(self) -> None:
         """Run everything due now (timers and effects) until nothing is left."""
         await self.scheduler.run_until_idle()
 
     def owed(self, kind: str) -> list[dict[str, Any]]:
-        """Payloads of the Slack effects of one kind carried out so far."""
-        return [p for k, p in self.effects if k == kind]
+        """Payloads (as stored) of the Slack effects of one stored kind carried out so far."""
+        return [stored.payload for stored in map(encode, self.messenger.sent) if stored.kind == kind]
 
 
 async def make_core(database_url: str, policy_text: str = POLICY) -> Core:
@@ -89,14 +90,6 @@ async def make_core(database_url: str, policy_text: str = POLICY) -> Core:
     directory.groups = {"S0SRE": {"U0APPR03"}, "S0ENG": {"U0BOB"}}
     deps = Deps(store=Store(engine, clock), clock=clock, policy=parse_policy(policy_text), directory=directory,
                 groups=groups)
-    core_effects: list[tuple[str, dict[str, Any]]] = []
-
-    def recorder(kind: str):  # noqa: ANN202
-        async def handle(rows: list[Any]) -> None:
-            core_effects.extend((kind, r.payload) for r in rows)
-        return handle
-
-    kinds = ["approval.post", "approval.refresh", "notify.user", "notify.thread", "notify.approvers",
-             "notify.admins", "audit.summary", "home.refresh"]
-    scheduler = Scheduler(deps, Locker(engine), {k: recorder(k) for k in kinds}, seed=1)
-    return Core(deps, clock, groups, directory, scheduler, core_effects)
+    messenger = RecordingMessenger()
+    scheduler = Scheduler(deps, Locker(engine), messenger, seed=1)
+    return Core(deps, clock, groups, directory, scheduler, messenger)

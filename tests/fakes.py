@@ -1,10 +1,22 @@
-"""In-memory fakes of the ports (Cloudflare groups, the Slack directory) for unit tests."""
+"""In-memory fakes of the ports (Cloudflare groups, the Slack directory, the Messenger) for unit tests."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
+from bot.domain.effects import (
+    Effect,
+    NotifyAdmins,
+    NotifyApprovers,
+    NotifyThread,
+    NotifyUser,
+    PostApproval,
+    PostAuditSummary,
+    RefreshApprovalMessage,
+    RefreshHome,
+)
 from bot.domain.errors import ExternalError
 
 
@@ -73,3 +85,43 @@ class FakeDirectory:
     async def find_by_name(self, name: str) -> list[str]:
         wanted = name.casefold()
         return [uid for uid, u in self.users.items() if str(u.get("name", "")).casefold() == wanted]
+
+
+class RecordingMessenger:
+    """The Messenger port in memory: records every effect carried out (`sent`) and the operation each
+    call was (`calls`, failed ones too), in order; `fail` (given the effect) may raise to script a failure."""
+
+    def __init__(self) -> None:
+        self.sent: list[Effect] = []
+        self.calls: list[tuple[str, Effect]] = []
+        self.fail: Callable[[Effect], None] | None = None
+
+    async def _record(self, op: str, effect: Effect) -> None:
+        self.calls.append((op, effect))
+        if self.fail is not None:
+            self.fail(effect)
+        self.sent.append(effect)
+
+    async def post_approval(self, effect: PostApproval) -> None:
+        await self._record("post_approval", effect)
+
+    async def refresh_approval(self, effect: RefreshApprovalMessage) -> None:
+        await self._record("refresh_approval", effect)
+
+    async def notify_user(self, effect: NotifyUser) -> None:
+        await self._record("notify_user", effect)
+
+    async def notify_thread(self, effect: NotifyThread) -> None:
+        await self._record("notify_thread", effect)
+
+    async def notify_approvers(self, effect: NotifyApprovers) -> None:
+        await self._record("notify_approvers", effect)
+
+    async def notify_admins(self, effect: NotifyAdmins) -> None:
+        await self._record("notify_admins", effect)
+
+    async def post_audit_summary(self, effect: PostAuditSummary) -> None:
+        await self._record("post_audit_summary", effect)
+
+    async def refresh_home(self, effect: RefreshHome) -> None:
+        await self._record("refresh_home", effect)

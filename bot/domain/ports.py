@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from bot.domain.effects import (
+    NotifyAdmins,
+    NotifyApprovers,
+    NotifyThread,
+    NotifyUser,
+    PostApproval,
+    PostAuditSummary,
+    RefreshApprovalMessage,
+    RefreshHome,
+)
+
 
 class AccessGroups(Protocol):
     """Cloudflare Access: groups as wholes, and ending a person's sessions.
@@ -43,4 +54,44 @@ class Directory(Protocol):
 
     async def find_by_name(self, name: str) -> list[str]:
         """IDs of the members (deleted ones too) whose username, display name or real name is `name`."""
+        ...
+
+
+class Messenger(Protocol):
+    """The chat front end (Slack): what the effect dispatcher asks of it, one operation per notice.
+
+    Each operation renders from the state of the request or grant as it is when it runs. Every method
+    raises `bot.domain.errors.TransientError` (to be retried) or `PermanentError` on failure.
+    """
+
+    async def post_approval(self, effect: PostApproval) -> None:
+        """Post the request's approval message (to its role's channel, or to each approver directly)."""
+        ...
+
+    async def refresh_approval(self, effect: RefreshApprovalMessage) -> None:
+        """Update the request's approval message(s) in place."""
+        ...
+
+    async def notify_user(self, effect: NotifyUser) -> None:
+        """A direct message to the person."""
+        ...
+
+    async def notify_thread(self, effect: NotifyThread) -> None:
+        """A note in the thread of the request's approval message(s)."""
+        ...
+
+    async def notify_approvers(self, effect: NotifyApprovers) -> None:
+        """Tell approvers asked directly that the request was decided."""
+        ...
+
+    async def notify_admins(self, effect: NotifyAdmins) -> None:
+        """An alert to the audit channel, or to each admin."""
+        ...
+
+    async def post_audit_summary(self, effect: PostAuditSummary) -> None:
+        """The audit event's one-line summary, in the audit channel."""
+        ...
+
+    async def refresh_home(self, effect: RefreshHome) -> None:
+        """Republish the App Home of the people (and of the request's approvers) who have opened it."""
         ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.domain.audit import AuditEvent
 from bot.domain.durations import format_duration
+from bot.domain.effects import NotifyApprovers, NotifyThread, NotifyUser, RefreshApprovalMessage, SyncGroup, group_key
 from bot.domain.model import (
     AccessRequest,
     Grant,
@@ -18,19 +19,18 @@ from bot.domain.model import (
 from bot.domain.policy import Decision, Role, already_granted, evaluate_vote, extension_too_long
 from bot.services.checks import Requester, check, for_approver, look_up
 from bot.services.context import Deps, Outcome, RuleConflict, insert_grant, owe_home_refresh, record
-from bot.storage.store import LANE_CF_ADD, LANE_CF_REMOVE, Tx
+from bot.storage.store import Tx
 
 
 def sync_key(account_id: str, group_id: str) -> str:
     """The outbox key (and lock name) of one Cloudflare group."""
-    return f"cf:{account_id}:{group_id}"
+    return group_key(account_id, group_id)
 
 
 async def owe_group_sync(tx: Tx, account_id: str, group_id: str, *, removal: bool = False) -> None:
     """Owe a read-modify-write of the group (batched with whatever else is due on it); a removal is
     claimed in the most urgent outbox lane, ahead of adds and of every Slack notice."""
-    await tx.enqueue("cf.sync", {"account_id": account_id, "group_id": group_id},
-                     key=sync_key(account_id, group_id), lane=LANE_CF_REMOVE if removal else LANE_CF_ADD)
+    await tx.owe(SyncGroup(account_id, group_id, removal=removal))
 
 
 async def approve_in_tx(deps: Deps, tx: Tx, req: AccessRequest, actor: str, *, auto: bool = False) -> Grant:
@@ -60,9 +60,8 @@ async def approve_in_tx(deps: Deps, tx: Tx, req: AccessRequest, actor: str, *, a
     await insert_grant(deps, tx, grant, already_granted(role))
     await owe_group_sync(tx, grant.account_id, grant.group_id)
     if not auto:
-        await tx.enqueue("approval.refresh", {"request_id": req.id}, key="slack")
-        await tx.enqueue("notify.approvers", {"request_id": req.id, "event": "approved", "except": actor},
-                         key="slack")
+        await tx.owe(RefreshApprovalMessage(req.id))
+        await tx.owe(NotifyApprovers(req.id, "approved", except_=actor))
     return grant
 
 
@@ -87,11 +86,9 @@ async def _extend(deps: Deps, tx: Tx, req: AccessRequest, actor: str) -> Grant:
                                       role=grant.role, subject=grant.email,
                                       details={"by": format_duration(req.duration), "total": format_duration(total),
                                                "expires_at": new_expiry.isoformat()}))
-    await tx.enqueue("notify.user", {"user": req.requester, "event": "extended", "grant_id": grant.id,
-                                     "request_id": req.id}, key="slack")
-    await tx.enqueue("notify.thread", {"request_id": grant.request_id, "event": "extended",
-                                       "grant_id": grant.id}, key="slack")
-    await tx.enqueue("approval.refresh", {"request_id": req.id}, key="slack")
+    await tx.owe(NotifyUser(req.requester, "extended", grant_id=grant.id, request_id=req.id))
+    await tx.owe(NotifyThread(grant.request_id, "extended", grant_id=grant.id))
+    await tx.owe(RefreshApprovalMessage(req.id))
     return grant
 
 
@@ -103,10 +100,9 @@ async def close_expired(deps: Deps, tx: Tx, req: AccessRequest) -> bool:
         return False
     await record(deps, tx, AuditEvent("system", "request.expired", request_id=req.id, role=req.role,
                                       subject=req.email, grant_id=req.grant_id))
-    await tx.enqueue("approval.refresh", {"request_id": req.id}, key="slack")
-    await tx.enqueue("notify.user", {"user": req.requester, "event": "request_expired",
-                                     "request_id": req.id}, key="slack")
-    await tx.enqueue("notify.approvers", {"request_id": req.id, "event": "expired"}, key="slack")
+    await tx.owe(RefreshApprovalMessage(req.id))
+    await tx.owe(NotifyUser(req.requester, "request_expired", request_id=req.id))
+    await tx.owe(NotifyApprovers(req.id, "expired"))
     await owe_home_refresh(tx, req.requester, approvers_of=req.id)
     return True
 
@@ -123,9 +119,9 @@ async def _deny_on_recheck(deps: Deps, tx: Tx, req: AccessRequest, voter: str, c
     await record(deps, tx, AuditEvent("system", "request.denied", **base,
                                       details={"code": decision.code, "reason": decision.reason, "recheck": True,
                                                "clicked_by": voter}))
-    await tx.enqueue("approval.refresh", {"request_id": req.id}, key="slack")
-    await tx.enqueue("notify.user", {"user": req.requester, "event": "denied", "request_id": req.id}, key="slack")
-    await tx.enqueue("notify.approvers", {"request_id": req.id, "event": "denied", "except": voter}, key="slack")
+    await tx.owe(RefreshApprovalMessage(req.id))
+    await tx.owe(NotifyUser(req.requester, "denied", request_id=req.id))
+    await tx.owe(NotifyApprovers(req.id, "denied", except_=voter))
     await owe_home_refresh(tx, req.requester, approvers_of=req.id)
     return Outcome(False, f"Request `{req.id}` was checked again before approving and no longer passes, so it is "
                           f"closed as denied and nothing was granted: {for_approver(decision, req)}. "
@@ -219,16 +215,14 @@ async def _vote_in_tx(deps: Deps, request_id: str, voter: str, choice: VoteChoic
             await tx.move_request(req.id, RequestState.PENDING, RequestState.DENIED, decided_by=voter,
                                   decided_at=deps.clock.now(), decision_note=note[:500])
             await record(deps, tx, AuditEvent(voter, "request.denied", **base, details={"note": note[:500]}))
-            await tx.enqueue("approval.refresh", {"request_id": req.id}, key="slack")
-            await tx.enqueue("notify.user", {"user": req.requester, "event": "denied", "request_id": req.id},
-                             key="slack")
-            await tx.enqueue("notify.approvers", {"request_id": req.id, "event": "denied", "except": voter},
-                             key="slack")
+            await tx.owe(RefreshApprovalMessage(req.id))
+            await tx.owe(NotifyUser(req.requester, "denied", request_id=req.id))
+            await tx.owe(NotifyApprovers(req.id, "denied", except_=voter))
             await owe_home_refresh(tx, req.requester, approvers_of=req.id)
             return Outcome(True, f"You denied `{req.id}`.", "denied")
         if len(req.approvals()) >= role.approvals_required:
             await approve_in_tx(deps, tx, req, voter)
             return Outcome(True, f"You approved `{req.id}`; access is being applied.", "approved")
-        await tx.enqueue("approval.refresh", {"request_id": req.id}, key="slack")
+        await tx.owe(RefreshApprovalMessage(req.id))
         missing = role.approvals_required - len(req.approvals())
         return Outcome(True, f"Your approval of `{req.id}` is counted; {missing} more needed.", "voted")

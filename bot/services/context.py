@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.domain.audit import AuditEvent
 from bot.domain.clock import Clock
+from bot.domain.effects import PostAuditSummary, RefreshHome
 from bot.domain.ids import IdSource, random_id
 from bot.domain.limits import FilingLimit
 from bot.domain.model import AccessRequest, Grant
@@ -79,10 +80,10 @@ async def record(deps: Deps, tx: Tx, event: AuditEvent) -> dict[str, Any]:
     """Append an audit event and owe its one-line summary to the audit channel (when there is one)."""
     row = await tx.audit(event)
     if deps.policy.audit_channel:
-        await tx.enqueue("audit.summary", {"seq": row["seq"]}, key="slack")
+        await tx.owe(PostAuditSummary(row["seq"]))
     return row
 
 
 async def owe_home_refresh(tx: Tx, *users: str, approvers_of: str | None = None) -> None:
     """Owe a refresh of these users' App Home (and, given a request ID, its approvers')."""
-    await tx.enqueue("home.refresh", {"users": sorted(set(users)), "approvers_of": approvers_of}, key="slack")
+    await tx.owe(RefreshHome(tuple(sorted(set(users))), approvers_of))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.domain.audit import AuditEvent
+from bot.domain.effects import NotifyThread, NotifyUser
 from bot.domain.model import GrantState
 from bot.logging_setup import bind
 from bot.services.approval import owe_group_sync
@@ -26,9 +27,8 @@ async def revoke(deps: Deps, actor: str, grant_id: str, *, reason_text: str = ""
             return Outcome(False, f"grant `{grant.id}` is already {grant.state.value}", "not_active")
         await owe_group_sync(tx, grant.account_id, grant.group_id, removal=True)
         if reason_text:
-            await tx.enqueue("notify.thread", {"request_id": grant.request_id, "event": "revoke_requested",
-                                               "grant_id": grant.id, "by": actor, "note": reason_text[:500]},
-                             key="slack")
+            await tx.owe(NotifyThread(grant.request_id, "revoke_requested", grant_id=grant.id, by=actor,
+                                      note=reason_text[:500]))
     return Outcome(True, f"Grant `{grant.id}` ({grant.role}) is being revoked.", data={"grant_id": grant.id})
 
 
@@ -71,8 +71,6 @@ async def warn_grant(deps: Deps, grant_id: str) -> bool:
                                           grant_id=grant.id, role=grant.role, subject=grant.email,
                                           details={"expires_at": grant.expires_at.isoformat()
                                                    if grant.expires_at else None}))
-        await tx.enqueue("notify.user", {"user": grant.requester, "event": "warned", "grant_id": grant.id},
-                         key="slack")
-        await tx.enqueue("notify.thread", {"request_id": grant.request_id, "event": "warned",
-                                           "grant_id": grant.id}, key="slack")
+        await tx.owe(NotifyUser(grant.requester, "warned", grant_id=grant.id))
+        await tx.owe(NotifyThread(grant.request_id, "warned", grant_id=grant.id))
     return True

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain.audit import AuditEvent
+from bot.domain.effects import NotifyAdmins, NotifyThread, NotifyUser, RefreshApprovalMessage, RevokeSessions
 from bot.domain.errors import ExternalError, PermanentError
 from bot.domain.membership import emails_in, needed_emails, needs_membership, plan_group_change
 from bot.domain.model import Grant, GrantState, warn_time
@@ -60,8 +61,7 @@ async def sync_group(deps: Deps, account_id: str, group_id: str, effect_ids: lis
                 left = g.email.lower() in change.removed or g.email.lower() not in emails_in(change.body)
                 revoked += await _mark_revoked(deps, tx, g, left_group=left)
         if had_alerts and revoked:
-            await tx.enqueue("notify.admins", {"event": "revoke_recovered", "account_id": account_id,
-                                               "group_id": group_id}, key="slack")
+            await tx.owe(NotifyAdmins("revoke_recovered", account_id=account_id, group_id=group_id))
     return {"applied": applied, "revoked": revoked, "added": len(change.added), "removed": len(change.removed),
             "put": int(change.changed)}
 
@@ -80,10 +80,9 @@ async def _mark_applied(deps: Deps, tx: Tx, g: Grant, *, standing: bool) -> int:
                                       details={"account_id": g.account_id, "group_id": g.group_id,
                                                "expires_at": expires.isoformat(),
                                                "already_member": standing}))
-    await tx.enqueue("notify.user", {"user": g.requester, "event": "approved", "grant_id": g.id}, key="slack")
-    await tx.enqueue("notify.thread", {"request_id": g.request_id, "event": "granted", "grant_id": g.id},
-                     key="slack")
-    await tx.enqueue("approval.refresh", {"request_id": g.request_id}, key="slack")
+    await tx.owe(NotifyUser(g.requester, "approved", grant_id=g.id))
+    await tx.owe(NotifyThread(g.request_id, "granted", grant_id=g.id))
+    await tx.owe(RefreshApprovalMessage(g.request_id))
     await owe_home_refresh(tx, g.requester)
     return 1
 
@@ -101,13 +100,11 @@ async def _mark_revoked(deps: Deps, tx: Tx, g: Grant, *, left_group: bool) -> in
                                       details={"reason": reason, "email_left_group": left_group,
                                                "overshoot_s": _overshoot(g, now)}))
     if g.revoke_sessions and left_group:
-        await tx.enqueue("cf.revoke_sessions", {"account_id": g.account_id, "email": g.email, "grant_id": g.id},
-                         key=f"cf-sessions:{g.account_id}")
+        await tx.owe(RevokeSessions(g.account_id, g.email, g.id))
     event = "expired" if reason == "expired" else "revoked"
     await owe_home_refresh(tx, g.requester)
-    await tx.enqueue("notify.user", {"user": g.requester, "event": event, "grant_id": g.id}, key="slack")
-    await tx.enqueue("notify.thread", {"request_id": g.request_id, "event": event, "grant_id": g.id},
-                     key="slack")
+    await tx.owe(NotifyUser(g.requester, event, grant_id=g.id))
+    await tx.owe(NotifyThread(g.request_id, event, grant_id=g.id))
     return 1
 
 
@@ -132,13 +129,10 @@ async def _give_up(deps: Deps, grants: list[Grant], exc: ExternalError, effect_i
             await record(deps, tx, AuditEvent("system", action, request_id=g.request_id, grant_id=g.id,
                                               role=g.role, subject=g.email,
                                               details={"final": True, "at": now.isoformat(), **exc.details()}))
-            await tx.enqueue("notify.user", {"user": g.requester, "event": "failed", "grant_id": g.id,
-                                             "stage": "apply" if g.state is GrantState.PENDING else "revoke"},
-                             key="slack")
+            stage = "apply" if g.state is GrantState.PENDING else "revoke"
+            await tx.owe(NotifyUser(g.requester, "failed", grant_id=g.id, stage=stage))
             await owe_home_refresh(tx, g.requester)
-            await tx.enqueue("notify.admins", {"event": "grant_failed", "grant_id": g.id,
-                                               "stage": "apply" if g.state is GrantState.PENDING else "revoke",
-                                               "error": str(exc)[:500]}, key="slack")
+            await tx.owe(NotifyAdmins("grant_failed", grant_id=g.id, stage=stage, error=str(exc)[:500]))
 
 
 async def revoke_sessions(deps: Deps, account_id: str, email: str, grant_id: str, effect_id: int) -> None:
@@ -152,8 +146,7 @@ async def revoke_sessions(deps: Deps, account_id: str, email: str, grant_id: str
             await record(deps, tx, AuditEvent("system", "grant.revoke_failed", grant_id=grant_id,
                                               request_id=g.request_id if g else None, role=g.role if g else None,
                                               subject=email, details={"stage": "sessions", **exc.details()}))
-            await tx.enqueue("notify.admins", {"event": "sessions_failed", "grant_id": grant_id,
-                                               "error": str(exc)[:500]}, key="slack")
+            await tx.owe(NotifyAdmins("sessions_failed", grant_id=grant_id, error=str(exc)[:500]))
         return
     async with deps.store.tx() as tx:
         await tx.finish_effects([effect_id])
@@ -175,7 +168,6 @@ async def alert_revoke_failing(deps: Deps, account_id: str, group_id: str, error
                                               grant_id=g.id, role=g.role, subject=g.email,
                                               details={"final": False, "error": error[:500],
                                                        "failing_since": since.isoformat(), "attempt": attempt}))
-        await tx.enqueue("notify.admins", {"event": "revoke_failing", "account_id": account_id,
-                                           "group_id": group_id, "grants": [g.id for g in revoking],
-                                           "error": error[:500], "since": since.isoformat()}, key="slack")
+        await tx.owe(NotifyAdmins("revoke_failing", account_id=account_id, group_id=group_id,
+                                  grants=tuple(g.id for g in revoking), error=error[:500], since=since.isoformat()))
     return True

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.domain.audit import AuditEvent
+from bot.domain.effects import NotifyAdmins
 from bot.domain.errors import ExternalError
 from bot.domain.membership import email_of_rule, needed_emails, needs_membership, plan_group_change
 from bot.domain.model import GrantState
@@ -70,7 +71,7 @@ async def reconcile(deps: Deps, locker: Locker, *, fix: bool = False, actor: str
             summary = "; ".join(
                 f"group {d.group_id} ({', '.join(d.roles) or 'no role'}): missing {d.missing or '-'}, "
                 f"still present {d.stale or '-'}" + (" — fixed" if d.fixed else "") for d in bad)
-            await tx.enqueue("notify.admins", {"event": "drift", "summary": summary}, key="slack")
+            await tx.owe(NotifyAdmins("drift", summary=summary))
     return report
 
 

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from bot.domain.audit import AuditEvent, format_at
 from bot.domain.durations import format_duration
+from bot.domain.effects import NotifyApprovers, PostApproval, RefreshApprovalMessage
 from bot.domain.limits import next_filing_at
 from bot.domain.model import AccessRequest, RequestKind, RequestState
 from bot.domain.policy import Decision, Role, already_pending_request, extension_pending
@@ -82,7 +83,7 @@ async def _file(deps: Deps, role: Role, req: AccessRequest, who: Requester, conf
                 return Outcome(True, f"`{role.name}` for {format_duration(req.duration)} is approved automatically "
                                      f"(grant `{grant.id}`); I will message you once Cloudflare has applied it.",
                                data={"request_id": req.id, "grant_id": grant.id})
-            await tx.enqueue("approval.post", {"request_id": req.id}, key="slack")
+            await tx.owe(PostApproval(req.id))
             await owe_home_refresh(tx, req.requester, approvers_of=req.id)
     except RuleConflict as lost:
         # A concurrent filing got there first and the database refused this one: the same refusal the
@@ -169,9 +170,8 @@ async def cancel(deps: Deps, user: str, request_id: str) -> Outcome:
                            "already_decided")
         await record(deps, tx, AuditEvent(user, "request.cancelled", request_id=req.id, role=req.role,
                                           subject=req.email))
-        await tx.enqueue("approval.refresh", {"request_id": req.id}, key="slack")
-        await tx.enqueue("notify.approvers", {"request_id": req.id, "event": "cancelled", "except": user},
-                         key="slack")
+        await tx.owe(RefreshApprovalMessage(req.id))
+        await tx.owe(NotifyApprovers(req.id, "cancelled", except_=user))
         await owe_home_refresh(tx, user, approvers_of=req.id)
     return Outcome(True, f"Request `{req.id}` is cancelled.")
 

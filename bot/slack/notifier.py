@@ -1,4 +1,4 @@
-"""Carries out the Slack effects owed in the outbox: approval messages, DMs, thread notes, alerts."""
+"""The Messenger port on Slack: approval messages, DMs, thread notes, alerts and App Home refreshes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,18 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.audit import short_head
 from bot.domain.durations import format_duration
+from bot.domain.effects import (
+    NotifyAdmins,
+    NotifyApprovers,
+    NotifyThread,
+    NotifyUser,
+    PostApproval,
+    PostAuditSummary,
+    RefreshApprovalMessage,
+    RefreshHome,
+    encode,
+    request_key,
+)
 from bot.domain.errors import TransientError
 from bot.domain.ids import ID_PATTERN
 from bot.domain.model import AccessRequest, Grant
@@ -22,29 +34,17 @@ from bot.slack.text import cut, inert
 log = logging.getLogger(__name__)
 
 
-class Notifier:
-    """One handler per Slack effect kind; each renders from the database as it is now."""
+class SlackMessenger:
+    """The Messenger port on Slack: each operation renders from the database as it is now."""
 
     def __init__(self, deps: Deps, client: AsyncWebClient, directory: SlackDirectory) -> None:
         self.deps = deps
         self.client = client
         self.directory = directory
 
-    def handlers(self) -> dict[str, Any]:
-        """Effect kind → handler, for the scheduler."""
-        return {
-            "approval.post": self.approval_post,
-            "approval.refresh": self.approval_refresh,
-            "notify.user": self.notify_user,
-            "notify.thread": self.notify_thread,
-            "notify.approvers": self.notify_approvers,
-            "notify.admins": self.notify_admins,
-            "audit.summary": self.audit_summary,
-            "home.refresh": self.home_refresh,
-        }
-
     # ---- helpers --------------------------------------------------------------------------
     async def _load(self, request_id: str) -> tuple[AccessRequest | None, Grant | None, list[Any]]:
+        """The request, its grant and where its approval message(s) were posted."""
         async with self.deps.store.tx() as tx:
             req = await tx.request(request_id)
             grant = None
@@ -68,6 +68,7 @@ class Notifier:
         return dict(resp.data) if hasattr(resp, "data") else dict(resp)
 
     async def _approver_users(self, req: AccessRequest) -> list[str]:
+        """The people asked to decide the request, in policy order, without the requester (unless allowed)."""
         role = self.deps.policy.role(req.role)
         if role is None:
             return []
@@ -80,128 +81,119 @@ class Notifier:
                 seen.append(u)
         return seen
 
-    # ---- handlers -------------------------------------------------------------------------
-    async def approval_post(self, rows: list[Any]) -> None:
-        """Post the approval message to the role's channel, or to each approver directly."""
-        for row in rows:
-            req, grant, msgs = await self._load(row.payload["request_id"])
-            if req is None:
-                continue
-            role = self.deps.policy.role(req.role)
-            msg = bk.approval_message(req, role, grant)
-            targets = [(role.approval_channel, None)] if role and role.approval_channel else \
-                [(u, u) for u in await self._approver_users(req)]
-            done = {m.approver or m.channel for m in msgs}
-            for channel, approver in targets:
-                if (approver or channel) in done:
-                    continue
-                resp = await self.post(channel, msg["text"], msg["blocks"])
-                async with self.deps.store.tx() as tx:
-                    await tx.add_approval_message(req.id, resp["channel"], resp["ts"], approver)
-
-    async def approval_refresh(self, rows: list[Any]) -> None:
-        """Update the approval message(s) in place to show the request as it is now."""
-        for row in rows:
-            req, grant, msgs = await self._messages_or_wait(row.payload["request_id"])
-            if req is None or not msgs:
-                continue
-            msg = bk.approval_message(req, self.deps.policy.role(req.role), grant)
-            for m in msgs:
-                await call(self.client.chat_update, channel=m.channel, ts=m.ts, text=msg["text"],
-                           blocks=msg["blocks"])
-
     async def _messages_or_wait(self, request_id: str) -> tuple[AccessRequest | None, Grant | None, list[Any]]:
-        """The request, its grant and approval messages; retry later while the approval post is still owed."""
+        """The request, its grant and approval messages; retry later while the approval post is still owed.
+
+        The post shares the request's outbox key, so only that key's few pending rows are read."""
         req, grant, msgs = await self._load(request_id)
         if req is not None and not msgs:
             async with self.deps.store.tx() as tx:
-                rows = await tx.pending_effects_for_key("slack")
-            if any(r.kind == "approval.post" and r.payload.get("request_id") == request_id for r in rows):
+                rows = await tx.pending_effects_for_key(request_key(request_id))
+            if any(r.kind == PostApproval.KIND and r.payload.get("request_id") == request_id for r in rows):
                 raise TransientError("approval message not posted yet", retry_after=1.0)
         return req, grant, msgs
 
-    async def notify_thread(self, rows: list[Any]) -> None:
-        """A later event of the grant, in the approval message's thread."""
-        for row in rows:
-            p = row.payload
-            req, _, msgs = await self._messages_or_wait(p["request_id"])
-            if req is None or not msgs:
-                continue
-            grant = await self._grant(p.get("grant_id"))
-            text = thread_text(p["event"], grant, p)
-            for m in msgs:
-                await self.post(m.channel, text, thread_ts=m.ts)
-
     async def _grant(self, grant_id: str | None) -> Grant | None:
+        """The grant, or None."""
         if not grant_id:
             return None
         async with self.deps.store.tx() as tx:
             return await tx.grant(grant_id)
 
-    async def notify_user(self, rows: list[Any]) -> None:
-        """A direct message to the requester."""
-        for row in rows:
-            p = row.payload
-            grant = await self._grant(p.get("grant_id"))
-            req = None
-            if p.get("request_id"):
-                req, _, _ = await self._load(p["request_id"])
-            text, blocks = user_message(p["event"], grant, req, p)
-            await self.post(p["user"], text, blocks)
-
-    async def notify_approvers(self, rows: list[Any]) -> None:
-        """Tell approvers who were asked directly that someone else decided, or that it expired."""
-        for row in rows:
-            p = row.payload
-            req, _, msgs = await self._load(p["request_id"])
-            if req is None:
+    # ---- the Messenger operations ---------------------------------------------------------
+    async def post_approval(self, effect: PostApproval) -> None:
+        """Post the approval message to the role's channel, or to each approver directly."""
+        req, grant, msgs = await self._load(effect.request_id)
+        if req is None:
+            return
+        role = self.deps.policy.role(req.role)
+        msg = bk.approval_message(req, role, grant)
+        targets = [(role.approval_channel, None)] if role and role.approval_channel else \
+            [(u, u) for u in await self._approver_users(req)]
+        done = {m.approver or m.channel for m in msgs}
+        for channel, approver in targets:
+            if (approver or channel) in done:
                 continue
-            by = f" by <@{req.decided_by}>" if req.decided_by and req.decided_by != "system" else ""
-            text = (f"Request `{req.id}` from <@{req.requester}> for *{req.role}* was {p['event']}{by}; "
-                    "nothing more is needed from you.")
-            for m in msgs:
-                if m.approver and m.approver != p.get("except"):
-                    await self.post(m.channel, text, thread_ts=m.ts)
+            resp = await self.post(channel, msg["text"], msg["blocks"])
+            async with self.deps.store.tx() as tx:
+                await tx.add_approval_message(req.id, resp["channel"], resp["ts"], approver)
 
-    async def notify_admins(self, rows: list[Any]) -> None:
+    async def refresh_approval(self, effect: RefreshApprovalMessage) -> None:
+        """Update the approval message(s) in place to show the request as it is now."""
+        req, grant, msgs = await self._messages_or_wait(effect.request_id)
+        if req is None or not msgs:
+            return
+        msg = bk.approval_message(req, self.deps.policy.role(req.role), grant)
+        for m in msgs:
+            await call(self.client.chat_update, channel=m.channel, ts=m.ts, text=msg["text"], blocks=msg["blocks"])
+
+    async def notify_thread(self, effect: NotifyThread) -> None:
+        """A later event of the grant, in the approval message's thread."""
+        req, _, msgs = await self._messages_or_wait(effect.request_id)
+        if req is None or not msgs:
+            return
+        text = thread_text(effect, await self._grant(effect.grant_id))
+        for m in msgs:
+            await self.post(m.channel, text, thread_ts=m.ts)
+
+    async def notify_user(self, effect: NotifyUser) -> None:
+        """A direct message to the requester."""
+        grant = await self._grant(effect.grant_id)
+        req = None
+        if effect.request_id:
+            req, _, _ = await self._load(effect.request_id)
+        text, blocks = user_message(effect, grant, req)
+        await self.post(effect.user, text, blocks)
+
+    async def notify_approvers(self, effect: NotifyApprovers) -> None:
+        """Tell approvers who were asked directly that someone else decided, or that it expired."""
+        req, _, msgs = await self._load(effect.request_id)
+        if req is None:
+            return
+        by = f" by <@{req.decided_by}>" if req.decided_by and req.decided_by != "system" else ""
+        text = (f"Request `{req.id}` from <@{req.requester}> for *{req.role}* was {effect.event}{by}; "
+                "nothing more is needed from you.")
+        for m in msgs:
+            if m.approver and m.approver != effect.except_:
+                await self.post(m.channel, text, thread_ts=m.ts)
+
+    async def notify_admins(self, effect: NotifyAdmins) -> None:
         """An alert to the audit channel, or to each admin directly when there is none."""
-        for row in rows:
-            text = admin_text(row.payload)
-            targets = [self.deps.policy.audit_channel] if self.deps.policy.audit_channel else \
-                list(self.deps.policy.admins)
-            for target in targets:
-                await self.post(target, text)
+        text = admin_text(effect)
+        targets = [self.deps.policy.audit_channel] if self.deps.policy.audit_channel else \
+            list(self.deps.policy.admins)
+        for target in targets:
+            await self.post(target, text)
 
-    async def home_refresh(self, rows: list[Any]) -> None:
+    async def refresh_home(self, effect: RefreshHome) -> None:
         """Republish the App Home of people whose grants or requests changed (and of a request's approvers).
 
         Only for people who have opened the Home at least once; nobody else would ever see it.
         """
-        for row in rows:
-            users = list(row.payload.get("users") or [])
-            if row.payload.get("approvers_of"):
-                req, _, _ = await self._load(row.payload["approvers_of"])
-                if req is not None:
-                    users += await self._approver_users(req)
-            async with self.deps.store.tx() as tx:
-                viewers = await tx.home_viewers(users)
-            for user in viewers:
-                await publish_home(self.deps, self.client, user)
+        users = list(effect.users)
+        if effect.approvers_of:
+            req, _, _ = await self._load(effect.approvers_of)
+            if req is not None:
+                users += await self._approver_users(req)
+        async with self.deps.store.tx() as tx:
+            viewers = await tx.home_viewers(users)
+        for user in viewers:
+            await publish_home(self.deps, self.client, user)
 
-    async def audit_summary(self, rows: list[Any]) -> None:
+    async def post_audit_summary(self, effect: PostAuditSummary) -> None:
         """One line per audit event in the audit channel."""
         channel = self.deps.policy.audit_channel
         if not channel:
             return
-        for row in rows:
-            async with self.deps.store.tx() as tx:
-                found = await tx.audit_rows(since_seq=row.payload["seq"] - 1, limit=1)
-            if found:
-                await self.post(channel, audit_line(found[0]))
+        async with self.deps.store.tx() as tx:
+            found = await tx.audit_rows(since_seq=effect.seq - 1, limit=1)
+        if found:
+            await self.post(channel, audit_line(found[0]))
 
 
-def thread_text(event: str, grant: Grant | None, p: dict[str, Any]) -> str:
+def thread_text(p: NotifyThread, grant: Grant | None) -> str:
     """The thread note for a grant event."""
+    event = p.event
     gid = f"`{grant.id}`" if grant else "the grant"
     if event == "granted" and grant:
         return f":unlock: Granted {gid} to <@{grant.requester}> until {bk.when(grant.expires_at)}."
@@ -216,13 +208,14 @@ def thread_text(event: str, grant: Grant | None, p: dict[str, Any]) -> str:
             else (" from the command line" if grant.revoke_actor == "cli" else "")
         return f":lock: {gid} was revoked{by}."
     if event == "revoke_requested":
-        return f"<@{p.get('by')}> is revoking {gid}: {inert(cut(p.get('note', ''), 500))}"
+        return f"<@{p.by}> is revoking {gid}: {inert(cut(p.note or '', 500))}"
     return f"{gid}: {event}"
 
 
-def user_message(event: str, grant: Grant | None, req: AccessRequest | None,
-                 p: dict[str, Any]) -> tuple[str, list[dict[str, Any]] | None]:
+def user_message(p: NotifyUser, grant: Grant | None,
+                 req: AccessRequest | None) -> tuple[str, list[dict[str, Any]] | None]:
     """The DM to the requester for an event."""
+    event = p.event
     if event == "approved" and grant:
         return (f":unlock: Your access to *{grant.role}* is active (grant `{grant.id}`) until "
                 f"{bk.when(grant.expires_at)} ({format_duration(grant.duration)}).", None)
@@ -243,12 +236,12 @@ def user_message(event: str, grant: Grant | None, req: AccessRequest | None,
         return (f":arrow_forward: Your access to *{grant.role}* (grant `{grant.id}`) now ends "
                 f"{bk.when(grant.expires_at)}.", None)
     if event == "failed" and grant:
-        stage = "apply" if p.get("stage") == "apply" else "remove"
+        stage = "apply" if p.stage == "apply" else "remove"
         return (f":warning: Cloudflare refused to {stage} your access to *{grant.role}* (grant `{grant.id}`): "
                 f"{inert(cut(grant.failure or 'unknown error', 400))}. The admins have been told.", None)
     if event == "approval_not_posted" and req:
         return (f":warning: Your request `{req.id}` for *{req.role}* could not be shown to its approvers "
-                f"({inert(cut(p.get('error', ''), 200))}). The admins have been told; it stays open until "
+                f"({inert(cut(p.error or '', 200))}). The admins have been told; it stays open until "
                 f"{bk.when(req.expires_at)}, and approvers can still find it with `/access pending`.", None)
     if event == "request_expired" and req:
         return (f":hourglass: Your request `{req.id}` for *{req.role}* expired without a decision. "
@@ -256,31 +249,31 @@ def user_message(event: str, grant: Grant | None, req: AccessRequest | None,
     return f"accessbot: {event}", None
 
 
-def admin_text(p: dict[str, Any]) -> str:
+def admin_text(p: NotifyAdmins) -> str:
     """An alert for the admins."""
-    event = p.get("event")
+    event = p.event
     if event == "revoke_failing":
-        grants = ", ".join(f"`{g}`" for g in p.get("grants", []))
-        return (f":rotating_light: Revoking {grants} from Cloudflare group `{p.get('group_id')}` has been failing "
-                f"since {p.get('since')}: {inert(cut(p.get('error', ''), 400))}. The bot keeps trying; "
+        grants = ", ".join(f"`{g}`" for g in p.grants or ())
+        return (f":rotating_light: Revoking {grants} from Cloudflare group `{p.group_id}` has been failing "
+                f"since {p.since}: {inert(cut(p.error or '', 400))}. The bot keeps trying; "
                 "access is still open until it succeeds.")
     if event == "revoke_recovered":
-        return (f":white_check_mark: Revocations on Cloudflare group `{p.get('group_id')}` succeed again; "
+        return (f":white_check_mark: Revocations on Cloudflare group `{p.group_id}` succeed again; "
                 "the pending removals are done.")
     if event == "grant_failed":
-        return (f":warning: Cloudflare refused to {p.get('stage')} grant `{p.get('grant_id')}` for good: "
-                f"{inert(cut(p.get('error', ''), 400))}. Check the token and the group, then "
+        return (f":warning: Cloudflare refused to {p.stage} grant `{p.grant_id}` for good: "
+                f"{inert(cut(p.error or '', 400))}. Check the token and the group, then "
                 "`accessbot reconcile`.")
     if event == "sessions_failed":
-        return (f":warning: Ending the Access sessions of grant `{p.get('grant_id')}` failed: "
-                f"{inert(cut(p.get('error', ''), 400))}.")
+        return (f":warning: Ending the Access sessions of grant `{p.grant_id}` failed: "
+                f"{inert(cut(p.error or '', 400))}.")
     if event == "drift":
-        return f":mag: Drift at Cloudflare: {inert(cut(p.get('summary', ''), 2500))}"
+        return f":mag: Drift at Cloudflare: {inert(cut(p.summary or '', 2500))}"
     if event == "approval_not_posted":
-        return (f":warning: The approval message for request `{p.get('request_id')}` (role `{p.get('role')}`) could "
-                f"not be posted: {inert(cut(p.get('error', ''), 400))}. Is the bot in the approval channel? The "
+        return (f":warning: The approval message for request `{p.request_id}` (role `{p.role}`) could "
+                f"not be posted: {inert(cut(p.error or '', 400))}. Is the bot in the approval channel? The "
                 f"approvers can still decide with `/access pending`.")
-    return f"accessbot alert: {inert(str(p)[:500])}"
+    return f"accessbot alert: {inert(str(encode(p).payload)[:500])}"
 
 
 def audit_line(row: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.domain.audit import GENESIS_HASH, AuditEvent, seal
 from bot.domain.clock import Clock
+from bot.domain.effects import LANE_CF_ADD, LANE_CF_OTHER, LANE_CF_REMOVE, LANE_OTHER, LANES, Effect, encode
 from bot.domain.model import (
     AccessRequest,
     Grant,
@@ -39,14 +40,7 @@ class Inserted(StrEnum):
     ID_TAKEN = "id_taken"    # another row has this ID: try again with a fresh one
     CONFLICT = "conflict"    # a partial unique index (one pending request, one live grant) forbids the row
 
-# Outbox lanes, most urgent first. Due work is looked up lane by lane, each with its own limit, so no
-# backlog in one lane (thousands of Slack notices while Slack is down) can hold back another's work
-# (a revocation), and within a lane a key counts once however many effects it holds.
-LANE_CF_REMOVE = 0  # Cloudflare syncs that take access away, and ending Access sessions
-LANE_CF_ADD = 1  # Cloudflare syncs that give access
-LANE_CF_OTHER = 2  # any other Cloudflare work
-LANE_OTHER = 3  # Slack notices and everything else
-LANES = (LANE_CF_REMOVE, LANE_CF_ADD, LANE_CF_OTHER, LANE_OTHER)
+# At most this many keys of one lane are claimed per look (the lanes are bot.domain.effects').
 KEYS_PER_LANE = 500
 
 
@@ -374,6 +368,11 @@ class Tx:
             # Delivered at commit: wakes the other replicas' schedulers (bot.storage.notify).
             await self.conn.execute(text("SELECT pg_notify('accessbot_work', '')"))
         self.enqueued = True
+
+    async def owe(self, effect: Effect, *, at: datetime | None = None) -> None:
+        """Owe a typed effect, committed with the state change that owes it (bot.domain.effects encodes it)."""
+        kind, payload, key, lane = encode(effect)
+        await self.enqueue(kind, payload, key=key, at=at, lane=lane)
 
     async def due_keys(self, now: datetime, *, per_lane: int = KEYS_PER_LANE) -> list[tuple[str, int]]:
         """Keys with effects due now: Cloudflare removals first, then adds, other Cloudflare work, the rest.

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bot.domain.effects import Effect
 from bot.domain.errors import TransientError
 from bot.domain.model import GrantState
 from bot.services import requests
@@ -73,10 +74,10 @@ async def test_effects_not_yet_due_are_not_claimed_in_any_lane(core) -> None:  #
 
 
 async def test_with_slack_down_and_a_large_backlog_one_tick_starts_the_revocation(core) -> None:  # noqa: ANN001
-    async def slack_down(rows: list[Any]) -> None:
+    def slack_down(effect: Effect) -> None:
         raise TransientError("Slack answered HTTP 503")
 
-    core.scheduler.slack_handlers = dict.fromkeys(core.scheduler.slack_handlers, slack_down)
+    core.messenger.fail = slack_down
     out = await requests.submit(core.deps, "U0ALICE", "shared-a", timedelta(hours=1), "")
     assert out.ok, out.message
     await core.settle()
@@ -138,12 +139,12 @@ async def test_many_groups_due_at_once_are_worked_within_the_connection_pool(cor
 async def test_after_a_429_on_one_notice_the_rest_of_its_lane_waits_for_retry_after(core) -> None:  # noqa: ANN001
     attempts: list[str] = []
 
-    async def rate_limited_once(rows: list[Any]) -> None:
-        attempts.append(rows[0].payload["request_id"])
+    def rate_limited_once(effect: Any) -> None:
+        attempts.append(effect.request_id)
         if len(attempts) == 1:
             raise TransientError("Slack: ratelimited", status=429, retry_after=5)
 
-    core.scheduler.slack_handlers = dict.fromkeys(core.scheduler.slack_handlers, rate_limited_once)
+    core.messenger.fail = rate_limited_once
     async with core.deps.store.tx() as tx:
         await _owe_slack_backlog(tx, 3)
     await core.settle()
