@@ -27,6 +27,7 @@ from bot.domain.model import AccessRequest, GrantState
 from bot.domain.policy import is_member
 from bot.domain.records import grant_record, request_record, role_record
 from bot.domain.typed import clean
+from bot.domain.wording import explain
 from bot.rejections import RejectionLimiter, audit_rejection
 from bot.services import requests as request_cases
 from bot.services.context import Deps, record
@@ -185,7 +186,7 @@ def add_api_routes(app: web.Application, deps: Deps, verifier: AccessVerifier,
         out = await request_cases.submit(deps, caller.slack_user, clean(body.role, multiline=False).strip().lower(),
                                          duration, clean(body.reason), source="api")
         if not out.ok:
-            raise ApiFailure(403 if out.code == "not_allowed" else 422, out.code, out.message)
+            raise ApiFailure(403 if out.code == "not_allowed" else 422, out.code, explain(out))
         async with deps.store.tx() as tx:
             req = await tx.request((out.data or {})["request_id"])
             assert req is not None

@@ -28,6 +28,7 @@ from bot.slack.errors import call
 from bot.slack.home import OPEN_MODAL, publish_home
 from bot.slack.modal import CALLBACK as MODAL_CALLBACK
 from bot.slack.modal import read_submission, request_modal
+from bot.slack.render import slack_answer
 from bot.slack.replies import Replier
 from bot.slack.request_log import set_outcome
 from bot.slack.text import cut
@@ -76,11 +77,8 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
         ident = normalise_id(value)
         if ID_PATTERN.match(ident) and ident[0] == kind[0]:
             return ident
-        out = await request_cases.refuse(deps, body["user"]["id"], "bad_value",
-                                         f"that button does not carry a {kind} ID", details={
-                                             "action_id": cut(str(body["actions"][0].get("action_id", "")), 64),
-                                             "value": cut(value, 64)})
-        await replier.outcome(body, respond, out)
+        await replier.refused(body, respond, "bad_value", f"that button does not carry a {kind} ID", details={
+            "action_id": cut(str(body["actions"][0].get("action_id", "")), 64), "value": cut(value, 64)})
         return None
 
     async def _vote(ack, body: dict[str, Any], respond, choice: VoteChoice) -> None:  # noqa: ANN001
@@ -181,7 +179,7 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
                                          source="modal")
         try:
             await call(client.chat_postMessage, channel=user,
-                       text=out.message if out.ok else f":warning: {out.message}")
+                       text=slack_answer(out))
         except ExternalError as exc:
             log.warning("modal submission of %s: the answer could not be sent: %s", user, exc)
 
@@ -190,9 +188,8 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
     async def unknown_action(ack, body: dict[str, Any], respond) -> None:  # noqa: ANN001
         await ack()
         action = (body.get("actions") or [{}])[0]
-        out = await request_cases.refuse(deps, body["user"]["id"], "unknown_action", "that button is not one I know",
-                                         details={"action_id": cut(str(action.get("action_id", "")), 64)})
-        await replier.outcome(body, respond, out)
+        await replier.refused(body, respond, "unknown_action", "that button is not one I know",
+                              details={"action_id": cut(str(action.get("action_id", "")), 64)})
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:
