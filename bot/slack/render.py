@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from bot.domain.outcomes import Outcome
 from bot.domain.wording import Style, say
-from bot.slack.text import escape
+from bot.slack.text import escape, inert
 
-_INERT_BACKTICK = "\u200b`\u200b"
+_ZWSP = "\u200b"
 
 
 class SlackStyle(Style):
@@ -15,8 +15,9 @@ class SlackStyle(Style):
     list_yours = "`/access list` shows yours"
 
     def code(self, value: str) -> str:
-        """A code span; a backtick inside cannot end it."""
-        return f"`{escape(value).replace('`', _INERT_BACKTICK)}`"
+        """A code span, shown literally by Slack; a value with a backtick (which would end it) or a zero-width
+        space (which would read as a neutralised character) has its formatting characters neutralised."""
+        return f"`{inert(value) if '`' in value or _ZWSP in value else escape(value)}`"
 
     def command(self, value: str) -> str:
         """A command as a code span."""
@@ -27,8 +28,8 @@ class SlackStyle(Style):
         return f"<@{escape(user_id)}>"
 
     def text(self, value: str) -> str:
-        """Outside words, escaped so they cannot ping or link."""
-        return escape(value)
+        """Outside words, escaped so they cannot ping, link or format."""
+        return inert(value)
 
 
 SLACK = SlackStyle()
