@@ -87,6 +87,23 @@ def _already_decided(o: Refused, s: Style) -> str:
     return f"request {s.code(f['request_id'])} is already {f['state']}{by}; your click changed nothing"
 
 
+_WHO_MAY_NOT_ASK = {
+    "deactivated": "your Slack account is deactivated, so it cannot request access",
+    "bot": "bots and apps cannot request access; ask as a person",
+    "guest": "guest accounts cannot request access; ask a full member of the workspace",
+    "no_email": "your Slack profile has no email address I can read, and access is granted by email; ask a Slack "
+                "admin to add it",
+}
+
+
+def _identity(o: Refused, s: Style) -> str:
+    """Why users.info says the person may not ask, or that it could not be asked."""
+    f = o.facts
+    if f["identity"] == "lookup_failed":
+        return f"I could not look up the {f['looked_up']} ({s.text(f['error'])}); please try again in a minute"
+    return _WHO_MAY_NOT_ASK[f["identity"]]
+
+
 def _closed_on_recheck(o: Refused, s: Style) -> str:
     """An approval whose re-check failed: the request is closed as denied."""
     f = o.facts
@@ -121,7 +138,7 @@ WORDING: dict[str, Wording] = {
     "not_an_approver": lambda o, s: f"you are not an approver for {s.code(o.facts['role'])}",
     "self_approval": lambda o, s: "you cannot approve or deny your own request",
     "role_removed": lambda o, s: f"the role {s.code(o.facts['role'])} is no longer in the policy",
-    "identity": lambda o, s: s.text(o.facts["why"]),
+    "identity": _identity,
     "requester_unknown": lambda o, s: "the requester could not be looked up",
     "email_changed": lambda o, s: (
         f"the Slack profile email is now {s.text(o.facts['email_now'])}, not {s.text(o.facts['email_filed'])} that "
@@ -178,7 +195,7 @@ WORDING: dict[str, Wording] = {
 # a code not here is said as it is to the requester. Facts of the request: `requester`, `role`.
 FOR_APPROVER: dict[str, Wording] = {
     "no_identity": lambda o, s: (
-        f"{s.user(o.facts['requester'])} cannot hold access any more ({s.text(o.facts['why'])})"),
+        f"{s.user(o.facts['requester'])} cannot hold access any more ({_identity(o, s)})"),
     "not_allowed": lambda o, s: (
         f"{s.user(o.facts['requester'])} is no longer on the list of people who may request "
         f"{s.code(o.facts['role'])}"),

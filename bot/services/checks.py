@@ -33,8 +33,7 @@ async def look_up(deps: Deps, user_id: str, role: Role, *, fresh: bool = False) 
         try:
             groups = await deps.directory.user_groups_of(user_id, listed_groups, fresh=fresh)
         except ExternalError as exc:
-            identity = Identity(None, "lookup_failed", f"I could not look up the Slack user groups ({exc}); "
-                                                       "please try again in a minute", True)
+            identity = Identity(None, "lookup_failed", "Slack user groups", str(exc), True)
     return Requester(user_id, identity, groups)
 
 
@@ -52,9 +51,9 @@ async def check(deps: Deps, tx: Tx, req: AccessRequest, who: Requester) -> Decis
         return Decision.no("unknown_role", "role_removed", role=req.role)
     ident = who.identity
     if ident.transient:
-        return Decision.no("lookup_failed", "identity", identity=ident.code, why=ident.why_not)
+        return Decision.no("lookup_failed", "identity", **ident.facts)
     if ident.email is None:
-        return Decision.no("no_identity", "identity", identity=ident.code, why=ident.why_not)
+        return Decision.no("no_identity", "identity", **ident.facts)
     if ident.email.lower() != req.email.lower():
         return Decision.no("email_changed", email_now=ident.email, email_filed=req.email)
     now = deps.clock.now()

@@ -107,7 +107,7 @@ async def _file(deps: Deps, role: Role, req: AccessRequest, who: Requester, conf
 async def _identity_refusal(deps: Deps, requester: str, who: Requester, role: str) -> Refused:
     """Refuse (and audit) a filing by someone users.info says may not request, or could not be asked about."""
     code = "lookup_failed" if who.identity.transient else "no_identity"
-    refused = Refused(code, {"identity": who.identity.code, "why": who.identity.why_not}, "identity")
+    refused = Refused(code, who.identity.facts, "identity")
     return await refuse(deps, requester, refused, role=role, details={"identity": who.identity.code})
 
 

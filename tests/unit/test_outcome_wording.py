@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[2]
 H = timedelta(hours=1)
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 LIMITS = {"role": "prod-db", "min": timedelta(minutes=5), "max": 4 * H, "default": H}
-IDENTITY = {"identity": "deactivated", "why": "your Slack account is deactivated, so it cannot request access"}
-LOOKUP = {"identity": "lookup_failed", "why": "I could not look up the Slack profile (timeout); please try again"}
+IDENTITY = {"identity": "deactivated", "looked_up": "", "error": ""}
+LOOKUP = {"identity": "lookup_failed", "looked_up": "Slack profile", "error": "timeout"}
 ASKED = {"request_id": "r-AAAA2222", "requester": "U0ALICE", "role": "prod-db"}
 
 # One example of every outcome, by the key its words are found under (its form, else its code).
@@ -196,7 +196,9 @@ def test_slack_text_read_back_says_exactly_the_plain_words_so_outside_text_is_es
         Refused("not_allowed", {"role": role}),
         Refused("email_changed", {"email_now": email, "email_filed": role}),
         Refused("no_identity", {"request_id": "r-AAAA2222", "requester": "U0ALICE", "role": role},
-                "closed_on_recheck", Refused("no_identity", {"identity": "guest", "why": why}, "identity")),
+                "closed_on_recheck", Refused("lookup_failed", {"identity": "lookup_failed",
+                                                               "looked_up": "Slack profile", "error": why},
+                                             "identity")),
         Revoking("g-AAAA2222", role),
         Refused("unknown_role", {"asked": role, "roles": [email, why]}, "no_such_role"),
     ]
@@ -204,3 +206,11 @@ def test_slack_text_read_back_says_exactly_the_plain_words_so_outside_text_is_es
         slack = slack_text(outcome)
         assert plain(slack) == explain(outcome)
         assert "<!channel>" not in slack and "<@U1>" not in slack
+
+
+@pytest.mark.parametrize("code", ["deactivated", "bot", "guest", "no_email", "lookup_failed"])
+def test_every_reason_users_info_gives_for_not_asking_has_words(code: str) -> None:
+    facts = {"identity": code, "looked_up": "Slack profile" if code == "lookup_failed" else "",
+             "error": "timeout" if code == "lookup_failed" else ""}
+    said = explain(Refused("no_identity", facts, "identity"))
+    assert said and ("timeout" in said) == (code == "lookup_failed")
