@@ -135,6 +135,10 @@ WORDING: dict[str, Wording] = {
         f"{s.command('/access extend ' + o.facts['grant_id'] + ' ' + _d(o.facts['extra']) + ' why')}"),
     "not_extendable": lambda o, s: (
         f"grant {s.code(o.facts['grant_id'])} is {o.facts['state']}; only an active grant can be extended"),
+    "no_longer_active": lambda o, s: (
+        f"grant {s.code(o.facts['grant_id'])} is no longer active; only an active grant can be extended"),
+    "grant_moved": lambda o, s: (
+        f"grant {s.code(o.facts['grant_id'])} changed while the extension was being approved; ask again"),
     "not_an_approver": lambda o, s: f"you are not an approver for {s.code(o.facts['role'])}",
     "self_approval": lambda o, s: "you cannot approve or deny your own request",
     "role_removed": lambda o, s: f"the role {s.code(o.facts['role'])} is no longer in the policy",

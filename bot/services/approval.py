@@ -76,15 +76,13 @@ async def _extend(deps: Deps, tx: Tx, req: AccessRequest, actor: str) -> Grant:
     grant = await tx.grant(req.grant_id, lock=True)
     span = extension_total(grant, req.duration) if grant and grant.state is GrantState.ACTIVE else None
     if grant is None or span is None or grant.expires_at is None:
-        raise RuleConflict(Decision.no("not_extendable", f"grant `{req.grant_id}` is no longer active; "
-                                                         "only an active grant can be extended"))
+        raise RuleConflict(Decision.no("not_extendable", "no_longer_active", grant_id=req.grant_id))
     total, new_expiry = span
     if total > role.max_duration:
         raise RuleConflict(extension_too_long(role, total))
     if not await tx.extend_grant(grant.id, grant.expires_at, new_expiry,
                                  warn_time(new_expiry, role.warn_before, now)):
-        raise RuleConflict(Decision.no("not_extendable", f"grant `{grant.id}` changed while the extension was "
-                                                         "being approved; ask again"))
+        raise RuleConflict(Decision.no("not_extendable", "grant_moved", grant_id=grant.id))
     await record(deps, tx, AuditEvent(actor, "grant.extended", request_id=req.id, grant_id=grant.id,
                                       role=grant.role, subject=grant.email,
                                       details={"by": format_duration(req.duration), "total": format_duration(total),

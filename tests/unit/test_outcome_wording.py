@@ -82,6 +82,8 @@ SAMPLES: dict[str, Outcome] = {
     "cannot_approve_now": Refused("already_granted", {"request_id": "r-AAAA2222"}, "cannot_approve_now",
                                   Refused("already_granted", {"role": "prod-db"})),
     "not_active": Refused("not_active", {"grant_id": "g-AAAA2222", "state": "revoked"}),
+    "no_longer_active": Refused("not_extendable", {"grant_id": "g-AAAA2222"}, "no_longer_active"),
+    "grant_moved": Refused("not_extendable", {"grant_id": "g-AAAA2222"}, "grant_moved"),
     "not_admin": Refused("not_admin"),
     "filed": Filed("r-AAAA2222", "prod-db", 2 * H, 1),
     "extension_filed": ExtensionFiled("r-AAAA2222", "g-AAAA2222", H),
@@ -114,10 +116,13 @@ def _keys_returned_by_use_cases() -> set[str]:
             if form_at is None or (node.args and ast.unparse(node.args[0]) == "self.code"):  # Decision.refusal
                 continue
             kw = {k.arg: k.value for k in node.keywords}
-            form = _literal(node.args[form_at] if len(node.args) > form_at else kw.get("form"))
-            code = _literal(node.args[0] if node.args else kw.get("code"))
+            form_node = node.args[form_at] if len(node.args) > form_at else kw.get("form")
+            code_node = node.args[0] if node.args else kw.get("code")
+            form, code = _literal(form_node), _literal(code_node)
+            where = f"{path.name}:{node.lineno}"
+            assert form_node is None or form, f"{where}: a refusal's form is a literal string (a key of WORDING)"
+            assert form or code, f"{where}: a refusal's code or form must be a literal string"
             key = form or code
-            assert key, f"{path.name}:{node.lineno}: a refusal's code or form must be a literal string"
             keys.add(key)
     return keys
 
