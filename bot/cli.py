@@ -418,7 +418,7 @@ async def _audit(store: Any, args: argparse.Namespace) -> int:
 
 
 async def _revoke(store: Any, settings: Any, args: argparse.Namespace) -> int:
-    from bot.cli_text import plain
+    from bot.cli_render import cli_text
     from bot.config.policy_file import load_policy
     from bot.domain.ids import normalise_id
     from bot.services.context import Deps
@@ -427,7 +427,7 @@ async def _revoke(store: Any, settings: Any, args: argparse.Namespace) -> int:
     policy = load_policy(settings.accessbot_policy, settings.cloudflare_account_id)
     deps = Deps(store=store, clock=store.clock, policy=policy, directory=None, groups=None)  # type: ignore[arg-type]
     out = await revoke(deps, "cli", normalise_id(args.grant_id), reason_text=args.reason, via="cli")
-    message = plain(out.message).replace("/access list shows yours", "accessbot grants lists them")
+    message = cli_text(out)
     if not out.ok:
         print(f"accessbot: {message}", file=sys.stderr)
         return EXIT_PROBLEM

@@ -1,4 +1,4 @@
-"""Slack mrkdwn, as the services write it, turned into plain text for the terminal."""
+"""Slack mrkdwn (as the bot posts it) turned into plain text for the terminal (the demo prints Slack messages)."""
 
 from __future__ import annotations
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from bot.domain.durations import format_duration
+from bot.domain.outcomes import Refused
 
 
 @dataclass(frozen=True)
@@ -67,11 +69,12 @@ class Policy:
 
 @dataclass(frozen=True)
 class Decision:
-    """A yes or no with the reason a person can read and a machine code for the audit log."""
+    """A yes or no; a no carries its machine code and the facts behind it (see bot.domain.outcomes.Refused)."""
 
     allowed: bool
     code: str = "ok"
-    reason: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)
+    form: str = ""
 
     @classmethod
     def yes(cls) -> Decision:
@@ -79,9 +82,14 @@ class Decision:
         return cls(True)
 
     @classmethod
-    def no(cls, code: str, reason: str) -> Decision:
-        """A refusing decision with its code and human reason."""
-        return cls(False, code, reason)
+    def no(cls, code: str, form: str = "", **facts: Any) -> Decision:
+        """A refusing decision with its code, the wording `form` (when not the code's own) and its facts."""
+        return cls(False, code, dict(facts), form)
+
+    @property
+    def refusal(self) -> Refused:
+        """This refusing decision as a use case's answer."""
+        return Refused(self.code, dict(self.facts), self.form)
 
 
 def is_member(user_id: str, allowed: tuple[str, ...], user_groups_of: frozenset[str]) -> bool:
@@ -91,30 +99,22 @@ def is_member(user_id: str, allowed: tuple[str, ...], user_groups_of: frozenset[
 
 def already_granted(role: Role) -> Decision:
     """The refusal of a request for a role the requester already holds (one live grant per person and role)."""
-    return Decision.no(
-        "already_granted",
-        f"you already hold `{role.name}`; use `/access extend GRANT_ID DURATION` to lengthen it "
-        "(`/access list` shows the ID)",
-    )
+    return Decision.no("already_granted", role=role.name)
 
 
 def already_pending_request(role: Role) -> Decision:
     """The refusal of a second pending request for one role (one pending request per person and role)."""
-    return Decision.no(
-        "already_pending",
-        f"you already have a pending request for `{role.name}`; `/access list` shows it "
-        "and `/access cancel REQUEST_ID` withdraws it",
-    )
+    return Decision.no("already_pending", role=role.name)
 
 
 def extension_pending(grant_id: str, request_id: str | None = None) -> Decision:
     """The refusal of a second pending extension of one grant."""
-    which = f" (`{request_id}`)" if request_id else ""
-    return Decision.no(
-        "extension_pending",
-        f"grant `{grant_id}` already has an extension waiting for approval{which}; wait for it to be decided "
-        f"or withdraw it with `/access cancel {request_id or 'REQUEST_ID'}`",
-    )
+    return Decision.no("extension_pending", grant_id=grant_id, request_id=request_id)
+
+
+def _limits(role: Role) -> dict[str, Any]:
+    """The role's name and duration limits, as facts of a refusal."""
+    return {"role": role.name, "min": role.min_duration, "max": role.max_duration, "default": role.default_duration}
 
 
 def evaluate_request(
@@ -128,27 +128,17 @@ def evaluate_request(
 ) -> Decision:
     """Decide whether `requester` may ask for `role` for `duration` with `reason`."""
     if role.requesters and not is_member(requester, role.requesters, requester_groups):
-        return Decision.no("not_allowed", f"you are not on the list of people who may request `{role.name}`")
+        return Decision.no("not_allowed", role=role.name)
     if already_holds:
         return already_granted(role)
     if already_pending:
         return already_pending_request(role)
     if duration < role.min_duration:
-        return Decision.no(
-            "duration_too_short",
-            f"{format_duration(duration)} is shorter than `{role.name}` allows ({role.limits_text()})",
-        )
+        return Decision.no("duration_too_short", duration=duration, **_limits(role))
     if duration > role.max_duration:
-        return Decision.no(
-            "duration_too_long",
-            f"{format_duration(duration)} is longer than `{role.name}` allows ({role.limits_text()})",
-        )
+        return Decision.no("duration_too_long", duration=duration, **_limits(role))
     if role.require_reason and not reason.strip():
-        return Decision.no(
-            "reason_required",
-            f"`{role.name}` needs a reason: `/access request {role.name} "
-            f"{format_duration(role.default_duration)} why you need it`",
-        )
+        return Decision.no("reason_required", role=role.name, default=role.default_duration)
     return Decision.yes()
 
 
@@ -160,16 +150,15 @@ def evaluate_vote(
 ) -> Decision:
     """Decide whether `voter` may approve or deny a request by `requester` for `role`."""
     if not is_member(voter, role.approvers, voter_groups):
-        return Decision.no("not_an_approver", f"you are not an approver for `{role.name}`")
+        return Decision.no("not_an_approver", role=role.name)
     if voter == requester and not role.allow_self_approval:
-        return Decision.no("self_approval", "you cannot approve or deny your own request")
+        return Decision.no("self_approval")
     return Decision.yes()
 
 
 def extension_too_long(role: Role, total: timedelta) -> Decision:
     """The refusal of an extension that would make a grant last `total` from its start, past `max_duration`."""
-    return Decision.no("duration_too_long", f"that would make the grant {format_duration(total)} in all; "
-                       f"`{role.name}` allows at most {format_duration(role.max_duration)}")
+    return Decision.no("duration_too_long", "extension_too_long", role=role.name, total=total, max=role.max_duration)
 
 
 def evaluate_extension(
@@ -188,15 +177,14 @@ def evaluate_extension(
     `total` is the grant's length from its original start once extended (None when it is not running);
     `other_pending` names another pending extension of the same grant, if there is one."""
     if role.requesters and not is_member(requester, role.requesters, requester_groups):
-        return Decision.no("not_allowed", f"you are not on the list of people who may request `{role.name}`")
+        return Decision.no("not_allowed", role=role.name)
     if grant_state != "active" or total is None:
-        return Decision.no("not_extendable",
-                           f"grant `{grant_id}` is {grant_state}; only an active grant can be extended")
+        return Decision.no("not_extendable", grant_id=grant_id, state=grant_state)
     if other_pending:
         return extension_pending(grant_id, other_pending)
     if total > role.max_duration:
         return extension_too_long(role, total)
     if role.require_reason and not reason.strip():
-        return Decision.no("reason_required", f"`{role.name}` needs a reason: "
-                           f"`/access extend {grant_id} {format_duration(extra)} why`")
+        return Decision.no("reason_required", "extension_reason_required", role=role.name, grant_id=grant_id,
+                           extra=extra)
     return Decision.yes()

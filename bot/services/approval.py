@@ -16,9 +16,11 @@ from bot.domain.model import (
     extension_total,
     warn_time,
 )
+from bot.domain.outcomes import Approved, Denied, Outcome, Refused, Voted
 from bot.domain.policy import Decision, Role, already_granted, evaluate_vote, extension_too_long
-from bot.services.checks import Requester, check, for_approver, look_up
-from bot.services.context import Deps, Outcome, RuleConflict, insert_grant, owe_home_refresh, record
+from bot.domain.wording import explain
+from bot.services.checks import Requester, check, look_up
+from bot.services.context import Deps, RuleConflict, insert_grant, owe_home_refresh, record
 from bot.storage.store import Tx
 
 
@@ -73,15 +75,13 @@ async def _extend(deps: Deps, tx: Tx, req: AccessRequest, actor: str) -> Grant:
     grant = await tx.grant(req.grant_id, lock=True)
     span = extension_total(grant, req.duration) if grant and grant.state is GrantState.ACTIVE else None
     if grant is None or span is None or grant.expires_at is None:
-        raise RuleConflict(Decision.no("not_extendable", f"grant `{req.grant_id}` is no longer active; "
-                                                         "only an active grant can be extended"))
+        raise RuleConflict(Decision.no("not_extendable", "no_longer_active", grant_id=req.grant_id))
     total, new_expiry = span
     if total > role.max_duration:
         raise RuleConflict(extension_too_long(role, total))
     if not await tx.extend_grant(grant.id, grant.expires_at, new_expiry,
                                  warn_time(new_expiry, role.warn_before, now)):
-        raise RuleConflict(Decision.no("not_extendable", f"grant `{grant.id}` changed while the extension was "
-                                                         "being approved; ask again"))
+        raise RuleConflict(Decision.no("not_extendable", "grant_moved", grant_id=grant.id))
     await record(deps, tx, AuditEvent(actor, "grant.extended", request_id=req.id, grant_id=grant.id,
                                       role=grant.role, subject=grant.email,
                                       details={"by": format_duration(req.duration), "total": format_duration(total),
@@ -108,24 +108,23 @@ async def close_expired(deps: Deps, tx: Tx, req: AccessRequest) -> bool:
 
 
 async def _deny_on_recheck(deps: Deps, tx: Tx, req: AccessRequest, voter: str, choice: VoteChoice,
-                           decision: Decision) -> Outcome:
+                           decision: Decision) -> Refused:
     """The request fails a filing check now: close it as denied (by the system, with the reason), audit
     both the refused click and the denial, tell the requester and the other approvers."""
     base = dict(request_id=req.id, role=req.role, subject=req.email, grant_id=req.grant_id)
     await record(deps, tx, AuditEvent(voter, "approval.refused", **base,
                                       details={"code": decision.code, "choice": choice.value, "recheck": True}))
     await tx.move_request(req.id, RequestState.PENDING, RequestState.DENIED, decided_by="system",
-                          decided_at=deps.clock.now(), decision_note=decision.reason[:500])
+                          decided_at=deps.clock.now(), decision_note=explain(decision.refusal)[:500])
     await record(deps, tx, AuditEvent("system", "request.denied", **base,
-                                      details={"code": decision.code, "reason": decision.reason, "recheck": True,
-                                               "clicked_by": voter}))
+                                      details={"code": decision.code, "reason": explain(decision.refusal),
+                                               "recheck": True, "clicked_by": voter}))
     await tx.owe(RefreshApprovalMessage(req.id))
     await tx.owe(NotifyUser(req.requester, "denied", request_id=req.id))
     await tx.owe(NotifyApprovers(req.id, "denied", except_=voter))
     await owe_home_refresh(tx, req.requester, approvers_of=req.id)
-    return Outcome(False, f"Request `{req.id}` was checked again before approving and no longer passes, so it is "
-                          f"closed as denied and nothing was granted: {for_approver(decision, req)}. "
-                          f"<@{req.requester}> is told why.", decision.code)
+    return Refused(decision.code, {"request_id": req.id, "requester": req.requester, "role": req.role},
+                   "closed_on_recheck", decision.refusal)
 
 
 async def vote(deps: Deps, request_id: str, voter: str, choice: VoteChoice, note: str = "") -> Outcome:
@@ -139,8 +138,7 @@ async def vote(deps: Deps, request_id: str, voter: str, choice: VoteChoice, note
         if req is None:  # a forged button value or a mistyped ID
             await record(deps, tx, AuditEvent(voter, "approval.refused", request_id=request_id[:16],
                                               details={"code": "unknown_request", "choice": choice.value}))
-            return Outcome(False, f"there is no request `{request_id[:16]}`; `/access pending` shows those "
-                                  "waiting for you", "unknown_request")
+            return Refused("unknown_request", {"request_id": request_id}, "no_such_request")
     role = deps.policy.role(req.role)
     groups = frozenset()
     if role and role.approver_groups and voter not in role.approver_users:
@@ -156,8 +154,7 @@ async def vote(deps: Deps, request_id: str, voter: str, choice: VoteChoice, note
             await record(deps, tx, AuditEvent(voter, "approval.refused", request_id=req.id, role=req.role,
                                               subject=req.email, grant_id=req.grant_id,
                                               details={"code": lost.decision.code, "choice": choice.value}))
-        return Outcome(False, f"request `{req.id}` cannot be approved now: {lost.decision.reason}",
-                       lost.decision.code)
+        return Refused(lost.decision.code, {"request_id": req.id}, "cannot_approve_now", lost.decision.refusal)
 
 
 async def _vote_in_tx(deps: Deps, request_id: str, voter: str, choice: VoteChoice, note: str, role: Role | None,
@@ -171,41 +168,36 @@ async def _vote_in_tx(deps: Deps, request_id: str, voter: str, choice: VoteChoic
             await record(deps, tx, AuditEvent(voter, "approval.refused", **base,
                                               details={"code": "already_decided", "state": req.state.value,
                                                        "choice": choice.value}))
-            by = f" by <@{req.decided_by}>" if req.decided_by and req.decided_by not in ("system",) else ""
-            return Outcome(False, f"request `{req.id}` is already {req.state.value}{by}; your click changed "
-                                  "nothing", "already_decided")
+            return Refused("already_decided", {"request_id": req.id, "state": req.state.value,
+                                               "decided_by": req.decided_by})
         if role is None:
             await record(deps, tx, AuditEvent(voter, "approval.refused", **base,
                                               details={"code": "unknown_role"}))
-            return Outcome(False, f"the role `{req.role}` is no longer in the policy", "unknown_role")
+            return Refused("unknown_role", {"role": req.role}, "role_removed")
         decision = evaluate_vote(role, voter, req.requester, groups)
         if not decision.allowed:
             await record(deps, tx, AuditEvent(voter, "approval.refused", **base,
                                               details={"code": decision.code, "choice": choice.value}))
-            return Outcome(False, decision.reason, decision.code)
+            return decision.refusal
         if req.expires_at <= deps.clock.now():
             # Past its request_timeout, not yet swept: it is closed now, as the sweep would close it.
             await record(deps, tx, AuditEvent(voter, "approval.refused", **base,
                                               details={"code": "request_expired", "choice": choice.value}))
             await close_expired(deps, tx, req)
-            return Outcome(False, f"request `{req.id}` timed out without a decision, so your click changed nothing; "
-                                  f"it is now closed as expired and <@{req.requester}> is told", "request_expired")
+            return Refused("request_expired", {"request_id": req.id, "requester": req.requester}, "click_too_late")
         if choice is VoteChoice.APPROVE:
-            recheck = await check(deps, tx, req, who) if who else Decision.no(
-                "lookup_failed", "the requester could not be looked up")
+            recheck = await check(deps, tx, req, who) if who else Decision.no("lookup_failed", "requester_unknown")
             if recheck.code == "lookup_failed":
                 await record(deps, tx, AuditEvent(voter, "approval.refused", **base,
                                                   details={"code": "lookup_failed", "choice": choice.value}))
-                return Outcome(False, f"I could not check request `{req.id}` again before approving it "
-                                      f"({recheck.reason}); nothing changed, please try again in a minute",
-                               "lookup_failed")
+                return Refused("lookup_failed", {"request_id": req.id}, "recheck_failed", recheck.refusal)
             if not recheck.allowed:
                 return await _deny_on_recheck(deps, tx, req, voter, choice, recheck)
         v = Vote(req.id, voter, choice, deps.clock.now())
         if not await tx.add_vote(v):
             await record(deps, tx, AuditEvent(voter, "approval.refused", **base,
                                               details={"code": "already_voted", "choice": choice.value}))
-            return Outcome(False, "your vote on this request is already counted", "already_voted")
+            return Refused("already_voted")
         req.votes.append(v)
         await record(deps, tx, AuditEvent(voter, "request.vote", **base,
                                           details={"choice": choice.value, "note": note[:500],
@@ -219,10 +211,10 @@ async def _vote_in_tx(deps: Deps, request_id: str, voter: str, choice: VoteChoic
             await tx.owe(NotifyUser(req.requester, "denied", request_id=req.id))
             await tx.owe(NotifyApprovers(req.id, "denied", except_=voter))
             await owe_home_refresh(tx, req.requester, approvers_of=req.id)
-            return Outcome(True, f"You denied `{req.id}`.", "denied")
+            return Denied(req.id)
         if len(req.approvals()) >= role.approvals_required:
             await approve_in_tx(deps, tx, req, voter)
-            return Outcome(True, f"You approved `{req.id}`; access is being applied.", "approved")
+            return Approved(req.id)
         await tx.owe(RefreshApprovalMessage(req.id))
         missing = role.approvals_required - len(req.approvals())
-        return Outcome(True, f"Your approval of `{req.id}` is counted; {missing} more needed.", "voted")
+        return Voted(req.id, missing)

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.domain.errors import PermanentError
-from bot.services.context import Deps, Outcome
+from bot.domain.outcomes import Refused
+from bot.services.context import Deps
 from bot.services.identity import profile_email
 from bot.services.requests import refuse
 
@@ -23,14 +24,13 @@ class AuditQuery:
     limit: int = DEFAULT_EVENTS
 
 
-async def recent_events(deps: Deps, actor: str, query: AuditQuery) -> Outcome | list[dict[str, Any]]:
+async def recent_events(deps: Deps, actor: str, query: AuditQuery) -> Refused | list[dict[str, Any]]:
     """The newest matching audit events, oldest first; a refusal (audited) when `actor` is not an admin.
 
     A person's events are those they acted in and those about them (their email is the subject),
     so the email is looked up in Slack; a user Slack no longer knows is matched as actor only."""
     if not deps.policy.is_admin(actor):
-        return await refuse(deps, actor, "not_admin", "only the policy's admins may read the audit log "
-                            "(`accessbot audit export` reads it on the server)")
+        return await refuse(deps, actor, Refused("not_admin"))
     email: str | None = None
     if query.user_id:
         try:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.domain.audit import format_at
-from bot.domain.durations import format_duration
 from bot.domain.errors import ExternalError
 from bot.domain.model import AccessRequest, RequestKind, extension_total
 from bot.domain.policy import Decision, Role, evaluate_extension, evaluate_request
@@ -35,8 +33,7 @@ async def look_up(deps: Deps, user_id: str, role: Role, *, fresh: bool = False) 
         try:
             groups = await deps.directory.user_groups_of(user_id, listed_groups, fresh=fresh)
         except ExternalError as exc:
-            identity = Identity(None, "lookup_failed", f"I could not look up the Slack user groups ({exc}); "
-                                                       "please try again in a minute", True)
+            identity = Identity(None, "lookup_failed", "Slack user groups", str(exc), True)
     return Requester(user_id, identity, groups)
 
 
@@ -51,20 +48,18 @@ async def check(deps: Deps, tx: Tx, req: AccessRequest, who: Requester) -> Decis
     read under its row lock, so the total is checked against the end the approval will move."""
     role = deps.policy.role(req.role)
     if role is None:
-        return Decision.no("unknown_role", f"the role `{req.role}` is no longer in the policy")
+        return Decision.no("unknown_role", "role_removed", role=req.role)
     ident = who.identity
     if ident.transient:
-        return Decision.no("lookup_failed", ident.why_not)
+        return Decision.no("lookup_failed", "identity", **ident.facts)
     if ident.email is None:
-        return Decision.no("no_identity", ident.why_not)
+        return Decision.no("no_identity", "identity", **ident.facts)
     if ident.email.lower() != req.email.lower():
-        return Decision.no("email_changed", f"the Slack profile email is now {ident.email}, not {req.email} that "
-                                            "the request was filed for; file it again")
+        return Decision.no("email_changed", email_now=ident.email, email_filed=req.email)
     now = deps.clock.now()
     if req.expires_at <= now:
-        return Decision.no("request_expired", f"request `{req.id}` timed out at {format_at(req.expires_at)[:19]}Z "
-                                              f"(`{role.name}` waits {format_duration(role.request_timeout)} "
-                                              "for a decision); file it again")
+        return Decision.no("request_expired", "timed_out", request_id=req.id, expired_at=req.expires_at,
+                           role=role.name, timeout=role.request_timeout)
     if req.kind is RequestKind.NEW:
         holds = await tx.live_grant_for(req.requester, role.name)
         pending = await tx.pending_request_for(req.requester, role.name, except_id=req.id or None)
@@ -72,23 +67,9 @@ async def check(deps: Deps, tx: Tx, req: AccessRequest, who: Requester) -> Decis
                                 already_holds=holds is not None, already_pending=pending is not None)
     grant = await tx.grant(req.grant_id or "", lock=True)
     if grant is None or grant.requester != req.requester:
-        return Decision.no("unknown_grant", f"there is no grant `{(req.grant_id or '')[:16]}` of yours to extend")
+        return Decision.no("unknown_grant", "no_grant_to_extend", grant_id=req.grant_id or "")
     other = await tx.pending_extension_for(grant.id, except_id=req.id or None)
     span = extension_total(grant, req.duration)
     return evaluate_extension(role, req.requester, grant.id, grant.state.value, req.duration,
                               span[0] if span else None, req.reason, who.groups, other.id if other else None)
 
-
-_TOLD_APPROVER = {
-    "no_identity": "<@{u}> cannot hold access any more ({why})",
-    "email_changed": "{why}",
-    "not_allowed": "<@{u}> is no longer on the list of people who may request `{role}`",
-    "already_granted": "<@{u}> already holds `{role}`",
-    "already_pending": "<@{u}> has another pending request for `{role}`",
-}
-
-
-def for_approver(decision: Decision, req: AccessRequest) -> str:
-    """A failed re-check in the approver's words (the requester's own words are kept for the requester)."""
-    template = _TOLD_APPROVER.get(decision.code, "{why}")
-    return template.format(u=req.requester, role=req.role, why=decision.reason)

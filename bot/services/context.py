@@ -21,16 +21,6 @@ ID_ATTEMPTS = 5
 
 
 @dataclass
-class Outcome:
-    """What a use case tells the person who asked: done or refused, in words they can act on."""
-
-    ok: bool
-    message: str
-    code: str = "ok"
-    data: dict[str, Any] | None = None
-
-
-@dataclass
 class Deps:
     """The store, the clock, the policy and the ports the use cases call."""
 
@@ -48,7 +38,7 @@ class RuleConflict(Exception):  # noqa: N818 - a refusal carried out of a transa
     """The database refused a row a rule forbids (a race the checks lost): roll back and refuse this way."""
 
     def __init__(self, decision: Decision) -> None:
-        super().__init__(decision.reason)
+        super().__init__(decision.code)
         self.decision = decision
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from bot.domain.audit import AuditEvent
 from bot.domain.effects import NotifyThread, NotifyUser
 from bot.domain.model import GrantState
+from bot.domain.outcomes import Outcome, Refused, Revoking
 from bot.logging_setup import bind
 from bot.services.approval import owe_group_sync
-from bot.services.context import Deps, Outcome, record
+from bot.services.context import Deps, record
 
 
 async def revoke(deps: Deps, actor: str, grant_id: str, *, reason_text: str = "", via: str = "slack") -> Outcome:
@@ -18,18 +19,17 @@ async def revoke(deps: Deps, actor: str, grant_id: str, *, reason_text: str = ""
         if grant is None or (grant.requester != actor and not is_admin):
             await record(deps, tx, AuditEvent(actor, "request.refused", grant_id=grant_id[:16],
                                               details={"code": "unknown_grant", "op": "revoke"}))
-            return Outcome(False, f"you have no grant `{grant_id[:16]}`; `/access list` shows yours",
-                           "unknown_grant")
+            return Refused("unknown_grant", {"grant_id": grant_id})
         bind(request_id=grant.request_id, grant_id=grant.id)  # the log lines of whoever asked carry the ids
         reason = "cli" if via == "cli" else ("manual" if grant.requester == actor else "admin")
         if not await tx.move_grant(grant.id, (GrantState.PENDING, GrantState.ACTIVE), GrantState.REVOKING,
                                    revoke_reason=reason, revoke_actor=actor):
-            return Outcome(False, f"grant `{grant.id}` is already {grant.state.value}", "not_active")
+            return Refused("not_active", {"grant_id": grant.id, "state": grant.state.value})
         await owe_group_sync(tx, grant.account_id, grant.group_id, removal=True)
         if reason_text:
             await tx.owe(NotifyThread(grant.request_id, "revoke_requested", grant_id=grant.id, by=actor,
                                       note=reason_text[:500]))
-    return Outcome(True, f"Grant `{grant.id}` ({grant.role}) is being revoked.", data={"grant_id": grant.id})
+    return Revoking(grant.id, grant.role)
 
 
 async def expire_grant(deps: Deps, grant_id: str) -> bool:

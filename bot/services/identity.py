@@ -6,20 +6,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.domain.errors import ExternalError
+from bot.domain.outcomes import Refused
 from bot.domain.ports import Directory
+from bot.domain.wording import explain
 
 
 @dataclass(frozen=True)
 class Identity:
-    """What users.info says about a person: their email, or why they may not ask (a code and words).
+    """What users.info says about a person: their email, or why they may not ask (a code and, for a failed
+    lookup, what was looked up and the error).
 
     `transient` marks a lookup that failed (Slack unreachable): worth asking again, not a refusal of
     the person."""
 
     email: str | None
     code: str = "ok"
-    why_not: str = ""
+    looked_up: str = ""
+    error: str = ""
     transient: bool = False
+
+    @property
+    def facts(self) -> dict[str, str]:
+        """Why the person may not ask, as the facts of a refusal (see bot.domain.wording, form `identity`)."""
+        return {"identity": self.code, "looked_up": self.looked_up, "error": self.error}
 
 
 def profile_email(user: dict[str, Any]) -> str | None:
@@ -33,22 +42,20 @@ async def identify(directory: Directory, user_id: str) -> Identity:
     try:
         user = await directory.user_profile(user_id)
     except ExternalError as exc:
-        return Identity(None, "lookup_failed",
-                        f"I could not look up the Slack profile ({exc}); please try again in a minute", True)
+        return Identity(None, "lookup_failed", "Slack profile", str(exc), True)
     if user.get("deleted"):
-        return Identity(None, "deactivated", "your Slack account is deactivated, so it cannot request access")
+        return Identity(None, "deactivated")
     if user.get("is_bot") or user.get("is_app_user"):
-        return Identity(None, "bot", "bots and apps cannot request access; ask as a person")
+        return Identity(None, "bot")
     if user.get("is_restricted") or user.get("is_ultra_restricted"):
-        return Identity(None, "guest", "guest accounts cannot request access; ask a full member of the workspace")
+        return Identity(None, "guest")
     email = profile_email(user)
     if not email:
-        return Identity(None, "no_email", "your Slack profile has no email address I can read, and access is "
-                                          "granted by email; ask a Slack admin to add it")
+        return Identity(None, "no_email")
     return Identity(email)
 
 
 async def requester_email(directory: Directory, user_id: str) -> tuple[str | None, str | None]:
     """(email, None) for a person who may request access, else (None, why not in plain words)."""
     found = await identify(directory, user_id)
-    return found.email, (None if found.email else found.why_not)
+    return found.email, (None if found.email else explain(Refused("no_identity", found.facts, "identity")))

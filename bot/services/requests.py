@@ -4,36 +4,53 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.domain.audit import AuditEvent, format_at
+from bot.domain.audit import AuditEvent
 from bot.domain.durations import format_duration
 from bot.domain.effects import NotifyApprovers, PostApproval, RefreshApprovalMessage
 from bot.domain.limits import next_filing_at
 from bot.domain.model import AccessRequest, RequestKind, RequestState
+from bot.domain.outcomes import (
+    AutoApproved,
+    AutoExtended,
+    Cancelled,
+    ExtensionFiled,
+    Filed,
+    Outcome,
+    Refused,
+)
 from bot.domain.policy import Decision, Role, already_pending_request, extension_pending
+from bot.domain.wording import explain
 from bot.services.approval import approve_in_tx, close_expired
 from bot.services.checks import Requester, check, look_up
-from bot.services.context import Deps, Outcome, RuleConflict, insert_request, owe_home_refresh, record
+from bot.services.context import Deps, RuleConflict, insert_request, owe_home_refresh, record
 from bot.storage.store import Tx
 
 MAX_REASON = 40_000  # Slack's own limit on message text; longer text cannot come from Slack
 
 
-async def refuse(deps: Deps, actor: str, code: str, reason: str, *, role: str | None = None,
-                 details: dict | None = None) -> Outcome:
-    """Audit a refused request and return the refusal."""
+async def audit_refusal(deps: Deps, actor: str, code: str, reason: str, *, role: str | None = None,
+                        details: dict | None = None) -> None:
+    """Audit a refused request: its code and the words the person was told."""
     async with deps.store.tx() as tx:
         await record(deps, tx, AuditEvent(actor, "request.refused", role=role,
                                           details={"code": code, "reason": reason, **(details or {})}))
-    return Outcome(False, reason, code)
 
 
-async def _refused(deps: Deps, tx: Tx, req: AccessRequest, decision: Decision, **details: object) -> Outcome:
+async def refuse(deps: Deps, actor: str, refused: Refused, *, role: str | None = None,
+                 details: dict | None = None) -> Refused:
+    """Audit a refused request (its code and plain words) and return the refusal."""
+    await audit_refusal(deps, actor, refused.code, explain(refused), role=role, details=details)
+    return refused
+
+
+async def _refused(deps: Deps, tx: Tx, req: AccessRequest, decision: Decision, **details: object) -> Refused:
     """Audit a refusal of a request about to be filed (inside the filing transaction) and return it."""
+    refused = decision.refusal
     await record(deps, tx, AuditEvent(req.requester, "request.refused", role=req.role, subject=req.email,
                                       grant_id=req.grant_id,
-                                      details={"code": decision.code, "reason": decision.reason,
+                                      details={"code": decision.code, "reason": explain(refused),
                                                "duration": format_duration(req.duration), **details}))
-    return Outcome(False, decision.reason, decision.code)
+    return refused
 
 
 async def _over_limit(deps: Deps, tx: Tx, requester: str) -> tuple[Decision, int] | None:
@@ -47,10 +64,8 @@ async def _over_limit(deps: Deps, tx: Tx, requester: str) -> tuple[Decision, int
     if again is None:
         return None
     wait = max(1, int((again - now).total_seconds() + 0.999))
-    return Decision.no("rate_limited",
-                       f"you have filed {limit.count} requests in the last {format_duration(limit.window)}, as "
-                       f"many as one person may; you can file again at {format_at(again)[11:19]} UTC "
-                       f"(in {format_duration(timedelta(seconds=wait))})"), wait
+    return Decision.no("rate_limited", count=limit.count, window=limit.window, again=again,
+                       retry_after=timedelta(seconds=wait)), wait
 
 
 async def _file(deps: Deps, role: Role, req: AccessRequest, who: Requester, conflict: Decision,
@@ -63,9 +78,7 @@ async def _file(deps: Deps, role: Role, req: AccessRequest, who: Requester, conf
             await tx.lock_person(req.requester)
             limited = await _over_limit(deps, tx, req.requester)
             if limited is not None:
-                out = await _refused(deps, tx, req, limited[0], retry_after_s=limited[1])
-                out.data = {"retry_after_s": limited[1]}
-                return out
+                return await _refused(deps, tx, req, limited[0], retry_after_s=limited[1])
             decision = await check(deps, tx, req, who)
             if not decision.allowed:
                 return await _refused(deps, tx, req, decision)
@@ -78,11 +91,8 @@ async def _file(deps: Deps, role: Role, req: AccessRequest, who: Requester, conf
             if role.auto_approve:
                 grant = await approve_in_tx(deps, tx, req, "system", auto=True)
                 if extend:
-                    return Outcome(True, f"Grant `{grant.id}` is extended by {format_duration(req.duration)}.",
-                                   data={"request_id": req.id})
-                return Outcome(True, f"`{role.name}` for {format_duration(req.duration)} is approved automatically "
-                                     f"(grant `{grant.id}`); I will message you once Cloudflare has applied it.",
-                               data={"request_id": req.id, "grant_id": grant.id})
+                    return AutoExtended(req.id, grant.id, req.duration)
+                return AutoApproved(req.id, grant.id, role.name, req.duration)
             await tx.owe(PostApproval(req.id))
             await owe_home_refresh(tx, req.requester, approvers_of=req.id)
     except RuleConflict as lost:
@@ -91,18 +101,15 @@ async def _file(deps: Deps, role: Role, req: AccessRequest, who: Requester, conf
         async with deps.store.tx() as tx:
             return await _refused(deps, tx, req, lost.decision, race=True)
     if extend:
-        return Outcome(True, f"Extension request `{req.id}` (+{format_duration(req.duration)} on `{req.grant_id}`) "
-                             "is waiting for approval.", data={"request_id": req.id})
-    return Outcome(True, f"Request `{req.id}` for `{role.name}` ({format_duration(req.duration)}) is waiting for "
-                         f"{role.approvals_required} approval(s). `/access cancel {req.id}` withdraws it.",
-                   data={"request_id": req.id})
+        return ExtensionFiled(req.id, req.grant_id or "", req.duration)
+    return Filed(req.id, role.name, req.duration, role.approvals_required)
 
 
-async def _identity_refusal(deps: Deps, requester: str, who: Requester, role: str) -> Outcome:
+async def _identity_refusal(deps: Deps, requester: str, who: Requester, role: str) -> Refused:
     """Refuse (and audit) a filing by someone users.info says may not request, or could not be asked about."""
     code = "lookup_failed" if who.identity.transient else "no_identity"
-    return await refuse(deps, requester, code, who.identity.why_not, role=role,
-                        details={"identity": who.identity.code})
+    refused = Refused(code, who.identity.facts, "identity")
+    return await refuse(deps, requester, refused, role=role, details={"identity": who.identity.code})
 
 
 async def submit(deps: Deps, requester: str, role_name: str, duration: timedelta | None, reason: str,
@@ -111,14 +118,12 @@ async def submit(deps: Deps, requester: str, role_name: str, duration: timedelta
     reason = reason.strip()
     role = deps.policy.role(role_name)
     if role is None:
-        names = ", ".join(f"`{n}`" for n in sorted(deps.policy.roles)) or "none"
-        return await refuse(deps, requester, "unknown_role",
-                            f"there is no role `{role_name[:63]}`. Roles: {names} (`/access roles` shows them)",
-                            details={"asked": role_name[:200]})
+        refused = Refused("unknown_role", {"asked": role_name[:63], "roles": sorted(deps.policy.roles)},
+                          "no_such_role")
+        return await refuse(deps, requester, refused, details={"asked": role_name[:200]})
     if len(reason) > MAX_REASON:
-        return await refuse(deps, requester, "reason_too_long",
-                            f"the reason is {len(reason)} characters; keep it under {MAX_REASON}",
-                            role=role.name)
+        refused = Refused("reason_too_long", {"length": len(reason), "limit": MAX_REASON})
+        return await refuse(deps, requester, refused, role=role.name)
     duration = duration if duration is not None else role.default_duration
     who = await look_up(deps, requester, role)
     if who.identity.email is None:
@@ -138,13 +143,13 @@ async def submit_extend(deps: Deps, requester: str, grant_id: str, duration: tim
         if grant is None or grant.requester != requester:
             await record(deps, tx, AuditEvent(requester, "request.refused", grant_id=grant_id[:16],
                                               details={"code": "unknown_grant"}))
-            return Outcome(False, f"you have no grant `{grant_id[:16]}`; `/access list` shows yours", "unknown_grant")
+            return Refused("unknown_grant", {"grant_id": grant_id})
         role = deps.policy.role(grant.role)
         if role is None:
-            reason_text = f"the role `{grant.role}` is no longer in the policy"
+            refused = Refused("not_extendable", {"role": grant.role}, "role_removed")
             await record(deps, tx, AuditEvent(requester, "request.refused", grant_id=grant.id, role=grant.role,
-                                              details={"code": "not_extendable", "reason": reason_text}))
-            return Outcome(False, reason_text, "not_extendable")
+                                              details={"code": "not_extendable", "reason": explain(refused)}))
+            return refused
     who = await look_up(deps, requester, role)
     if who.identity.email is None:
         return await _identity_refusal(deps, requester, who, role.name)
@@ -162,18 +167,16 @@ async def cancel(deps: Deps, user: str, request_id: str) -> Outcome:
         if req is None or req.requester != user:
             await record(deps, tx, AuditEvent(user, "request.refused", request_id=request_id[:16],
                                               details={"code": "unknown_request"}))
-            return Outcome(False, f"you have no request `{request_id[:16]}`; `/access list` shows yours",
-                           "unknown_request")
+            return Refused("unknown_request", {"request_id": request_id})
         if not await tx.move_request(req.id, RequestState.PENDING, RequestState.CANCELLED,
                                      decided_by=user, decided_at=deps.clock.now()):
-            return Outcome(False, f"request `{req.id}` is already {req.state.value}; nothing to cancel",
-                           "already_decided")
+            return Refused("already_decided", {"request_id": req.id, "state": req.state.value}, "nothing_to_cancel")
         await record(deps, tx, AuditEvent(user, "request.cancelled", request_id=req.id, role=req.role,
                                           subject=req.email))
         await tx.owe(RefreshApprovalMessage(req.id))
         await tx.owe(NotifyApprovers(req.id, "cancelled", except_=user))
         await owe_home_refresh(tx, user, approvers_of=req.id)
-    return Outcome(True, f"Request `{req.id}` is cancelled.")
+    return Cancelled(req.id)
 
 
 async def expire_request(deps: Deps, request_id: str) -> bool:

@@ -10,13 +10,15 @@ from typing import Any
 from bot.domain.durations import DurationError, format_duration, meant_as_duration, parse_duration
 from bot.domain.ids import ID_PATTERN, normalise_id
 from bot.domain.model import GrantState, RequestState, VoteChoice
+from bot.domain.outcomes import Outcome, Refused
 from bot.domain.policy import Role, is_member
 from bot.services import approval as approval_cases
 from bot.services import audit_view
 from bot.services import grants as grant_cases
 from bot.services import requests as request_cases
-from bot.services.context import Deps, Outcome
+from bot.services.context import Deps
 from bot.slack import blocks as bk
+from bot.slack.render import slack_answer
 from bot.slack.request_log import set_outcome
 from bot.slack.text import cut, inert
 
@@ -103,11 +105,14 @@ async def handle(deps: Deps, user: str, text: str) -> Reply:
 
 def _reply(out: Outcome) -> Reply:
     set_outcome("ok" if out.ok else "refused")  # for the request's log line
-    return Reply(out.message if out.ok else f":warning: {out.message[:1].upper()}{out.message[1:]}")
+    return Reply(slack_answer(out, capitalise=True))
 
 
 async def _refused(deps: Deps, user: str, code: str, reason: str, role: str | None = None) -> Reply:
-    return _reply(await request_cases.refuse(deps, user, code, reason, role=role))
+    """Audit a command the bot could not read (its code and these words) and answer with the words."""
+    await request_cases.audit_refusal(deps, user, code, reason, role=role)
+    set_outcome("refused")
+    return Reply(f":warning: {reason[:1].upper()}{reason[1:]}")
 
 
 async def _request(deps: Deps, user: str, words: list[str], text: str) -> Reply:
@@ -189,7 +194,7 @@ async def _audit(deps: Deps, user: str, args: list[str]) -> Reply:
         if problem:
             return await _refused(deps, user, "usage", f"{problem}. {USAGE['audit']}")
     found = await audit_view.recent_events(deps, user, query)
-    if isinstance(found, Outcome):
+    if isinstance(found, Refused):
         return _reply(found)
     return Reply(bk.audit_text(found, scope))
 

@@ -16,9 +16,12 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.errors import ExternalError
-from bot.services.context import Deps, Outcome
+from bot.domain.outcomes import Outcome
+from bot.services.context import Deps
+from bot.services.requests import audit_refusal
 from bot.slack.errors import call
 from bot.slack.home import publish_home
+from bot.slack.render import slack_answer
 from bot.slack.request_log import set_outcome
 from bot.slack.text import cut, inert
 
@@ -78,7 +81,14 @@ class Replier:
     async def outcome(self, body: dict[str, Any], respond: Any, out: Outcome) -> None:
         """A use case's outcome as an answer, leaving the clicked message as it is."""
         set_outcome("ok" if out.ok else "refused")
-        await self.tell(body, respond, out.message if out.ok else f":warning: {out.message}")
+        await self.tell(body, respond, slack_answer(out))
+
+    async def refused(self, body: dict[str, Any], respond: Any, code: str, reason: str,
+                      details: dict[str, Any] | None = None) -> None:
+        """Audit a click the bot cannot act on (its code and these words) and tell the person the words."""
+        await audit_refusal(self.deps, _user(body) or "", code, reason, details=details)
+        set_outcome("refused")
+        await self.tell(body, respond, f":warning: {reason}")
 
     def answers_failures(self, listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
         """When Slack or Cloudflare fails mid-listener, the person still gets an answer (and nothing is lost)."""

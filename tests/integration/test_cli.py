@@ -28,6 +28,7 @@ from bot.domain.audit import FIELDS, first_broken
 from bot.domain.model import Grant, GrantState, VoteChoice
 from bot.services import approval, grants, requests
 from bot.simulators.cloudflare_sim import CloudflareSimulator
+from bot.slack.render import slack_text
 from bot.storage.migrate import head
 from tests.core_harness import ACCOUNT, GROUP, GROUP2, POLICY, Core, make_core
 
@@ -147,11 +148,11 @@ class Seeded:
 async def approved_grant(core: Core, user: str, role: str, duration: timedelta, reason: str) -> str:
     """File a request through the use cases, approve it if it needs votes, apply it; the grant id."""
     out = await requests.submit(core.deps, user, role, duration, reason)
-    assert out.ok, out.message
+    assert out.ok, slack_text(out)
     rid = out.data["request_id"]
     if "grant_id" not in out.data:
         voted = await approval.vote(core.deps, rid, "U0APPR01", VoteChoice.APPROVE)
-        assert voted.ok and voted.code == "approved", voted.message
+        assert voted.ok and voted.code == "approved", slack_text(voted)
     await core.settle()
     found = [g for g in (await all_grants(core)).values() if g.request_id == rid]
     assert len(found) == 1 and found[0].state is GrantState.ACTIVE, found
@@ -166,10 +167,10 @@ async def seed(core: Core) -> Seeded:
     core.clock.advance(timedelta(minutes=1))
     alice_a = await approved_grant(core, "U0ALICE", "shared-a", timedelta(minutes=30), "")
     out = await grants.revoke(core.deps, "U0ALICE", alice_a)
-    assert out.ok, out.message
+    assert out.ok, slack_text(out)
     await core.settle()
     waiting = await requests.submit(core.deps, "U0BOB", "prod-db", timedelta(hours=1), "debugging")
-    assert waiting.ok, waiting.message
+    assert waiting.ok, slack_text(waiting)
     await core.settle()
     states = {gid: g.state for gid, g in (await all_grants(core)).items()}
     assert states == {alice_db: GrantState.ACTIVE, bob_a: GrantState.ACTIVE, alice_a: GrantState.REVOKED}

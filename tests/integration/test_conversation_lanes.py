@@ -13,6 +13,7 @@ from bot.domain.effects import NotifyUser, RefreshApprovalMessage, request_key
 from bot.domain.errors import TransientError
 from bot.services import requests
 from bot.slack.notifier import SlackMessenger
+from bot.slack.render import slack_text
 from bot.storage.store import Tx
 from tests.core_harness import make_core
 
@@ -52,7 +53,7 @@ async def test_a_429_on_one_persons_dm_does_not_delay_another_persons_notice(cor
 async def test_a_refresh_waits_for_its_requests_approval_post_reading_only_that_requests_key(
         core, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     out = await requests.submit(core.deps, ALICE, "prod-db", timedelta(hours=1), "deploy")
-    assert out.ok, out.message
+    assert out.ok, slack_text(out)
     rid = out.data["request_id"]
     async with core.deps.store.tx() as tx:
         for i in range(50):  # other conversations' backlog: never read by this request's notices

@@ -17,6 +17,7 @@ from bot.domain.limits import FilingLimit
 from bot.domain.model import AccessRequest, Grant, GrantState, RequestKind, RequestState, VoteChoice
 from bot.services import approval, grants, requests
 from bot.services.context import RuleConflict
+from bot.slack.render import slack_text
 from bot.storage.store import Inserted, Tx
 from tests.core_harness import ACCOUNT, GROUP, GROUP2, POLICY, Core, make_core
 
@@ -55,7 +56,7 @@ async def _audit(core: Core, action: str) -> list[dict]:
 
 async def _active_grant(core: Core, role: str, duration: timedelta, user: str = "U0ALICE") -> Grant:
     out = await requests.submit(core.deps, user, role, duration, "incident 7")
-    assert out.ok, out.message
+    assert out.ok, slack_text(out)
     if "grant_id" not in (out.data or {}):
         assert (await approval.vote(core.deps, out.data["request_id"], "U0APPR01", VoteChoice.APPROVE)).ok
     await core.settle()
@@ -87,12 +88,12 @@ async def test_a_second_extension_of_a_grant_is_refused_while_one_is_pending_so_
     first = outs[0].data["request_id"]
     for refused in outs[1:]:
         assert refused.code == "extension_pending"
-        assert f"`{grant.id}` already has an extension waiting for approval (`{first}`)" in refused.message
+        assert f"`{grant.id}` already has an extension waiting for approval (`{first}`)" in slack_text(refused)
     for rid in [first]:
         assert (await approval.vote(core.deps, rid, "U0APPR01", VoteChoice.APPROVE)).code == "approved"
     assert _length(await _grant(core, grant.id)) == timedelta(hours=4)
     again = await requests.submit_extend(core.deps, "U0ALICE", grant.id, timedelta(hours=1), "more")
-    assert not again.ok and again.code == "duration_too_long" and "5h in all" in again.message
+    assert not again.ok and again.code == "duration_too_long" and "5h in all" in slack_text(again)
     assert _length(await _grant(core, grant.id)) == timedelta(hours=4)
     refused = [r["details"]["code"] for r in await _audit(core, "request.refused")]
     assert refused == ["extension_pending", "extension_pending", "duration_too_long"]
@@ -102,11 +103,11 @@ async def test_approving_an_extension_checks_the_cap_again_and_denies_it_when_th
         core: Core) -> None:
     grant = await _active_grant(core, "capped", timedelta(hours=3))
     out = await requests.submit_extend(core.deps, "U0ALICE", grant.id, timedelta(hours=1), "more")
-    assert out.ok, out.message
+    assert out.ok, slack_text(out)
     core.deps.policy = parse_policy(RULES_POLICY.replace("    max_duration: 4h\n", "    max_duration: 3h30m\n"))
     voted = await approval.vote(core.deps, out.data["request_id"], "U0APPR01", VoteChoice.APPROVE)
     assert not voted.ok and voted.code == "duration_too_long"
-    assert "closed as denied" in voted.message and "4h in all" in voted.message and "3h30m" in voted.message
+    assert "closed as denied" in slack_text(voted) and "4h in all" in slack_text(voted) and "3h30m" in slack_text(voted)
     assert _length(await _grant(core, grant.id)) == timedelta(hours=3)
     async with core.deps.store.tx() as tx:
         req = await tx.request(out.data["request_id"])
@@ -141,7 +142,7 @@ async def test_eight_concurrent_auto_approved_extends_never_take_a_grant_past_ma
     grant = await _active_grant(core, "quick", timedelta(minutes=50))
     outs = await asyncio.gather(*(requests.submit_extend(core.deps, "U0ALICE", grant.id, timedelta(minutes=10), "")
                                   for _ in range(8)))
-    assert sum(o.ok for o in outs) == 1, [o.message for o in outs]
+    assert sum(o.ok for o in outs) == 1, [slack_text(o) for o in outs]
     assert {o.code for o in outs if not o.ok} == {"duration_too_long"}
     assert _length(await _grant(core, grant.id)) == timedelta(hours=1)
     assert len(await _audit(core, "grant.extended")) == 1
@@ -150,7 +151,7 @@ async def test_eight_concurrent_auto_approved_extends_never_take_a_grant_past_ma
 async def test_concurrent_filings_by_different_people_all_go_through(core: Core) -> None:
     people = ["U0ALICE", "U0BOB", "U0APPR02", "U0APPR03", "U0ADMIN1"]
     outs = await asyncio.gather(*(requests.submit(core.deps, u, "shared-a", timedelta(hours=1), "") for u in people))
-    assert all(o.ok for o in outs), [o.message for o in outs]
+    assert all(o.ok for o in outs), [slack_text(o) for o in outs]
 
 
 # ------------------------------------------------------------------------------ the database has the last word
@@ -171,7 +172,7 @@ async def test_a_pending_request_the_checks_missed_is_refused_by_the_database_wi
     assert first.ok
     usual = "you already have a pending request for `prod-db`"
     second = await requests.submit(core.deps, "U0ALICE", "prod-db", timedelta(hours=1), "two")
-    assert not second.ok and second.code == "already_pending" and second.message.startswith(usual)
+    assert not second.ok and second.code == "already_pending" and slack_text(second).startswith(usual)
     reqs, _ = await _rows(core)
     assert len(reqs) == 1
     [refused] = await _audit(core, "request.refused")
@@ -182,7 +183,7 @@ async def test_a_live_grant_the_checks_missed_is_refused_by_the_database_and_not
         core: Core, lost_race: None) -> None:
     assert (await requests.submit(core.deps, "U0ALICE", "shared-a", timedelta(hours=1), "")).ok
     second = await requests.submit(core.deps, "U0ALICE", "shared-a", timedelta(hours=1), "")
-    assert not second.ok and second.code == "already_granted" and "you already hold `shared-a`" in second.message
+    assert not second.ok and second.code == "already_granted" and "you already hold `shared-a`" in slack_text(second)
     reqs, made = await _rows(core)
     assert len(reqs) == 1 and len(made) == 1  # the second request and its approval were rolled back
     assert len(await _audit(core, "request.approved")) == 1
@@ -233,7 +234,7 @@ async def test_an_id_collision_is_retried_with_a_fresh_id(core: Core) -> None:
     assert (await grants.revoke(core.deps, "U0ALICE", "g-CCCCCCCC")).ok
     await core.settle()
     second = await requests.submit(core.deps, "U0ALICE", "shared-a", timedelta(hours=1), "")
-    assert second.ok, second.message
+    assert second.ok, slack_text(second)
     assert second.data == {"request_id": "r-BBBBBBBB", "grant_id": "g-DDDDDDDD"}
     assert issued == {"r": [], "g": []}
     await core.settle()
@@ -254,7 +255,7 @@ async def test_one_person_filing_too_fast_is_told_when_they_may_file_again(core:
     out = await requests.submit(core.deps, "U0ALICE", "shared-a", timedelta(hours=1), "")
     again_at = (first_at + timedelta(minutes=10)).strftime("%H:%M:%S")
     assert not out.ok and out.code == "rate_limited"
-    assert out.message == (f"you have filed 3 requests in the last 10m, as many as one person may; you can file "
+    assert slack_text(out) == (f"you have filed 3 requests in the last 10m, as many as one person may; you can file "
                            f"again at {again_at} UTC (in 7m)")
     assert out.data == {"retry_after_s": 420}
     await core.settle()
@@ -284,7 +285,8 @@ async def test_a_requester_deactivated_after_filing_is_not_granted_and_everyone_
     core.directory.add_user("U0ALICE", "alice@example.com", deleted=True)
     voted = await approval.vote(core.deps, out.data["request_id"], "U0APPR01", VoteChoice.APPROVE)
     assert not voted.ok and voted.code == "no_identity"
-    assert "closed as denied" in voted.message and "deactivated" in voted.message and "<@U0ALICE>" in voted.message
+    told = slack_text(voted)
+    assert "closed as denied" in told and "deactivated" in told and "<@U0ALICE>" in told
     await core.settle()
     reqs, made = await _rows(core)
     assert made == [] and core.groups.emails(ACCOUNT, GROUP) == []
@@ -300,11 +302,11 @@ async def test_a_requester_deactivated_after_filing_is_not_granted_and_everyone_
 
 async def test_a_requester_removed_from_the_requesters_group_after_filing_is_not_granted(core: Core) -> None:
     out = await requests.submit(core.deps, "U0BOB", "restricted", timedelta(hours=1), "incident")
-    assert out.ok, out.message
+    assert out.ok, slack_text(out)
     core.directory.groups["S0ENG"] = set()
     voted = await approval.vote(core.deps, out.data["request_id"], "U0APPR01", VoteChoice.APPROVE)
     assert not voted.ok and voted.code == "not_allowed"
-    assert "<@U0BOB> is no longer on the list of people who may request `restricted`" in voted.message
+    assert "<@U0BOB> is no longer on the list of people who may request `restricted`" in slack_text(voted)
     async with core.deps.store.tx() as tx:
         assert await tx.grants(requester="U0BOB") == []
 
@@ -313,14 +315,14 @@ async def test_a_requester_whose_slack_email_changed_is_not_granted_the_old_one(
     out = await requests.submit(core.deps, "U0ALICE", "prod-db", timedelta(hours=1), "incident")
     core.directory.add_user("U0ALICE", "alice@elsewhere.example")
     voted = await approval.vote(core.deps, out.data["request_id"], "U0APPR01", VoteChoice.APPROVE)
-    assert not voted.ok and voted.code == "email_changed" and "alice@elsewhere.example" in voted.message
+    assert not voted.ok and voted.code == "email_changed" and "alice@elsewhere.example" in slack_text(voted)
 
 
 async def test_a_request_past_its_timeout_but_not_yet_swept_cannot_be_approved(core: Core) -> None:
     out = await requests.submit(core.deps, "U0ALICE", "prod-db", timedelta(hours=1), "incident")
     core.clock.advance(timedelta(hours=24))  # request_timeout: 24h; the sweep has not run
     voted = await approval.vote(core.deps, out.data["request_id"], "U0APPR01", VoteChoice.APPROVE)
-    assert not voted.ok and voted.code == "request_expired" and "closed as expired" in voted.message
+    assert not voted.ok and voted.code == "request_expired" and "closed as expired" in slack_text(voted)
     async with core.deps.store.tx() as tx:
         req = await tx.request(out.data["request_id"])
         assert req and req.state is RequestState.EXPIRED and await tx.grants() == []
@@ -336,7 +338,7 @@ async def test_a_failed_profile_lookup_at_approval_changes_nothing_and_says_try_
         raise TransientError("Slack is down")
     monkeypatch.setattr(core.directory, "user_profile", down)
     voted = await approval.vote(core.deps, out.data["request_id"], "U0APPR01", VoteChoice.APPROVE)
-    assert not voted.ok and voted.code == "lookup_failed" and "try again" in voted.message
+    assert not voted.ok and voted.code == "lookup_failed" and "try again" in slack_text(voted)
     async with core.deps.store.tx() as tx:
         req = await tx.request(out.data["request_id"])
         assert req and req.state is RequestState.PENDING and req.votes == []
@@ -349,7 +351,7 @@ async def test_each_approval_of_a_two_approval_role_rechecks_the_requester(core:
     assert (await approval.vote(core.deps, out.data["request_id"], "U0APPR01", VoteChoice.APPROVE)).code == "voted"
     core.directory.add_user("U0ALICE", "alice@example.com", is_restricted=True)
     voted = await approval.vote(core.deps, out.data["request_id"], "U0APPR02", VoteChoice.APPROVE)
-    assert not voted.ok and voted.code == "no_identity" and "guest" in voted.message
+    assert not voted.ok and voted.code == "no_identity" and "guest" in slack_text(voted)
     async with core.deps.store.tx() as tx:
         assert await tx.grants() == []
 
@@ -367,7 +369,7 @@ async def test_the_extension_itself_refuses_a_total_past_max_duration_and_a_move
             req = await tx.request(out.data["request_id"], lock=True)
             assert req is not None
             await approval.approve_in_tx(core.deps, tx, req, "U0APPR01")
-    assert lost.value.decision.code == "duration_too_long" and "4h30m in all" in lost.value.decision.reason
+    assert lost.value.decision.code == "duration_too_long" and "4h30m in all" in slack_text(lost.value.decision.refusal)
     assert _length(await _grant(core, grant.id)) == timedelta(hours=3, minutes=30)
     async with core.deps.store.tx() as tx:
         assert (await tx.request(out.data["request_id"])).state is RequestState.PENDING  # type: ignore[union-attr]

@@ -11,6 +11,7 @@ from bot.domain.audit import first_broken
 from bot.domain.errors import PermanentError, TransientError
 from bot.domain.model import GrantState, RequestState, VoteChoice
 from bot.services import approval, grants, requests
+from bot.slack.render import slack_text
 from tests.core_harness import ACCOUNT, GROUP, GROUP2, make_core
 
 
@@ -29,7 +30,7 @@ async def _grant_of(core, request_id):  # noqa: ANN001, ANN202
 
 async def test_a_day_long_grant_is_applied_warned_and_revoked_on_time(core) -> None:  # noqa: ANN001
     out = await requests.submit(core.deps, "U0ALICE", "prod-db", timedelta(days=1), "incident 4211")
-    assert out.ok, out.message
+    assert out.ok, slack_text(out)
     rid = out.data["request_id"]
     await core.settle()
     assert core.owed("approval.post") == [{"request_id": rid}]
@@ -108,7 +109,7 @@ async def test_requesters_allow_list_holds(core) -> None:  # noqa: ANN001
 ])
 async def test_refusals_say_why_and_are_audited(core, role, duration, reason, code) -> None:  # noqa: ANN001
     out = await requests.submit(core.deps, "U0ALICE", role, duration, reason)
-    assert not out.ok and out.code == code and out.message
+    assert not out.ok and out.code == code and slack_text(out)
     async with core.deps.store.tx() as tx:
         rows = await tx.audit_rows(action="request.refused")
         assert await tx.pending_requests() == []
@@ -127,7 +128,7 @@ async def test_a_second_request_for_a_held_role_points_to_extend(core) -> None: 
     await requests.submit(core.deps, "U0ALICE", "shared-a", timedelta(hours=1), "")
     await core.settle()
     out = await requests.submit(core.deps, "U0ALICE", "shared-a", timedelta(hours=1), "")
-    assert out.code == "already_granted" and "extend" in out.message
+    assert out.code == "already_granted" and "extend" in slack_text(out)
 
 
 async def test_email_stays_while_another_grant_on_the_same_group_needs_it(core) -> None:  # noqa: ANN001
@@ -231,7 +232,7 @@ async def test_extending_moves_the_expiry_and_rearms_the_warning(core) -> None: 
     async with core.deps.store.tx() as tx:
         (g,) = await tx.grants()
     out = await requests.submit_extend(core.deps, "U0ALICE", g.id, timedelta(hours=1), "")
-    assert out.ok, out.message
+    assert out.ok, slack_text(out)
     async with core.deps.store.tx() as tx:
         (g2,) = await tx.grants()
     assert g2.expires_at == g.expires_at + timedelta(hours=1)

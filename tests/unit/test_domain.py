@@ -12,6 +12,7 @@ from bot.domain.ids import ALPHABET, ID_PATTERN, new_grant_id, new_request_id, n
 from bot.domain.membership import plan_group_change
 from bot.domain.model import warn_time
 from bot.domain.policy import Role, evaluate_request, evaluate_vote
+from bot.domain.wording import explain
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("15m", 900), ("2h", 7200), ("1d", 86400),
@@ -91,7 +92,7 @@ ROLE = Role(name="db", group_id="g", account_id="a", approvers=("U1", "S9"), req
 def test_request_decisions_say_why(kwargs: dict, code: str) -> None:
     args = {"requester": "U5", "duration": timedelta(hours=1), "reason": "why", **kwargs}
     decision = evaluate_request(ROLE, args.pop("requester"), args.pop("duration"), args.pop("reason"), **args)
-    assert not decision.allowed and decision.code == code and decision.reason
+    assert not decision.allowed and decision.code == code and explain(decision.refusal)
 
 
 def test_a_member_of_an_allowed_user_group_may_request() -> None:

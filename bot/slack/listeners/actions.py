@@ -13,7 +13,8 @@ from bot.domain.model import VoteChoice
 from bot.services import approval as approval_cases
 from bot.services import grants as grant_cases
 from bot.services import requests as request_cases
-from bot.services.context import Deps, Outcome
+from bot.domain.outcomes import Outcome
+from bot.services.context import Deps
 from bot.slack import blocks as bk
 from bot.slack.home import OPEN_MODAL
 from bot.slack.listeners import Kit
@@ -27,11 +28,8 @@ async def clicked_id(kit: Kit, body: dict[str, Any], respond, kind: str) -> str 
     ident = normalise_id(value)
     if ID_PATTERN.match(ident) and ident[0] == kind[0]:
         return ident
-    out = await request_cases.refuse(kit.deps, body["user"]["id"], "bad_value",
-                                     f"that button does not carry a {kind} ID", details={
-                                         "action_id": cut(str(body["actions"][0].get("action_id", "")), 64),
-                                         "value": cut(value, 64)})
-    await kit.replier.outcome(body, respond, out)
+    await kit.replier.refused(body, respond, "bad_value", f"that button does not carry a {kind} ID", details={
+        "action_id": cut(str(body["actions"][0].get("action_id", "")), 64), "value": cut(value, 64)})
     return None
 
 
@@ -68,9 +66,8 @@ async def ask_extension(kit: Kit, body: dict[str, Any], respond) -> None:  # noq
 async def refuse_unknown(kit: Kit, body: dict[str, Any], respond) -> None:  # noqa: ANN001
     """Refuse (and audit) a button no listener knows."""
     action = (body.get("actions") or [{}])[0]
-    out = await request_cases.refuse(kit.deps, body["user"]["id"], "unknown_action", "that button is not one I know",
-                                     details={"action_id": cut(str(action.get("action_id", "")), 64)})
-    await kit.replier.outcome(body, respond, out)
+    await kit.replier.refused(body, respond, "unknown_action", "that button is not one I know",
+                              details={"action_id": cut(str(action.get("action_id", "")), 64)})
 
 
 def register(app: AsyncApp, kit: Kit) -> None:

@@ -13,6 +13,7 @@ from bot.slack import commands
 from bot.slack.errors import call
 from bot.slack.listeners import Kit
 from bot.slack.modal import CALLBACK, read_submission, request_modal
+from bot.slack.render import slack_answer
 from bot.slack.request_log import set_outcome
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ async def file_submission(kit: Kit, user: str, fields: dict[str, Any]) -> None:
                                      source="modal")
     try:
         await call(kit.client.chat_postMessage, channel=user,
-                   text=out.message if out.ok else f":warning: {out.message}")
+                   text=slack_answer(out))
     except ExternalError as exc:
         log.warning("modal submission of %s: the answer could not be sent: %s", user, exc)
 

@@ -1,0 +1,168 @@
+"""What a use case answers: a refusal (a stable code and the facts behind it) or what it did, never words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A refusal: `code` is the stable machine string (/api's `error`, the audit's `code`); `facts` are the
+    domain values behind it (role names, IDs, durations as timedelta, times); `form` picks one of a code's
+    wordings when a code is said in more than one way; `cause` is the refusal this one reports on."""
+
+    code: str
+    facts: dict[str, Any] = field(default_factory=dict)
+    form: str = ""
+    cause: Refused | None = None
+    ok: ClassVar[bool] = False
+
+    @property
+    def key(self) -> str:
+        """The wording this refusal is said in: its form, else its code."""
+        return self.form or self.code
+
+    @property
+    def data(self) -> dict[str, Any] | None:
+        """What a machine caller may act on (the seconds to wait before filing again), else None."""
+        wait = self.facts.get("retry_after")
+        return {"retry_after_s": int(wait.total_seconds())} if isinstance(wait, timedelta) else None
+
+
+@dataclass(frozen=True)
+class Filed:
+    """A request is filed and waits for `approvals_required` approvals."""
+
+    request_id: str
+    role: str
+    duration: timedelta
+    approvals_required: int
+    ok: ClassVar[bool] = True
+    code: ClassVar[str] = "ok"
+    key: ClassVar[str] = "filed"
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The request's ID."""
+        return {"request_id": self.request_id}
+
+
+@dataclass(frozen=True)
+class ExtensionFiled:
+    """An extension of grant `grant_id` by `duration` is filed and waits for approval."""
+
+    request_id: str
+    grant_id: str
+    duration: timedelta
+    ok: ClassVar[bool] = True
+    code: ClassVar[str] = "ok"
+    key: ClassVar[str] = "extension_filed"
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The extension request's ID."""
+        return {"request_id": self.request_id}
+
+
+@dataclass(frozen=True)
+class AutoApproved:
+    """A request for an auto_approve role is approved at once and grant `grant_id` made."""
+
+    request_id: str
+    grant_id: str
+    role: str
+    duration: timedelta
+    ok: ClassVar[bool] = True
+    code: ClassVar[str] = "ok"
+    key: ClassVar[str] = "auto_approved"
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The request's and the grant's IDs."""
+        return {"request_id": self.request_id, "grant_id": self.grant_id}
+
+
+@dataclass(frozen=True)
+class AutoExtended:
+    """An extension on an auto_approve role is approved at once: grant `grant_id` lasts `duration` longer."""
+
+    request_id: str
+    grant_id: str
+    duration: timedelta
+    ok: ClassVar[bool] = True
+    code: ClassVar[str] = "ok"
+    key: ClassVar[str] = "auto_extended"
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The extension request's ID."""
+        return {"request_id": self.request_id}
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """A pending request is withdrawn by the person who filed it."""
+
+    request_id: str
+    ok: ClassVar[bool] = True
+    code: ClassVar[str] = "ok"
+    key: ClassVar[str] = "cancelled"
+    data: ClassVar[None] = None
+
+
+@dataclass(frozen=True)
+class Revoking:
+    """Grant `grant_id` of `role` is being revoked (Cloudflare is told by the outbox)."""
+
+    grant_id: str
+    role: str
+    ok: ClassVar[bool] = True
+    code: ClassVar[str] = "ok"
+    key: ClassVar[str] = "revoking"
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The grant's ID."""
+        return {"grant_id": self.grant_id}
+
+
+@dataclass(frozen=True)
+class Denied:
+    """An approver denied the request."""
+
+    request_id: str
+    ok: ClassVar[bool] = True
+    code: ClassVar[str] = "denied"
+    key: ClassVar[str] = "denied"
+    data: ClassVar[None] = None
+
+
+@dataclass(frozen=True)
+class Approved:
+    """The last approval needed is in: the request is approved and its access is being applied."""
+
+    request_id: str
+    ok: ClassVar[bool] = True
+    code: ClassVar[str] = "approved"
+    key: ClassVar[str] = "approved"
+    data: ClassVar[None] = None
+
+
+@dataclass(frozen=True)
+class Voted:
+    """An approval is counted; `missing` more are needed."""
+
+    request_id: str
+    missing: int
+    ok: ClassVar[bool] = True
+    code: ClassVar[str] = "voted"
+    key: ClassVar[str] = "voted"
+    data: ClassVar[None] = None
+
+
+Done = Filed | ExtensionFiled | AutoApproved | AutoExtended | Cancelled | Revoking | Denied | Approved | Voted
+Outcome = Refused | Done
+SUCCESSES: tuple[type, ...] = (Filed, ExtensionFiled, AutoApproved, AutoExtended, Cancelled, Revoking, Denied,
+                               Approved, Voted)
