@@ -10,10 +10,10 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.domain.ids import ID_PATTERN, normalise_id
 from bot.domain.model import VoteChoice
+from bot.domain.outcomes import Outcome
 from bot.services import approval as approval_cases
 from bot.services import grants as grant_cases
 from bot.services import requests as request_cases
-from bot.domain.outcomes import Outcome
 from bot.services.context import Deps
 from bot.slack import blocks as bk
 from bot.slack.home import OPEN_MODAL
