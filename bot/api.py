@@ -141,7 +141,7 @@ def add_api_routes(app: web.Application, deps: Deps, verifier: AccessVerifier,
                 raise await refuse(caller, request, "forbidden", "you may see only your own grants")
             email = caller.identity.email
         async with deps.store.tx() as tx:
-            found = await tx.grants(email=email, role=q.get("role") or None,
+            found = await tx.grants.find(email=email, role=q.get("role") or None,
                                     states=(GrantState.ACTIVE,) if active == "true" else None)
         if active == "false":
             found = [g for g in found if g.state is not GrantState.ACTIVE]
@@ -152,7 +152,7 @@ def add_api_routes(app: web.Application, deps: Deps, verifier: AccessVerifier,
         if not ID_PATTERN.match(ident) or ident[0] != "r":
             raise ApiFailure(400, "bad_request", "a request ID looks like r-9QXK7MA2")
         async with deps.store.tx() as tx:
-            req = await tx.request(ident)
+            req = await tx.requests.get(ident)
             if req is None:
                 raise ApiFailure(404, "not_found", f"there is no request {ident}")
             shown = await _request_json(tx, req)
@@ -187,7 +187,7 @@ def add_api_routes(app: web.Application, deps: Deps, verifier: AccessVerifier,
         if not out.ok:
             raise ApiFailure(403 if out.code == "not_allowed" else 422, out.code, out.message)
         async with deps.store.tx() as tx:
-            req = await tx.request((out.data or {})["request_id"])
+            req = await tx.requests.get((out.data or {})["request_id"])
             assert req is not None
             return web.json_response(await _request_json(tx, req), status=201)
 
@@ -196,7 +196,7 @@ def add_api_routes(app: web.Application, deps: Deps, verifier: AccessVerifier,
             raise await refuse(caller, request, "not_admin", "only the policy's admins may read the audit log")
         since, limit = _int(request, "since_seq", 0, 0, None), _int(request, "limit", AUDIT_PAGE, 1, AUDIT_PAGE_MAX)
         async with deps.store.tx() as tx:
-            rows = await tx.audit_rows(since_seq=since, limit=limit)
+            rows = await tx.audit.rows(since_seq=since, limit=limit)
         return web.json_response({"events": rows, "next_since_seq": rows[-1]["seq"] if rows else since})
 
     def endpoint(handler: Any) -> Any:
@@ -222,7 +222,7 @@ async def _request_json(tx: Tx, req: AccessRequest) -> dict[str, Any]:
     """The request record; `grant_id` is the grant it made (or, for an extension, the grant it extends)."""
     shown = request_record(req)
     if not shown["grant_id"]:
-        made = await tx.grants(request_id=req.id)
+        made = await tx.grants.find(request_id=req.id)
         shown["grant_id"] = made[-1].id if made else None
     return shown
 

@@ -35,6 +35,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.domain.durations import DurationError, format_duration, parse_duration
+from bot.domain.errors import ConfigError
 from bot.domain.policy import Policy, Role
 from bot.storage.urls import normalise_database_url
 
@@ -47,10 +48,6 @@ __all__ = [
     "normalise_database_url",
     "parse_policy",
 ]
-
-
-class ConfigError(Exception):
-    """A missing or malformed setting: one clear line that names the variable."""
 
 
 class PolicyError(Exception):

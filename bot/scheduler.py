@@ -5,7 +5,7 @@ state changes, so with several processes each happens once. Effects from the out
 (one Cloudflare group, the Slack conversation, ...) and each key is worked by one process at a time under
 a named lock; a failed effect is retried with exponential backoff and jitter, honouring Retry-After.
 Due keys are found lane by lane (Cloudflare removals, adds, other Cloudflare work, then Slack and the
-rest; see `Tx.due_keys`) and each class of lanes has its own worker slots, so no backlog in one lane
+rest; see `Outbox.due_keys`) and each class of lanes has its own worker slots, so no backlog in one lane
 delays another: a Slack outage never holds back a revocation.
 """
 
@@ -127,9 +127,9 @@ class Scheduler:
         now = self.deps.clock.now()
         self.last_tick = now
         async with self.deps.store.tx() as tx:
-            expiries = await tx.due_request_expiries(now)
-            warnings = await tx.due_warnings(now)
-            grant_expiries = await tx.due_grant_expiries(now)
+            expiries = await tx.requests.due_expiries(now)
+            warnings = await tx.grants.due_warnings(now)
+            grant_expiries = await tx.grants.due_expiries(now)
         started = len(grant_expiries) + len(warnings) + len(expiries)
         # each unit of work in its own log scope: the ids it binds do not stick to the loop's later lines
         if grant_expiries:
@@ -148,7 +148,7 @@ class Scheduler:
     async def _start_due_keys(self, now: datetime) -> int:
         """Start a worker for each key with due effects, most urgent lane first; returns how many."""
         async with self.deps.store.tx() as tx:
-            keys = await tx.due_keys(now)
+            keys = await tx.outbox.due_keys(now)
         started = 0
         mono = asyncio.get_running_loop().time()
         for key, lane in keys:
@@ -172,7 +172,7 @@ class Scheduler:
                 await asyncio.gather(*list(self._tasks), return_exceptions=True)
                 continue
             async with self.deps.store.tx() as tx:
-                if not await tx.due_effects(self.deps.clock.now(), limit=1):
+                if not await tx.outbox.due_effects(self.deps.clock.now(), limit=1):
                     return
 
     async def _work_key(self, key: str, cls: str) -> None:
@@ -197,7 +197,7 @@ class Scheduler:
     async def _work_group(self, key: str) -> None:
         """One GET + one PUT settles every pending sync of this group."""
         async with self.deps.store.tx() as tx:
-            rows = await tx.pending_effects_for_key(key)
+            rows = await tx.outbox.pending_effects_for_key(key)
         now = self.deps.clock.now()
         rows = [r for r in rows if r.next_at <= now]
         if not rows:
@@ -214,7 +214,7 @@ class Scheduler:
     async def _work_serial(self, key: str) -> None:
         """Run this key's due effects one by one, in the order they were owed."""
         async with self.deps.store.tx() as tx:
-            rows = await tx.pending_effects_for_key(key)
+            rows = await tx.outbox.pending_effects_for_key(key)
         base = context()
         for row in rows:
             if self._stopping or row.next_at > self.deps.clock.now():
@@ -230,17 +230,17 @@ class Scheduler:
                 if handler is None:
                     log.error("no handler for effect kind %s; dropping it", row.kind)
                     async with self.deps.store.tx() as tx:
-                        await tx.finish_effects([row.id], state="dead", error="no handler")
+                        await tx.outbox.finish_effects([row.id], state="dead", error="no handler")
                     continue
                 await handler([row])
                 async with self.deps.store.tx() as tx:
-                    await tx.finish_effects([row.id])
+                    await tx.outbox.finish_effects([row.id])
             except ExternalError as exc:
                 failing_for = self.deps.clock.now() - (row.first_failed_at or self.deps.clock.now())
                 if not exc.retryable or (row.kind != "cf.revoke_sessions" and failing_for >= SLACK_GIVE_UP_AFTER):
                     log.warning("effect %s %s given up: %s", row.id, row.kind, exc)
                     async with self.deps.store.tx() as tx:
-                        await tx.finish_effects([row.id], state="dead", error=str(exc))
+                        await tx.outbox.finish_effects([row.id], state="dead", error=str(exc))
                         await notice_given_up(self.deps, tx, row.kind, row.payload, str(exc))
                 else:
                     cap = MAX_BACKOFF["cf"] if row.kind.startswith("cf.") else MAX_BACKOFF["default"]
@@ -250,7 +250,7 @@ class Scheduler:
                         # too, rather than each row being sent only to be rate-limited in turn.
                         at = self.deps.clock.now() + timedelta(seconds=exc.retry_after)
                         async with self.deps.store.tx() as tx:
-                            await tx.postpone_key(key, at)
+                            await tx.outbox.postpone_key(key, at)
                         return
 
     async def _failed(self, rows: list[Any], exc: ExternalError, *, cap: float, alert: bool) -> None:
@@ -271,5 +271,5 @@ class Scheduler:
                 alerts += 1
                 new_alert_at = now + self.deps.revoke_alert_after * (2 ** min(alerts, 6))
         async with self.deps.store.tx() as tx:
-            await tx.retry_effects([r.id for r in rows], at, str(exc), first_failed_at=since,
+            await tx.outbox.retry_effects([r.id for r in rows], at, str(exc), first_failed_at=since,
                                    next_alert_at=new_alert_at, alerts=alerts)

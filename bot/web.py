@@ -123,7 +123,7 @@ def build_web_app(deps: Deps, bolt: AsyncApp, scheduler: Scheduler, signing_secr
         # same signature again is a replay within the 5-minute window (refused, audited).
         event_key = event_delivery_key(data)
         async with deps.store.tx() as tx:
-            first = await tx.first_delivery(event_key or replay_key(request.headers.get("X-Slack-Signature", "")))
+            first = await tx.deliveries.first(event_key or replay_key(request.headers.get("X-Slack-Signature", "")))
         if not first and event_key:
             metrics.slack_requests.labels("duplicate").inc()
             log_request("http", "event", None, "duplicate", started, delivery=event_key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.domain.audit import AuditEvent
 from bot.domain.model import GrantState
-from bot.logging_setup import bind
+from bot.domain.trace import bind
 from bot.services.approval import owe_group_sync
 from bot.services.context import Deps, Outcome, record
 
@@ -12,7 +12,7 @@ from bot.services.context import Deps, Outcome, record
 async def revoke(deps: Deps, actor: str, grant_id: str, *, reason_text: str = "", via: str = "slack") -> Outcome:
     """End a grant now: the holder's own (`manual`), an admin's (`admin`) or an operator's (`cli`)."""
     async with deps.store.tx() as tx:
-        grant = await tx.grant(grant_id, lock=True)
+        grant = await tx.grants.get(grant_id, lock=True)
         is_admin = via == "cli" or deps.policy.is_admin(actor)
         if grant is None or (grant.requester != actor and not is_admin):
             await record(deps, tx, AuditEvent(actor, "request.refused", grant_id=grant_id[:16],
@@ -21,12 +21,12 @@ async def revoke(deps: Deps, actor: str, grant_id: str, *, reason_text: str = ""
                            "unknown_grant")
         bind(request_id=grant.request_id, grant_id=grant.id)  # the log lines of whoever asked carry the ids
         reason = "cli" if via == "cli" else ("manual" if grant.requester == actor else "admin")
-        if not await tx.move_grant(grant.id, (GrantState.PENDING, GrantState.ACTIVE), GrantState.REVOKING,
+        if not await tx.grants.move(grant.id, (GrantState.PENDING, GrantState.ACTIVE), GrantState.REVOKING,
                                    revoke_reason=reason, revoke_actor=actor):
             return Outcome(False, f"grant `{grant.id}` is already {grant.state.value}", "not_active")
         await owe_group_sync(tx, grant.account_id, grant.group_id, removal=True)
         if reason_text:
-            await tx.enqueue("notify.thread", {"request_id": grant.request_id, "event": "revoke_requested",
+            await tx.outbox.enqueue("notify.thread", {"request_id": grant.request_id, "event": "revoke_requested",
                                                "grant_id": grant.id, "by": actor, "note": reason_text[:500]},
                              key="slack")
     return Outcome(True, f"Grant `{grant.id}` ({grant.role}) is being revoked.", data={"grant_id": grant.id})
@@ -44,11 +44,11 @@ async def expire_grants(deps: Deps, grant_ids: list[str]) -> int:
     moved = 0
     async with deps.store.tx() as tx:
         for grant_id in grant_ids:
-            grant = await tx.grant(grant_id, lock=True)
+            grant = await tx.grants.get(grant_id, lock=True)
             if grant is None or grant.state is not GrantState.ACTIVE or grant.expires_at is None \
                     or grant.expires_at > now:
                 continue
-            if await tx.move_grant(grant.id, (GrantState.ACTIVE,), GrantState.REVOKING,
+            if await tx.grants.move(grant.id, (GrantState.ACTIVE,), GrantState.REVOKING,
                                    revoke_reason="expired", revoke_actor="system"):
                 moved += 1
                 groups.add((grant.account_id, grant.group_id))
@@ -61,18 +61,18 @@ async def warn_grant(deps: Deps, grant_id: str) -> bool:
     """Send the expiry warning once, `warn_before` ahead of the end."""
     now = deps.clock.now()
     async with deps.store.tx() as tx:
-        grant = await tx.grant(grant_id, lock=True)
+        grant = await tx.grants.get(grant_id, lock=True)
         if grant is None or grant.state is not GrantState.ACTIVE or grant.warned or grant.warn_at is None \
                 or grant.warn_at > now:
             return False
-        if not await tx.update_grant(grant.id, GrantState.ACTIVE, warned=True):
+        if not await tx.grants.update(grant.id, GrantState.ACTIVE, warned=True):
             return False
         await record(deps, tx, AuditEvent("system", "grant.warned", request_id=grant.request_id,
                                           grant_id=grant.id, role=grant.role, subject=grant.email,
                                           details={"expires_at": grant.expires_at.isoformat()
                                                    if grant.expires_at else None}))
-        await tx.enqueue("notify.user", {"user": grant.requester, "event": "warned", "grant_id": grant.id},
+        await tx.outbox.enqueue("notify.user", {"user": grant.requester, "event": "warned", "grant_id": grant.id},
                          key="slack")
-        await tx.enqueue("notify.thread", {"request_id": grant.request_id, "event": "warned",
+        await tx.outbox.enqueue("notify.thread", {"request_id": grant.request_id, "event": "warned",
                                            "grant_id": grant.id}, key="slack")
     return True

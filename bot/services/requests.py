@@ -9,10 +9,10 @@ from bot.domain.durations import format_duration
 from bot.domain.limits import next_filing_at
 from bot.domain.model import AccessRequest, RequestKind, RequestState
 from bot.domain.policy import Decision, Role, already_pending_request, extension_pending
+from bot.domain.unit_of_work import UnitOfWork
 from bot.services.approval import approve_in_tx, close_expired
 from bot.services.checks import Requester, check, look_up
 from bot.services.context import Deps, Outcome, RuleConflict, insert_request, owe_home_refresh, record
-from bot.storage.store import Tx
 
 MAX_REASON = 40_000  # Slack's own limit on message text; longer text cannot come from Slack
 
@@ -26,7 +26,7 @@ async def refuse(deps: Deps, actor: str, code: str, reason: str, *, role: str | 
     return Outcome(False, reason, code)
 
 
-async def _refused(deps: Deps, tx: Tx, req: AccessRequest, decision: Decision, **details: object) -> Outcome:
+async def _refused(deps: Deps, tx: UnitOfWork, req: AccessRequest, decision: Decision, **details: object) -> Outcome:
     """Audit a refusal of a request about to be filed (inside the filing transaction) and return it."""
     await record(deps, tx, AuditEvent(req.requester, "request.refused", role=req.role, subject=req.email,
                                       grant_id=req.grant_id,
@@ -35,14 +35,14 @@ async def _refused(deps: Deps, tx: Tx, req: AccessRequest, decision: Decision, *
     return Outcome(False, decision.reason, decision.code)
 
 
-async def _over_limit(deps: Deps, tx: Tx, requester: str) -> tuple[Decision, int] | None:
+async def _over_limit(deps: Deps, tx: UnitOfWork, requester: str) -> tuple[Decision, int] | None:
     """The refusal (and the seconds to wait) when the person has filed as many requests as the filing
     limit allows in its window; counted from the requests table, so every replica sees the same count."""
     limit = deps.filing_limit
     if not limit.enabled:
         return None
     now = deps.clock.now()
-    again = next_filing_at(limit, await tx.filed_since(requester, now - limit.window), now)
+    again = next_filing_at(limit, await tx.requests.filed_since(requester, now - limit.window), now)
     if again is None:
         return None
     wait = max(1, int((again - now).total_seconds() + 0.999))
@@ -82,7 +82,7 @@ async def _file(deps: Deps, role: Role, req: AccessRequest, who: Requester, conf
                 return Outcome(True, f"`{role.name}` for {format_duration(req.duration)} is approved automatically "
                                      f"(grant `{grant.id}`); I will message you once Cloudflare has applied it.",
                                data={"request_id": req.id, "grant_id": grant.id})
-            await tx.enqueue("approval.post", {"request_id": req.id}, key="slack")
+            await tx.outbox.enqueue("approval.post", {"request_id": req.id}, key="slack")
             await owe_home_refresh(tx, req.requester, approvers_of=req.id)
     except RuleConflict as lost:
         # A concurrent filing got there first and the database refused this one: the same refusal the
@@ -133,7 +133,7 @@ async def submit_extend(deps: Deps, requester: str, grant_id: str, duration: tim
     """Ask for more time on an active grant; approved like a request, after the same checks."""
     reason = reason.strip()
     async with deps.store.tx() as tx:
-        grant = await tx.grant(grant_id)
+        grant = await tx.grants.get(grant_id)
         if grant is None or grant.requester != requester:
             await record(deps, tx, AuditEvent(requester, "request.refused", grant_id=grant_id[:16],
                                               details={"code": "unknown_grant"}))
@@ -157,20 +157,20 @@ async def submit_extend(deps: Deps, requester: str, grant_id: str, duration: tim
 async def cancel(deps: Deps, user: str, request_id: str) -> Outcome:
     """Withdraw the caller's own pending request."""
     async with deps.store.tx() as tx:
-        req = await tx.request(request_id, lock=True)
+        req = await tx.requests.get(request_id, lock=True)
         if req is None or req.requester != user:
             await record(deps, tx, AuditEvent(user, "request.refused", request_id=request_id[:16],
                                               details={"code": "unknown_request"}))
             return Outcome(False, f"you have no request `{request_id[:16]}`; `/access list` shows yours",
                            "unknown_request")
-        if not await tx.move_request(req.id, RequestState.PENDING, RequestState.CANCELLED,
+        if not await tx.requests.move(req.id, RequestState.PENDING, RequestState.CANCELLED,
                                      decided_by=user, decided_at=deps.clock.now()):
             return Outcome(False, f"request `{req.id}` is already {req.state.value}; nothing to cancel",
                            "already_decided")
         await record(deps, tx, AuditEvent(user, "request.cancelled", request_id=req.id, role=req.role,
                                           subject=req.email))
-        await tx.enqueue("approval.refresh", {"request_id": req.id}, key="slack")
-        await tx.enqueue("notify.approvers", {"request_id": req.id, "event": "cancelled", "except": user},
+        await tx.outbox.enqueue("approval.refresh", {"request_id": req.id}, key="slack")
+        await tx.outbox.enqueue("notify.approvers", {"request_id": req.id, "event": "cancelled", "except": user},
                          key="slack")
         await owe_home_refresh(tx, user, approvers_of=req.id)
     return Outcome(True, f"Request `{req.id}` is cancelled.")
@@ -179,15 +179,15 @@ async def cancel(deps: Deps, user: str, request_id: str) -> Outcome:
 async def expire_request(deps: Deps, request_id: str) -> bool:
     """Time out a pending request whose `request_timeout` has passed; False when it was decided already."""
     async with deps.store.tx() as tx:
-        req = await tx.request(request_id, lock=True)
+        req = await tx.requests.get(request_id, lock=True)
         if req is None or req.expires_at > deps.clock.now():
             return False
         return await close_expired(deps, tx, req)
 
 
-async def pending_for(deps: Deps, tx: Tx, user: str) -> list[AccessRequest]:
+async def pending_for(deps: Deps, tx: UnitOfWork, user: str) -> list[AccessRequest]:
     """Pending requests this user could decide (listed approver or member of a listed user group)."""
-    reqs = await tx.pending_requests()
+    reqs = await tx.requests.pending()
     out = []
     group_cache: dict[tuple[str, ...], frozenset[str]] = {}
     for r in reqs:

@@ -125,7 +125,7 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
         if grant_id is None:
             return
         async with deps.store.tx() as tx:
-            grant = await tx.grant(grant_id)
+            grant = await tx.grants.get(grant_id)
         role = deps.policy.role(grant.role) if grant else None
         duration = role.default_duration if role else None
         if duration is None:
@@ -142,7 +142,7 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
             return
         if event.get("tab") in (None, "home"):
             async with deps.store.tx() as tx:
-                await tx.saw_home(event["user"])
+                await tx.slack.saw_home(event["user"])
             await publish_home(deps, client, event["user"])
 
     async def _open_modal(user: str, trigger_id: str) -> None:

@@ -145,9 +145,9 @@ async def _extend(deps: Deps, user: str, words: list[str], text: str) -> Reply:
 
 async def _list(deps: Deps, user: str) -> Reply:
     async with deps.store.tx() as tx:
-        grants = await tx.grants(requester=user, states=(GrantState.PENDING, GrantState.ACTIVE,
+        grants = await tx.grants.find(requester=user, states=(GrantState.PENDING, GrantState.ACTIVE,
                                                          GrantState.REVOKING))
-        requests = await tx.requests_of(user, RequestState.PENDING)
+        requests = await tx.requests.of(user, RequestState.PENDING)
     blocks = bk.grants_and_requests(grants, requests, deps.clock.now())
     summary = f"{len(grants)} grant(s), {len(requests)} pending request(s)"
     return Reply(summary, blocks)

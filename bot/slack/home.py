@@ -20,9 +20,9 @@ OPEN_MODAL = "access_open_modal"
 async def home_view(deps: Deps, user: str) -> dict[str, Any]:
     """The Home tab of one user, rendered from the database as it is now."""
     async with deps.store.tx() as tx:
-        grants = await tx.grants(requester=user, states=(GrantState.PENDING, GrantState.ACTIVE,
+        grants = await tx.grants.find(requester=user, states=(GrantState.PENDING, GrantState.ACTIVE,
                                                          GrantState.REVOKING))
-        reqs = await tx.requests_of(user, RequestState.PENDING)
+        reqs = await tx.requests.of(user, RequestState.PENDING)
         waiting = await request_cases.pending_for(deps, tx, user)
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "Your access"}},

@@ -46,14 +46,14 @@ class Notifier:
     # ---- helpers --------------------------------------------------------------------------
     async def _load(self, request_id: str) -> tuple[AccessRequest | None, Grant | None, list[Any]]:
         async with self.deps.store.tx() as tx:
-            req = await tx.request(request_id)
+            req = await tx.requests.get(request_id)
             grant = None
             if req is not None:
-                made = await tx.grants(request_id=req.id)
+                made = await tx.grants.find(request_id=req.id)
                 grant = made[0] if made else None
                 if grant is None and req.grant_id:
-                    grant = await tx.grant(req.grant_id)
-            msgs = await tx.approval_messages(request_id)
+                    grant = await tx.grants.get(req.grant_id)
+            msgs = await tx.slack.approval_messages(request_id)
         return req, grant, msgs
 
     async def post(self, channel: str, text: str, blocks: list[dict[str, Any]] | None = None,
@@ -97,7 +97,7 @@ class Notifier:
                     continue
                 resp = await self.post(channel, msg["text"], msg["blocks"])
                 async with self.deps.store.tx() as tx:
-                    await tx.add_approval_message(req.id, resp["channel"], resp["ts"], approver)
+                    await tx.slack.add_approval_message(req.id, resp["channel"], resp["ts"], approver)
 
     async def approval_refresh(self, rows: list[Any]) -> None:
         """Update the approval message(s) in place to show the request as it is now."""
@@ -115,7 +115,7 @@ class Notifier:
         req, grant, msgs = await self._load(request_id)
         if req is not None and not msgs:
             async with self.deps.store.tx() as tx:
-                rows = await tx.pending_effects_for_key("slack")
+                rows = await tx.outbox.pending_effects_for_key("slack")
             if any(r.kind == "approval.post" and r.payload.get("request_id") == request_id for r in rows):
                 raise TransientError("approval message not posted yet", retry_after=1.0)
         return req, grant, msgs
@@ -136,7 +136,7 @@ class Notifier:
         if not grant_id:
             return None
         async with self.deps.store.tx() as tx:
-            return await tx.grant(grant_id)
+            return await tx.grants.get(grant_id)
 
     async def notify_user(self, rows: list[Any]) -> None:
         """A direct message to the requester."""
@@ -184,7 +184,7 @@ class Notifier:
                 if req is not None:
                     users += await self._approver_users(req)
             async with self.deps.store.tx() as tx:
-                viewers = await tx.home_viewers(users)
+                viewers = await tx.slack.home_viewers(users)
             for user in viewers:
                 await publish_home(self.deps, self.client, user)
 
@@ -195,7 +195,7 @@ class Notifier:
             return
         for row in rows:
             async with self.deps.store.tx() as tx:
-                found = await tx.audit_rows(since_seq=row.payload["seq"] - 1, limit=1)
+                found = await tx.audit.rows(since_seq=row.payload["seq"] - 1, limit=1)
             if found:
                 await self.post(channel, audit_line(found[0]))
 

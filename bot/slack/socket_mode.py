@@ -159,7 +159,7 @@ class SocketModeRunner:
         if key is not None and self.deps is not None:
             try:
                 async with self.deps.store.tx() as tx:
-                    first = await tx.first_delivery(key)
+                    first = await tx.deliveries.first(key)
             except Exception:
                 # Unacknowledged, so Slack retries it (as HTTP mode's 500 would make it).
                 self.metrics.slack_requests.labels("error").inc()
