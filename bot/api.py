@@ -19,19 +19,18 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
 
 from bot.auth import AccessVerifier, AuthError, Identity, KeysUnavailable
-from bot.domain.audit import AuditEvent
 from bot.domain.durations import DurationError, parse_duration
 from bot.domain.errors import ExternalError
 from bot.domain.ids import ID_PATTERN, normalise_id
-from bot.domain.model import AccessRequest, GrantState
+from bot.domain.model import AccessRequest, Grant, GrantState
 from bot.domain.policy import is_member
 from bot.domain.records import grant_record, request_record, role_record
 from bot.domain.typed import clean
 from bot.rejections import RejectionLimiter, audit_rejection
+from bot.services import queries
 from bot.services import requests as request_cases
-from bot.services.context import Deps, record
+from bot.services.context import Deps
 from bot.services.identity import profile_email
-from bot.storage.store import Tx
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +121,8 @@ def add_api_routes(app: web.Application, deps: Deps, verifier: AccessVerifier,
         return Caller(identity, await lookups.user_for(identity.email), admin)
 
     async def refuse(caller: Caller, request: web.Request, code: str, message: str, status: int = 403) -> ApiFailure:
-        async with deps.store.tx() as tx:
-            await record(deps, tx, AuditEvent(caller.identity.name, "request.refused", details={
-                "code": code, "reason": message, "source": "api", "path": request.path[:200]}))
+        await request_cases.refuse(deps, caller.identity.name, code, message,
+                                   details={"source": "api", "path": request.path[:200]})
         return ApiFailure(status, code, message)
 
     async def roles(request: web.Request, caller: Caller) -> web.Response:
@@ -140,9 +138,8 @@ def add_api_routes(app: web.Application, deps: Deps, verifier: AccessVerifier,
             if email and email != caller.identity.email:
                 raise await refuse(caller, request, "forbidden", "you may see only your own grants")
             email = caller.identity.email
-        async with deps.store.tx() as tx:
-            found = await tx.grants.find(email=email, role=q.get("role") or None,
-                                    states=(GrantState.ACTIVE,) if active == "true" else None)
+        found = await queries.grants_of(deps, email=email, role=q.get("role") or None,
+                                        states=(GrantState.ACTIVE,) if active == "true" else None)
         if active == "false":
             found = [g for g in found if g.state is not GrantState.ACTIVE]
         return web.json_response({"grants": [grant_record(g) for g in found]})
@@ -151,11 +148,10 @@ def add_api_routes(app: web.Application, deps: Deps, verifier: AccessVerifier,
         ident = normalise_id(request.match_info["id"])
         if not ID_PATTERN.match(ident) or ident[0] != "r":
             raise ApiFailure(400, "bad_request", "a request ID looks like r-9QXK7MA2")
-        async with deps.store.tx() as tx:
-            req = await tx.requests.get(ident)
-            if req is None:
-                raise ApiFailure(404, "not_found", f"there is no request {ident}")
-            shown = await _request_json(tx, req)
+        req, made = await queries.request_and_grants(deps, ident)
+        if req is None:
+            raise ApiFailure(404, "not_found", f"there is no request {ident}")
+        shown = _request_json(req, made)
         if not await may_see(caller, req):
             raise await refuse(caller, request, "forbidden", "you may see only your own requests and the ones "
                                                              "you decide")
@@ -186,17 +182,15 @@ def add_api_routes(app: web.Application, deps: Deps, verifier: AccessVerifier,
                                          duration, clean(body.reason), source="api")
         if not out.ok:
             raise ApiFailure(403 if out.code == "not_allowed" else 422, out.code, out.message)
-        async with deps.store.tx() as tx:
-            req = await tx.requests.get((out.data or {})["request_id"])
-            assert req is not None
-            return web.json_response(await _request_json(tx, req), status=201)
+        req, made = await queries.request_and_grants(deps, (out.data or {})["request_id"])
+        assert req is not None
+        return web.json_response(_request_json(req, made), status=201)
 
     async def audit(request: web.Request, caller: Caller) -> web.Response:
         if not caller.admin:
             raise await refuse(caller, request, "not_admin", "only the policy's admins may read the audit log")
         since, limit = _int(request, "since_seq", 0, 0, None), _int(request, "limit", AUDIT_PAGE, 1, AUDIT_PAGE_MAX)
-        async with deps.store.tx() as tx:
-            rows = await tx.audit.rows(since_seq=since, limit=limit)
+        rows = await queries.audit_page(deps, since_seq=since, limit=limit)
         return web.json_response({"events": rows, "next_since_seq": rows[-1]["seq"] if rows else since})
 
     def endpoint(handler: Any) -> Any:
@@ -218,11 +212,10 @@ def add_api_routes(app: web.Application, deps: Deps, verifier: AccessVerifier,
     app.router.add_get("/api/audit", endpoint(audit))
 
 
-async def _request_json(tx: Tx, req: AccessRequest) -> dict[str, Any]:
+def _request_json(req: AccessRequest, made: list[Grant]) -> dict[str, Any]:
     """The request record; `grant_id` is the grant it made (or, for an extension, the grant it extends)."""
     shown = request_record(req)
     if not shown["grant_id"]:
-        made = await tx.grants.find(request_id=req.id)
         shown["grant_id"] = made[-1].id if made else None
     return shown
 

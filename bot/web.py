@@ -22,6 +22,7 @@ from bot.credentials import UPSTREAMS, CredentialHealth
 from bot.metrics import Metrics
 from bot.rejections import RejectionLimiter, audit_rejection
 from bot.scheduler import Scheduler
+from bot.services import conversations
 from bot.services.context import Deps
 from bot.slack.app import background_tasks
 from bot.slack.inbound import BodyError, ParsedBoltRequest, decode, parse_slack_body
@@ -122,8 +123,8 @@ def build_web_app(deps: Deps, bolt: AsyncApp, scheduler: Scheduler, signing_secr
         # An event's retries share its event_id (dropped quietly); anything else Slack signs only once, so the
         # same signature again is a replay within the 5-minute window (refused, audited).
         event_key = event_delivery_key(data)
-        async with deps.store.tx() as tx:
-            first = await tx.deliveries.first(event_key or replay_key(request.headers.get("X-Slack-Signature", "")))
+        first = await conversations.first_delivery(
+            deps, event_key or replay_key(request.headers.get("X-Slack-Signature", "")))
         if not first and event_key:
             metrics.slack_requests.labels("duplicate").inc()
             log_request("http", "event", None, "duplicate", started, delivery=event_key)

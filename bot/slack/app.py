@@ -19,6 +19,7 @@ from bot.domain.errors import ExternalError
 from bot.domain.ids import ID_PATTERN, normalise_id
 from bot.domain.model import VoteChoice
 from bot.services import approval as approval_cases
+from bot.services import conversations, queries
 from bot.services import grants as grant_cases
 from bot.services import requests as request_cases
 from bot.services.context import Deps
@@ -124,8 +125,7 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
         grant_id = await _clicked_id(body, respond, "grant")
         if grant_id is None:
             return
-        async with deps.store.tx() as tx:
-            grant = await tx.grants.get(grant_id)
+        grant = await queries.grant(deps, grant_id)
         role = deps.policy.role(grant.role) if grant else None
         duration = role.default_duration if role else None
         if duration is None:
@@ -141,8 +141,7 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
             log.info("app_home_opened without a user ID; ignored")
             return
         if event.get("tab") in (None, "home"):
-            async with deps.store.tx() as tx:
-                await tx.slack.saw_home(event["user"])
+            await conversations.saw_home(deps, event["user"])
             await publish_home(deps, client, event["user"])
 
     async def _open_modal(user: str, trigger_id: str) -> None:

@@ -12,6 +12,7 @@ from bot.domain.durations import format_duration
 from bot.domain.errors import TransientError
 from bot.domain.ids import ID_PATTERN
 from bot.domain.model import AccessRequest, Grant
+from bot.services import conversations, queries
 from bot.services.context import Deps
 from bot.slack import blocks as bk
 from bot.slack.directory import SlackDirectory
@@ -45,16 +46,8 @@ class Notifier:
 
     # ---- helpers --------------------------------------------------------------------------
     async def _load(self, request_id: str) -> tuple[AccessRequest | None, Grant | None, list[Any]]:
-        async with self.deps.store.tx() as tx:
-            req = await tx.requests.get(request_id)
-            grant = None
-            if req is not None:
-                made = await tx.grants.find(request_id=req.id)
-                grant = made[0] if made else None
-                if grant is None and req.grant_id:
-                    grant = await tx.grants.get(req.grant_id)
-            msgs = await tx.slack.approval_messages(request_id)
-        return req, grant, msgs
+        view = await queries.request_view(self.deps, request_id)
+        return view.request, view.grant, view.messages
 
     async def post(self, channel: str, text: str, blocks: list[dict[str, Any]] | None = None,
                    thread_ts: str | None = None) -> dict[str, Any]:
@@ -96,8 +89,7 @@ class Notifier:
                 if (approver or channel) in done:
                     continue
                 resp = await self.post(channel, msg["text"], msg["blocks"])
-                async with self.deps.store.tx() as tx:
-                    await tx.slack.add_approval_message(req.id, resp["channel"], resp["ts"], approver)
+                await conversations.approval_posted(self.deps, req.id, resp["channel"], resp["ts"], approver)
 
     async def approval_refresh(self, rows: list[Any]) -> None:
         """Update the approval message(s) in place to show the request as it is now."""
@@ -113,11 +105,8 @@ class Notifier:
     async def _messages_or_wait(self, request_id: str) -> tuple[AccessRequest | None, Grant | None, list[Any]]:
         """The request, its grant and approval messages; retry later while the approval post is still owed."""
         req, grant, msgs = await self._load(request_id)
-        if req is not None and not msgs:
-            async with self.deps.store.tx() as tx:
-                rows = await tx.outbox.pending_effects_for_key("slack")
-            if any(r.kind == "approval.post" and r.payload.get("request_id") == request_id for r in rows):
-                raise TransientError("approval message not posted yet", retry_after=1.0)
+        if req is not None and not msgs and await queries.approval_post_owed(self.deps, request_id):
+            raise TransientError("approval message not posted yet", retry_after=1.0)
         return req, grant, msgs
 
     async def notify_thread(self, rows: list[Any]) -> None:
@@ -135,8 +124,7 @@ class Notifier:
     async def _grant(self, grant_id: str | None) -> Grant | None:
         if not grant_id:
             return None
-        async with self.deps.store.tx() as tx:
-            return await tx.grants.get(grant_id)
+        return await queries.grant(self.deps, grant_id)
 
     async def notify_user(self, rows: list[Any]) -> None:
         """A direct message to the requester."""
@@ -183,8 +171,7 @@ class Notifier:
                 req, _, _ = await self._load(row.payload["approvers_of"])
                 if req is not None:
                     users += await self._approver_users(req)
-            async with self.deps.store.tx() as tx:
-                viewers = await tx.slack.home_viewers(users)
+            viewers = await queries.home_viewers(self.deps, users)
             for user in viewers:
                 await publish_home(self.deps, self.client, user)
 
@@ -194,10 +181,9 @@ class Notifier:
         if not channel:
             return
         for row in rows:
-            async with self.deps.store.tx() as tx:
-                found = await tx.audit.rows(since_seq=row.payload["seq"] - 1, limit=1)
+            found = await queries.audit_event(self.deps, row.payload["seq"])
             if found:
-                await self.post(channel, audit_line(found[0]))
+                await self.post(channel, audit_line(found))
 
 
 def thread_text(event: str, grant: Grant | None, p: dict[str, Any]) -> str:

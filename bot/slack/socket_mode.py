@@ -42,6 +42,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import ConfigError
 from bot.domain.typed import clean_tree
 from bot.metrics import Metrics
+from bot.services import conversations
 from bot.services.context import Deps
 from bot.slack.inbound import ParsedBoltRequest
 from bot.slack.request_log import dispatch, kind_of, log_request
@@ -158,8 +159,7 @@ class SocketModeRunner:
         key = _delivery_key(req)
         if key is not None and self.deps is not None:
             try:
-                async with self.deps.store.tx() as tx:
-                    first = await tx.deliveries.first(key)
+                first = await conversations.first_delivery(self.deps, key)
             except Exception:
                 # Unacknowledged, so Slack retries it (as HTTP mode's 500 would make it).
                 self.metrics.slack_requests.labels("error").inc()
