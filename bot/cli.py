@@ -374,7 +374,7 @@ async def _grants(store: Any, args: argparse.Namespace) -> int:
 
     async with store.tx() as tx:
         found = await tx.grants.find(states=(GrantState.ACTIVE,) if args.active else None, email=args.user,
-                                role=args.role)
+                                     role=args.role)
     rows = [grant_record(g) for g in found]
     if args.json:
         for row in rows:

@@ -272,4 +272,4 @@ class Scheduler:
                 new_alert_at = now + self.deps.revoke_alert_after * (2 ** min(alerts, 6))
         async with self.deps.store.tx() as tx:
             await tx.outbox.retry_effects([r.id for r in rows], at, str(exc), first_failed_at=since,
-                                   next_alert_at=new_alert_at, alerts=alerts)
+                                          next_alert_at=new_alert_at, alerts=alerts)

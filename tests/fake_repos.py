@@ -23,6 +23,7 @@ class Row:
     values: dict[str, Any]
 
     def __getattr__(self, name: str) -> Any:
+        """A column's value by name."""
         try:
             return self.values[name]
         except KeyError:
@@ -88,6 +89,7 @@ class FakeRequests(FakeRepo):
                        if r.requester == requester and r.created_at > since), reverse=True)
 
     def _first(self, match: Any) -> AccessRequest | None:
+        """A copy (without votes) of the first request `match` accepts, or None."""
         hit = next((r for r in self.db.requests.values() if match(r)), None)
         return replace(hit, votes=[]) if hit else None
 
@@ -244,6 +246,7 @@ class FakeOutbox(FakeRepo):
         self.enqueued = True
 
     def _pending(self) -> list[dict[str, Any]]:
+        """The stored pending effects themselves (changed in place by postpone, finish and retry)."""
         return [e for e in self.db.effects if e["state"] == "pending"]
 
     async def due_keys(self, now: datetime, *, per_lane: int = KEYS_PER_LANE) -> list[tuple[str, int]]:

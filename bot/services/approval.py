@@ -31,7 +31,7 @@ async def owe_group_sync(tx: UnitOfWork, account_id: str, group_id: str, *, remo
     """Owe a read-modify-write of the group (batched with whatever else is due on it); a removal is
     claimed in the most urgent outbox lane, ahead of adds and of every Slack notice."""
     await tx.outbox.enqueue("cf.sync", {"account_id": account_id, "group_id": group_id},
-                     key=sync_key(account_id, group_id), lane=LANE_CF_REMOVE if removal else LANE_CF_ADD)
+                            key=sync_key(account_id, group_id), lane=LANE_CF_REMOVE if removal else LANE_CF_ADD)
 
 
 async def approve_in_tx(deps: Deps, tx: UnitOfWork, req: AccessRequest, actor: str, *, auto: bool = False) -> Grant:
@@ -44,7 +44,7 @@ async def approve_in_tx(deps: Deps, tx: UnitOfWork, req: AccessRequest, actor: s
     role = deps.policy.role(req.role)
     assert role is not None
     moved = await tx.requests.move(req.id, RequestState.PENDING, RequestState.APPROVED, decided_by=actor,
-                                  decided_at=now)
+                                   decided_at=now)
     if not moved:
         raise RuntimeError(f"request {req.id} was not pending")
     await record(deps, tx, AuditEvent(actor, "request.approved", request_id=req.id, role=req.role,
@@ -63,7 +63,7 @@ async def approve_in_tx(deps: Deps, tx: UnitOfWork, req: AccessRequest, actor: s
     if not auto:
         await tx.outbox.enqueue("approval.refresh", {"request_id": req.id}, key="slack")
         await tx.outbox.enqueue("notify.approvers", {"request_id": req.id, "event": "approved", "except": actor},
-                         key="slack")
+                                key="slack")
     return grant
 
 
@@ -81,7 +81,7 @@ async def _extend(deps: Deps, tx: UnitOfWork, req: AccessRequest, actor: str) ->
     if total > role.max_duration:
         raise RuleConflict(extension_too_long(role, total))
     if not await tx.grants.extend(grant.id, grant.expires_at, new_expiry,
-                                 warn_time(new_expiry, role.warn_before, now)):
+                                  warn_time(new_expiry, role.warn_before, now)):
         raise RuleConflict(Decision.no("not_extendable", f"grant `{grant.id}` changed while the extension was "
                                                          "being approved; ask again"))
     await record(deps, tx, AuditEvent(actor, "grant.extended", request_id=req.id, grant_id=grant.id,
@@ -89,9 +89,9 @@ async def _extend(deps: Deps, tx: UnitOfWork, req: AccessRequest, actor: str) ->
                                       details={"by": format_duration(req.duration), "total": format_duration(total),
                                                "expires_at": new_expiry.isoformat()}))
     await tx.outbox.enqueue("notify.user", {"user": req.requester, "event": "extended", "grant_id": grant.id,
-                                     "request_id": req.id}, key="slack")
+                                            "request_id": req.id}, key="slack")
     await tx.outbox.enqueue("notify.thread", {"request_id": grant.request_id, "event": "extended",
-                                       "grant_id": grant.id}, key="slack")
+                                              "grant_id": grant.id}, key="slack")
     await tx.outbox.enqueue("approval.refresh", {"request_id": req.id}, key="slack")
     return grant
 
@@ -100,13 +100,13 @@ async def close_expired(deps: Deps, tx: UnitOfWork, req: AccessRequest) -> bool:
     """Close a pending request whose `request_timeout` has passed, and tell everyone; False if not pending."""
     now = deps.clock.now()
     if not await tx.requests.move(req.id, RequestState.PENDING, RequestState.EXPIRED,
-                                 decided_by="system", decided_at=now):
+                                  decided_by="system", decided_at=now):
         return False
     await record(deps, tx, AuditEvent("system", "request.expired", request_id=req.id, role=req.role,
                                       subject=req.email, grant_id=req.grant_id))
     await tx.outbox.enqueue("approval.refresh", {"request_id": req.id}, key="slack")
     await tx.outbox.enqueue("notify.user", {"user": req.requester, "event": "request_expired",
-                                     "request_id": req.id}, key="slack")
+                                            "request_id": req.id}, key="slack")
     await tx.outbox.enqueue("notify.approvers", {"request_id": req.id, "event": "expired"}, key="slack")
     await owe_home_refresh(tx, req.requester, approvers_of=req.id)
     return True
@@ -120,7 +120,7 @@ async def _deny_on_recheck(deps: Deps, tx: UnitOfWork, req: AccessRequest, voter
     await record(deps, tx, AuditEvent(voter, "approval.refused", **base,
                                       details={"code": decision.code, "choice": choice.value, "recheck": True}))
     await tx.requests.move(req.id, RequestState.PENDING, RequestState.DENIED, decided_by="system",
-                          decided_at=deps.clock.now(), decision_note=decision.reason[:500])
+                           decided_at=deps.clock.now(), decision_note=decision.reason[:500])
     await record(deps, tx, AuditEvent("system", "request.denied", **base,
                                       details={"code": decision.code, "reason": decision.reason, "recheck": True,
                                                "clicked_by": voter}))
@@ -220,13 +220,13 @@ async def _vote_in_tx(deps: Deps, request_id: str, voter: str, choice: VoteChoic
                                                    "required": role.approvals_required}))
         if choice is VoteChoice.DENY:
             await tx.requests.move(req.id, RequestState.PENDING, RequestState.DENIED, decided_by=voter,
-                                  decided_at=deps.clock.now(), decision_note=note[:500])
+                                   decided_at=deps.clock.now(), decision_note=note[:500])
             await record(deps, tx, AuditEvent(voter, "request.denied", **base, details={"note": note[:500]}))
             await tx.outbox.enqueue("approval.refresh", {"request_id": req.id}, key="slack")
             await tx.outbox.enqueue("notify.user", {"user": req.requester, "event": "denied", "request_id": req.id},
-                             key="slack")
+                                    key="slack")
             await tx.outbox.enqueue("notify.approvers", {"request_id": req.id, "event": "denied", "except": voter},
-                             key="slack")
+                                    key="slack")
             await owe_home_refresh(tx, req.requester, approvers_of=req.id)
             return Outcome(True, f"You denied `{req.id}`.", "denied")
         if len(req.approvals()) >= role.approvals_required:

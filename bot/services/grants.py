@@ -22,13 +22,13 @@ async def revoke(deps: Deps, actor: str, grant_id: str, *, reason_text: str = ""
         bind(request_id=grant.request_id, grant_id=grant.id)  # the log lines of whoever asked carry the ids
         reason = "cli" if via == "cli" else ("manual" if grant.requester == actor else "admin")
         if not await tx.grants.move(grant.id, (GrantState.PENDING, GrantState.ACTIVE), GrantState.REVOKING,
-                                   revoke_reason=reason, revoke_actor=actor):
+                                    revoke_reason=reason, revoke_actor=actor):
             return Outcome(False, f"grant `{grant.id}` is already {grant.state.value}", "not_active")
         await owe_group_sync(tx, grant.account_id, grant.group_id, removal=True)
         if reason_text:
             await tx.outbox.enqueue("notify.thread", {"request_id": grant.request_id, "event": "revoke_requested",
-                                               "grant_id": grant.id, "by": actor, "note": reason_text[:500]},
-                             key="slack")
+                                                      "grant_id": grant.id, "by": actor, "note": reason_text[:500]},
+                                    key="slack")
     return Outcome(True, f"Grant `{grant.id}` ({grant.role}) is being revoked.", data={"grant_id": grant.id})
 
 
@@ -49,7 +49,7 @@ async def expire_grants(deps: Deps, grant_ids: list[str]) -> int:
                     or grant.expires_at > now:
                 continue
             if await tx.grants.move(grant.id, (GrantState.ACTIVE,), GrantState.REVOKING,
-                                   revoke_reason="expired", revoke_actor="system"):
+                                    revoke_reason="expired", revoke_actor="system"):
                 moved += 1
                 groups.add((grant.account_id, grant.group_id))
         for account_id, group_id in sorted(groups):
@@ -72,7 +72,7 @@ async def warn_grant(deps: Deps, grant_id: str) -> bool:
                                           details={"expires_at": grant.expires_at.isoformat()
                                                    if grant.expires_at else None}))
         await tx.outbox.enqueue("notify.user", {"user": grant.requester, "event": "warned", "grant_id": grant.id},
-                         key="slack")
+                                key="slack")
         await tx.outbox.enqueue("notify.thread", {"request_id": grant.request_id, "event": "warned",
-                                           "grant_id": grant.id}, key="slack")
+                                                  "grant_id": grant.id}, key="slack")
     return True

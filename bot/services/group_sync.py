@@ -61,7 +61,7 @@ async def sync_group(deps: Deps, account_id: str, group_id: str, effect_ids: lis
                 revoked += await _mark_revoked(deps, tx, g, left_group=left)
         if had_alerts and revoked:
             await tx.outbox.enqueue("notify.admins", {"event": "revoke_recovered", "account_id": account_id,
-                                               "group_id": group_id}, key="slack")
+                                                      "group_id": group_id}, key="slack")
     return {"applied": applied, "revoked": revoked, "added": len(change.added), "removed": len(change.removed),
             "put": int(change.changed)}
 
@@ -73,7 +73,7 @@ async def _mark_applied(deps: Deps, tx: UnitOfWork, g: Grant, *, standing: bool)
     expires = now + g.duration
     warn_at = warn_time(expires, role.warn_before, now) if role else None
     if not await tx.grants.move(g.id, (GrantState.PENDING,), GrantState.ACTIVE, granted_at=now,
-                               expires_at=expires, warn_at=warn_at):
+                                expires_at=expires, warn_at=warn_at):
         return 0
     await record(deps, tx, AuditEvent("system", "grant.applied", request_id=g.request_id, grant_id=g.id,
                                       role=g.role, subject=g.email,
@@ -82,7 +82,7 @@ async def _mark_applied(deps: Deps, tx: UnitOfWork, g: Grant, *, standing: bool)
                                                "already_member": standing}))
     await tx.outbox.enqueue("notify.user", {"user": g.requester, "event": "approved", "grant_id": g.id}, key="slack")
     await tx.outbox.enqueue("notify.thread", {"request_id": g.request_id, "event": "granted", "grant_id": g.id},
-                     key="slack")
+                            key="slack")
     await tx.outbox.enqueue("approval.refresh", {"request_id": g.request_id}, key="slack")
     await owe_home_refresh(tx, g.requester)
     return 1
@@ -102,12 +102,12 @@ async def _mark_revoked(deps: Deps, tx: UnitOfWork, g: Grant, *, left_group: boo
                                                "overshoot_s": _overshoot(g, now)}))
     if g.revoke_sessions and left_group:
         await tx.outbox.enqueue("cf.revoke_sessions", {"account_id": g.account_id, "email": g.email, "grant_id": g.id},
-                         key=f"cf-sessions:{g.account_id}")
+                                key=f"cf-sessions:{g.account_id}")
     event = "expired" if reason == "expired" else "revoked"
     await owe_home_refresh(tx, g.requester)
     await tx.outbox.enqueue("notify.user", {"user": g.requester, "event": event, "grant_id": g.id}, key="slack")
     await tx.outbox.enqueue("notify.thread", {"request_id": g.request_id, "event": event, "grant_id": g.id},
-                     key="slack")
+                            key="slack")
     return 1
 
 
@@ -133,12 +133,12 @@ async def _give_up(deps: Deps, grants: list[Grant], exc: ExternalError, effect_i
                                               role=g.role, subject=g.email,
                                               details={"final": True, "at": now.isoformat(), **exc.details()}))
             await tx.outbox.enqueue("notify.user", {"user": g.requester, "event": "failed", "grant_id": g.id,
-                                             "stage": "apply" if g.state is GrantState.PENDING else "revoke"},
-                             key="slack")
+                                                    "stage": "apply" if g.state is GrantState.PENDING else "revoke"},
+                                    key="slack")
             await owe_home_refresh(tx, g.requester)
             await tx.outbox.enqueue("notify.admins", {"event": "grant_failed", "grant_id": g.id,
-                                               "stage": "apply" if g.state is GrantState.PENDING else "revoke",
-                                               "error": str(exc)[:500]}, key="slack")
+                                                      "stage": "apply" if g.state is GrantState.PENDING else "revoke",
+                                                      "error": str(exc)[:500]}, key="slack")
 
 
 async def revoke_sessions(deps: Deps, account_id: str, email: str, grant_id: str, effect_id: int) -> None:
@@ -153,7 +153,7 @@ async def revoke_sessions(deps: Deps, account_id: str, email: str, grant_id: str
                                               request_id=g.request_id if g else None, role=g.role if g else None,
                                               subject=email, details={"stage": "sessions", **exc.details()}))
             await tx.outbox.enqueue("notify.admins", {"event": "sessions_failed", "grant_id": grant_id,
-                                               "error": str(exc)[:500]}, key="slack")
+                                                      "error": str(exc)[:500]}, key="slack")
         return
     async with deps.store.tx() as tx:
         await tx.outbox.finish_effects([effect_id])
@@ -176,6 +176,6 @@ async def alert_revoke_failing(deps: Deps, account_id: str, group_id: str, error
                                               details={"final": False, "error": error[:500],
                                                        "failing_since": since.isoformat(), "attempt": attempt}))
         await tx.outbox.enqueue("notify.admins", {"event": "revoke_failing", "account_id": account_id,
-                                           "group_id": group_id, "grants": [g.id for g in revoking],
-                                           "error": error[:500], "since": since.isoformat()}, key="slack")
+                                                  "group_id": group_id, "grants": [g.id for g in revoking],
+                                                  "error": error[:500], "since": since.isoformat()}, key="slack")
     return True

@@ -77,7 +77,7 @@ async def reconcile(deps: Deps, locker: Locker, *, fix: bool = False, actor: str
 async def _inspect(deps: Deps, drift: GroupDrift, fix: bool) -> None:
     async with deps.store.tx() as tx:
         grants = await tx.grants.find(states=(GrantState.PENDING, GrantState.ACTIVE, GrantState.REVOKING),
-                                 account_id=drift.account_id, group_id=drift.group_id)
+                                      account_id=drift.account_id, group_id=drift.group_id)
         managed = await tx.members.emails(drift.account_id, drift.group_id)
     group = await deps.groups.get_group(drift.account_id, drift.group_id)
     present: set[str] = set()

@@ -164,14 +164,14 @@ async def cancel(deps: Deps, user: str, request_id: str) -> Outcome:
             return Outcome(False, f"you have no request `{request_id[:16]}`; `/access list` shows yours",
                            "unknown_request")
         if not await tx.requests.move(req.id, RequestState.PENDING, RequestState.CANCELLED,
-                                     decided_by=user, decided_at=deps.clock.now()):
+                                      decided_by=user, decided_at=deps.clock.now()):
             return Outcome(False, f"request `{req.id}` is already {req.state.value}; nothing to cancel",
                            "already_decided")
         await record(deps, tx, AuditEvent(user, "request.cancelled", request_id=req.id, role=req.role,
                                           subject=req.email))
         await tx.outbox.enqueue("approval.refresh", {"request_id": req.id}, key="slack")
         await tx.outbox.enqueue("notify.approvers", {"request_id": req.id, "event": "cancelled", "except": user},
-                         key="slack")
+                                key="slack")
         await owe_home_refresh(tx, user, approvers_of=req.id)
     return Outcome(True, f"Request `{req.id}` is cancelled.")
 

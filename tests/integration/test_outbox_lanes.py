@@ -23,7 +23,7 @@ async def _owe_slack_backlog(tx: Any, n: int, *, keys: int = 1) -> None:
     for i in range(n):
         kind = ("notify.user", "notify.thread", "approval.refresh", "home.refresh")[i % 4]
         await tx.outbox.enqueue(kind, {"user": "U0ALICE", "event": "approved", "request_id": f"r-{i}", "users": []},
-                         key="slack" if keys == 1 else f"slack:C{i % keys:05d}")
+                                key="slack" if keys == 1 else f"slack:C{i % keys:05d}")
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ async def test_effects_not_yet_due_are_not_claimed_in_any_lane(core) -> None:  #
     async with store.tx() as tx:
         await tx.outbox.enqueue("notify.user", {"user": "U0ALICE"}, key="slack", at=later)
         await tx.outbox.enqueue("cf.sync", {"account_id": ACCOUNT, "group_id": GROUP}, key=sync_key(ACCOUNT, GROUP),
-                         at=later)
+                                at=later)
     async with store.tx() as tx:
         assert await tx.outbox.due_keys(core.clock.now()) == []
         assert [key for key, _ in await tx.outbox.due_keys(later)] == [sync_key(ACCOUNT, GROUP), "slack"]

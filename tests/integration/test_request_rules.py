@@ -363,7 +363,7 @@ async def test_the_extension_itself_refuses_a_total_past_max_duration_and_a_move
     assert grant.expires_at and out.ok
     async with core.deps.store.tx() as tx:  # the end moved since it was read: compare-and-set says no
         assert not await tx.grants.extend(grant.id, grant.expires_at - timedelta(minutes=1),
-                                         grant.expires_at + timedelta(hours=9), None)
+                                          grant.expires_at + timedelta(hours=9), None)
         assert await tx.grants.extend(grant.id, grant.expires_at, grant.expires_at + timedelta(minutes=30), None)
     with pytest.raises(RuleConflict) as lost:  # 3h30m + 1h > 4h: refused under the grant's lock, rolled back
         async with core.deps.store.tx() as tx:

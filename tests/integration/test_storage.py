@@ -42,7 +42,7 @@ async def test_a_request_moves_state_only_from_the_expected_state(database_url: 
     now = datetime(2026, 1, 1, tzinfo=UTC)
     async with store.tx() as tx:
         await tx.requests.add(AccessRequest("r-AAAA", "prod-db", "U1", "a@x.io", timedelta(hours=1), "why",
-                                           now, now + timedelta(days=1)))
+                                            now, now + timedelta(days=1)))
     async with store.tx() as tx:
         assert await tx.requests.move("r-AAAA", RequestState.PENDING, RequestState.APPROVED)
         assert not await tx.requests.move("r-AAAA", RequestState.PENDING, RequestState.DENIED)
@@ -152,7 +152,7 @@ async def test_next_due_is_the_earliest_pending_thing(database_url: str) -> None
         assert await tx.next_due() is None
         await tx.outbox.enqueue("notify.user", {"x": 1}, at=now + timedelta(seconds=30))
         await tx.requests.add(AccessRequest("r-BBBB", "r", "U1", "a@x.io", timedelta(hours=1), "", now,
-                                           now + timedelta(seconds=10)))
+                                            now + timedelta(seconds=10)))
     async with store.tx() as tx:
         assert await tx.next_due() == now + timedelta(seconds=10)
     await store.engine.dispose()

@@ -54,7 +54,7 @@ async def test_with_slack_down_and_thousands_of_notices_owed_every_expired_email
     async with stack.bot.deps.store.tx() as tx:
         for i in range(SLACK_BACKLOG):  # notices from earlier grants, still owed and due
             await tx.outbox.enqueue("notify.user", {"user": ALICE, "event": "approved", "grant_id": some_grant.id},
-                             key="slack")
+                                    key="slack")
             if i % 2:
                 await tx.outbox.enqueue("home.refresh", {"users": [ALICE], "approvers_of": None}, key="slack")
 

@@ -33,14 +33,17 @@ def _imports(path: Path) -> list[str]:
 
 
 def _stdlib(name: str) -> bool:
+    """Whether a module is the standard library's."""
     return name.split(".")[0] in sys.stdlib_module_names or name == "__future__"
 
 
 def _within(name: str, *packages: str) -> bool:
+    """Whether a module is one of `packages` or inside one."""
     return any(name == p or name.startswith(p + ".") for p in packages)
 
 
 def _violations(layer: str, allowed: tuple[str, ...], extra: set[str]) -> list[str]:
+    """Every import in bot/<layer> that is neither the standard library, nor in `allowed`, nor an `extra` package."""
     found = []
     for path in sorted((ROOT / layer).rglob("*.py")):
         for name in _imports(path):

@@ -20,6 +20,7 @@ H = timedelta(hours=1)
 
 @pytest.fixture
 def store() -> FakeStore:
+    """An empty in-memory store on a manual clock."""
     return FakeStore(ManualClock())
 
 # Every test below takes any UnitOfWorkFactory with a ManualClock as `store` (typed FakeStore for brevity).
@@ -27,11 +28,13 @@ def store() -> FakeStore:
 
 def _req(store: FakeStore, rid: str, kind: RequestKind = RequestKind.NEW, grant_id: str | None = None,
          requester: str = "U1") -> AccessRequest:
+    """A pending request of prod-db by `requester`."""
     now = store.clock.now()
     return AccessRequest(rid, "prod-db", requester, "a@x.io", H, "why", now, now + H, kind=kind, grant_id=grant_id)
 
 
 def _grant(store: FakeStore, gid: str, state: GrantState = GrantState.PENDING) -> Grant:
+    """A grant of prod-db to U1 in `state`."""
     return Grant(gid, "r-1", "prod-db", "U1", "a@x.io", "acct", "grp", H, store.clock.now(), state=state)
 
 

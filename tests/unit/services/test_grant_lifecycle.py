@@ -16,6 +16,7 @@ HOUR = timedelta(hours=1)
 
 @pytest.fixture
 def world() -> World:
+    """A fresh in-memory world."""
     return make_world()
 
 

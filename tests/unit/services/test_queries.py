@@ -15,6 +15,7 @@ HOUR = timedelta(hours=1)
 
 @pytest.fixture
 def world() -> World:
+    """A fresh in-memory world."""
     return make_world()
 
 

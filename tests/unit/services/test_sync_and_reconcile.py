@@ -18,10 +18,12 @@ HOUR = timedelta(hours=1)
 
 @pytest.fixture
 def world() -> World:
+    """A fresh in-memory world."""
     return make_world()
 
 
 async def _pending_grant(world: World) -> str:
+    """An auto-approved grant of shared-a, not yet applied; its ID."""
     out = await requests.submit(world.deps, "U0ALICE", "shared-a", HOUR, "")
     assert out.ok, out.message
     return out.data["grant_id"]  # type: ignore[index]

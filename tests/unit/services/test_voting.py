@@ -16,10 +16,12 @@ APPROVE, DENY = VoteChoice.APPROVE, VoteChoice.DENY
 
 @pytest.fixture
 def world() -> World:
+    """A fresh in-memory world."""
     return make_world()
 
 
 async def _file(world: World, role: str = "prod-db", user: str = "U0ALICE") -> str:
+    """File a request and return its ID."""
     out = await requests.submit(world.deps, user, role, HOUR, "incident 4211")
     assert out.ok, out.message
     return out.data["request_id"]  # type: ignore[index]

@@ -25,6 +25,7 @@ def counted_ids() -> Any:
     numbers = count()
 
     def next_id(kind: str) -> str:
+        """The next ID of a kind."""
         n, digits = next(numbers), []
         for _ in range(8):
             n, d = divmod(n, len(ALPHABET))
