@@ -31,6 +31,7 @@ from bot.policy_reload import PolicyReloader
 from bot.preflight import preflight
 from bot.reconcile import periodic_reconcile
 from bot.scheduler import Scheduler
+from bot.services import conversations
 from bot.services.checkpoints import start_periodic as start_checkpoints
 from bot.services.context import Deps
 from bot.slack.app import build_app
@@ -113,8 +114,8 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
     signing_secret = _secret(settings.slack_signing_secret) or secrets.token_hex(32)
     in_flight = InFlight()
     bolt = build_app(deps, slack, signing_secret, early_ack=early_ack, in_flight=in_flight)
-    ingress = Ingress(bolt, metrics, first_time=functools.partial(_first_delivery, store), early_ack=early_ack,
-                      in_flight=in_flight)
+    ingress = Ingress(bolt, metrics, first_time=functools.partial(conversations.first_delivery, deps),
+                      early_ack=early_ack, in_flight=in_flight)
     api = None
     if settings.api_enabled:
         assert settings.cf_access_team_domain and settings.cf_access_aud
@@ -124,12 +125,6 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
     reloader = PolicyReloader(deps, settings.accessbot_policy, settings.cloudflare_account_id, cloudflare)
     return Bot(settings, deps, scheduler, web_app, cloudflare, slack, metrics, bolt, api, new_database=new_file,
                health=health, reloader=reloader, ingress=ingress)
-
-
-async def _first_delivery(store: Store, key: str) -> bool:
-    """True the first time Slack delivers `key` (the `deliveries` table)."""
-    async with store.tx() as tx:
-        return await tx.first_delivery(key)
 
 
 def _log_reload_failure(task: asyncio.Task) -> None:

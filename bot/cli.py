@@ -377,8 +377,8 @@ async def _grants(store: Any, args: argparse.Namespace) -> int:
     from bot.domain.records import grant_record
 
     async with store.tx() as tx:
-        found = await tx.grants(states=(GrantState.ACTIVE,) if args.active else None, email=args.user,
-                                role=args.role)
+        found = await tx.grants.find(states=(GrantState.ACTIVE,) if args.active else None, email=args.user,
+                                     role=args.role)
     rows = [grant_record(g) for g in found]
     if args.json:
         for row in rows:
@@ -405,7 +405,7 @@ async def _audit(store: Any, args: argparse.Namespace) -> int:
         run = checkpoint_cli.verify if args.audit_cmd == "verify" else checkpoint_cli.checkpoint
         return await run(store, load_settings(), args)
     async with store.tx() as tx:
-        rows = await tx.audit_rows(since_at=args.since_at)
+        rows = await tx.audit.rows(since_at=args.since_at)
     if args.format == "jsonl":
         for row in rows:
             print(json.dumps({k: row[k] for k in FIELDS}, ensure_ascii=False))

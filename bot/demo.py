@@ -124,7 +124,7 @@ def _text(message: dict[str, Any]) -> str:
 
 async def _audit_trail(stack: Stack, n: Narrator) -> None:
     async with stack.bot.deps.store.tx() as tx:
-        rows = await tx.audit_rows()
+        rows = await tx.audit.rows()
     n.say(f"audit trail ({len(rows)} events):")
     for r in rows:
         who = r["subject"] or ""

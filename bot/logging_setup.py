@@ -19,6 +19,8 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
+from bot.domain import trace
+
 # Loggers that print request/response headers (tokens), SQL with its parameters (emails, reasons) or
 # every reconnect: WARNING at most, whatever LOG_LEVEL is, unless named in ACCESSBOT_LOG_DEBUG.
 QUIET_LOGGERS = ("httpcore", "httpx", "aiosqlite", "asyncpg", "sqlalchemy", "slack_sdk", "aiohttp.access",
@@ -167,11 +169,7 @@ def rebind(base: dict[str, Any], **values: Any) -> None:
 def bind_grants(pairs: Iterable[tuple[str | None, str]]) -> None:
     """Bind the (request_id, grant_id) being worked on: `request_id`/`grant_id` for one grant,
     `request_ids`/`grant_ids` lists for several (one Cloudflare write may settle many)."""
-    pairs = list(pairs)
-    if len(pairs) == 1:
-        bind(request_id=pairs[0][0], grant_id=pairs[0][1])
-    elif pairs:
-        bind(request_ids=sorted({r for r, _ in pairs if r}), grant_ids=sorted(g for _, g in pairs))
+    trace.bind_grants(pairs)
 
 
 def context() -> dict[str, Any]:
@@ -180,6 +178,7 @@ def context() -> dict[str, Any]:
 
 
 _audit_log = get_logger("bot.audit")
+trace.set_binder(bind)  # the use cases bind log fields through bot.domain.trace
 
 
 def log_audited(rows: Iterable[dict[str, Any]]) -> None:

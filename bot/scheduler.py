@@ -18,8 +18,9 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.domain.effects import LANE_OTHER, Effect, UndecodableEffect
+from bot.domain.effects import Effect, UndecodableEffect
 from bot.domain.errors import ExternalError
+from bot.domain.lanes import LANE_OTHER
 from bot.domain.ports import Messenger
 from bot.logging_setup import bind, context, rebind, scope
 from bot.services import grants as grant_cases
@@ -125,9 +126,9 @@ class Scheduler:
         now = self.deps.clock.now()
         self.last_tick = now
         async with self.deps.store.tx() as tx:
-            expiries = await tx.due_request_expiries(now)
-            warnings = await tx.due_warnings(now)
-            grant_expiries = await tx.due_grant_expiries(now)
+            expiries = await tx.requests.due_expiries(now)
+            warnings = await tx.grants.due_warnings(now)
+            grant_expiries = await tx.grants.due_expiries(now)
         started = len(grant_expiries) + len(warnings) + len(expiries)
         # each unit of work in its own log scope: the ids it binds do not stick to the loop's later lines
         if grant_expiries:
@@ -146,7 +147,7 @@ class Scheduler:
     async def _start_due_keys(self, now: datetime) -> int:
         """Start a worker for each key with due effects, most urgent lane first; returns how many."""
         async with self.deps.store.tx() as tx:
-            keys = await tx.due_keys(now)
+            keys = await tx.outbox.due_keys(now)
         started = 0
         mono = asyncio.get_running_loop().time()
         for key, lane in keys:
@@ -170,7 +171,7 @@ class Scheduler:
                 await asyncio.gather(*list(self._tasks), return_exceptions=True)
                 continue
             async with self.deps.store.tx() as tx:
-                if not await tx.due_effects(self.deps.clock.now(), limit=1):
+                if not await tx.outbox.due_effects(self.deps.clock.now(), limit=1):
                     return
 
     async def _work_key(self, key: str, cls: str) -> None:
@@ -195,7 +196,7 @@ class Scheduler:
     async def _work_group(self, key: str) -> None:
         """One GET + one PUT settles every pending sync of this group."""
         async with self.deps.store.tx() as tx:
-            rows = await tx.pending_effects_for_key(key)
+            rows = await tx.outbox.pending_effects_for_key(key)
         now = self.deps.clock.now()
         rows = [r for r in rows if r.next_at <= now]
         if not rows:
@@ -216,7 +217,7 @@ class Scheduler:
     async def _work_serial(self, key: str) -> None:
         """Run this key's due effects one by one, in the order they were owed."""
         async with self.deps.store.tx() as tx:
-            rows = await tx.pending_effects_for_key(key)
+            rows = await tx.outbox.pending_effects_for_key(key)
         base = context()
         for row in rows:
             if self._stopping or row.next_at > self.deps.clock.now():
@@ -236,7 +237,7 @@ class Scheduler:
         """An effect nothing can carry out (unknown kind, unreadable payload, no port wired) is marked dead."""
         log.error("no handler for effect %s (%s): %s; dropping it", rows[0].kind, rows[0].key, exc)
         async with self.deps.store.tx() as tx:
-            await tx.finish_effects([r.id for r in rows], state="dead", error="no handler")
+            await tx.outbox.finish_effects([r.id for r in rows], state="dead", error="no handler")
 
     async def _failed_one(self, key: str, row: Any, effect: Effect, exc: ExternalError) -> bool:
         """A serial effect failed: give it up, or retry it later; True when its key now waits for Retry-After."""
@@ -244,7 +245,7 @@ class Scheduler:
         if not exc.retryable or (not effect.CLOUDFLARE and failing_for >= SLACK_GIVE_UP_AFTER):
             log.warning("effect %s %s given up: %s", row.id, row.kind, exc)
             async with self.deps.store.tx() as tx:
-                await tx.finish_effects([row.id], state="dead", error=str(exc))
+                await tx.outbox.finish_effects([row.id], state="dead", error=str(exc))
                 await notice_given_up(self.deps, tx, effect, str(exc))
             return False
         cap = MAX_BACKOFF["cf"] if effect.CLOUDFLARE else MAX_BACKOFF["default"]
@@ -255,7 +256,7 @@ class Scheduler:
             # Other conversations' keys are not held back.
             at = self.deps.clock.now() + timedelta(seconds=exc.retry_after)
             async with self.deps.store.tx() as tx:
-                await tx.postpone_key(key, at)
+                await tx.outbox.postpone_key(key, at)
             return True
         return False
 
@@ -277,5 +278,5 @@ class Scheduler:
                 alerts += 1
                 new_alert_at = now + self.deps.revoke_alert_after * (2 ** min(alerts, 6))
         async with self.deps.store.tx() as tx:
-            await tx.retry_effects([r.id for r in rows], at, str(exc), first_failed_at=since,
+            await tx.outbox.retry_effects([r.id for r in rows], at, str(exc), first_failed_at=since,
                                    next_alert_at=new_alert_at, alerts=alerts)

@@ -9,15 +9,14 @@ from aiohttp import web
 from bot.api import parsing
 from bot.api.caller import Caller
 from bot.api.render import ApiFailure, refusal
-from bot.domain.audit import AuditEvent
 from bot.domain.ids import ID_PATTERN, normalise_id
-from bot.domain.model import AccessRequest, GrantState
+from bot.domain.model import AccessRequest, Grant, GrantState
 from bot.domain.policy import is_member
 from bot.domain.records import grant_record, request_record, role_record
 from bot.domain.typed import clean
+from bot.services import queries
 from bot.services import requests as request_cases
-from bot.services.context import Deps, record
-from bot.storage.store import Tx
+from bot.services.context import Deps
 
 AUDIT_PAGE, AUDIT_PAGE_MAX = 100, 1000
 
@@ -31,9 +30,8 @@ class Handlers:
     async def refuse(self, caller: Caller, request: web.Request, code: str, message: str,
                      status: int = 403) -> ApiFailure:
         """Audit a refused call (its code and words) and return the failure to raise."""
-        async with self.deps.store.tx() as tx:
-            await record(self.deps, tx, AuditEvent(caller.identity.name, "request.refused", details={
-                "code": code, "reason": message, "source": "api", "path": request.path[:200]}))
+        await request_cases.audit_refusal(self.deps, caller.identity.name, code, message,
+                                          details={"source": "api", "path": request.path[:200]})
         return ApiFailure(status, code, message)
 
     async def roles(self, request: web.Request, caller: Caller) -> web.Response:
@@ -51,9 +49,8 @@ class Handlers:
             if email and email != caller.identity.email:
                 raise await self.refuse(caller, request, "forbidden", "you may see only your own grants")
             email = caller.identity.email
-        async with self.deps.store.tx() as tx:
-            found = await tx.grants(email=email, role=q.get("role") or None,
-                                    states=(GrantState.ACTIVE,) if active == "true" else None)
+        found = await queries.grants_of(self.deps, email=email, role=q.get("role") or None,
+                                        states=(GrantState.ACTIVE,) if active == "true" else None)
         if active == "false":
             found = [g for g in found if g.state is not GrantState.ACTIVE]
         return web.json_response({"grants": [grant_record(g) for g in found]})
@@ -63,11 +60,10 @@ class Handlers:
         ident = normalise_id(request.match_info["id"])
         if not ID_PATTERN.match(ident) or ident[0] != "r":
             raise ApiFailure(400, "bad_request", "a request ID looks like r-9QXK7MA2")
-        async with self.deps.store.tx() as tx:
-            req = await tx.request(ident)
-            if req is None:
-                raise ApiFailure(404, "not_found", f"there is no request {ident}")
-            shown = await request_json(tx, req)
+        req, made = await queries.request_and_grants(self.deps, ident)
+        if req is None:
+            raise ApiFailure(404, "not_found", f"there is no request {ident}")
+        shown = request_json(req, made)
         if not await self.may_see(caller, req):
             raise await self.refuse(caller, request, "forbidden", "you may see only your own requests and the ones "
                                                                   "you decide")
@@ -97,10 +93,9 @@ class Handlers:
                                          clean(body.reason), source="api")
         if not out.ok:
             raise refusal(out)
-        async with self.deps.store.tx() as tx:
-            req = await tx.request(out.data["request_id"])
-            assert req is not None
-            return web.json_response(await request_json(tx, req), status=201)
+        req, made = await queries.request_and_grants(self.deps, out.data["request_id"])
+        assert req is not None
+        return web.json_response(request_json(req, made), status=201)
 
     async def audit(self, request: web.Request, caller: Caller) -> web.Response:
         """GET /api/audit: a page of the audit log from `since_seq`, for admins."""
@@ -108,15 +103,13 @@ class Handlers:
             raise await self.refuse(caller, request, "not_admin", "only the policy's admins may read the audit log")
         since = parsing.whole_number(request, "since_seq", 0, 0, None)
         limit = parsing.whole_number(request, "limit", AUDIT_PAGE, 1, AUDIT_PAGE_MAX)
-        async with self.deps.store.tx() as tx:
-            rows = await tx.audit_rows(since_seq=since, limit=limit)
+        rows = await queries.audit_page(self.deps, since_seq=since, limit=limit)
         return web.json_response({"events": rows, "next_since_seq": rows[-1]["seq"] if rows else since})
 
 
-async def request_json(tx: Tx, req: AccessRequest) -> dict[str, Any]:
+def request_json(req: AccessRequest, made: list[Grant]) -> dict[str, Any]:
     """The request record; `grant_id` is the grant it made (or, for an extension, the grant it extends)."""
     shown = request_record(req)
     if not shown["grant_id"]:
-        made = await tx.grants(request_id=req.id)
         shown["grant_id"] = made[-1].id if made else None
     return shown

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from bot.domain.errors import ConfigError  # the use cases raise it too (a checkpoint key file), so it is the domain's
 
-class ConfigError(Exception):
-    """A missing or malformed setting: one clear line that names the variable."""
+__all__ = ["ConfigError", "PolicyError"]
 
 
 class PolicyError(Exception):

@@ -7,14 +7,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
-# Outbox lanes, most urgent first. Due work is looked up lane by lane, each with its own limit, so no
-# backlog in one lane (thousands of Slack notices while Slack is down) can hold back another's work
-# (a revocation), and within a lane a key counts once however many effects it holds.
-LANE_CF_REMOVE = 0  # Cloudflare syncs that take access away, and ending Access sessions
-LANE_CF_ADD = 1  # Cloudflare syncs that give access
-LANE_CF_OTHER = 2  # any other Cloudflare work
-LANE_OTHER = 3  # Slack notices and everything else
-LANES = (LANE_CF_REMOVE, LANE_CF_ADD, LANE_CF_OTHER, LANE_OTHER)
+from bot.domain.lanes import LANE_CF_ADD, LANE_CF_REMOVE, LANE_OTHER
 
 
 class UndecodableEffect(ValueError):

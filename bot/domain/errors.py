@@ -43,3 +43,7 @@ class PermanentError(ExternalError):
     """Trying again will not help: a 4xx other than 429 (bad token, group not found, invalid body)."""
 
     retryable = False
+
+
+class ConfigError(Exception):
+    """A missing or malformed setting (or a file it names): one clear line that names the variable."""

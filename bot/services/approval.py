@@ -18,10 +18,10 @@ from bot.domain.model import (
 )
 from bot.domain.outcomes import Approved, Denied, Outcome, Refused, Voted
 from bot.domain.policy import Decision, Role, already_granted, evaluate_vote, extension_too_long
+from bot.domain.unit_of_work import UnitOfWork
 from bot.domain.wording import explain
 from bot.services.checks import Requester, check, look_up
 from bot.services.context import Deps, RuleConflict, insert_grant, owe_home_refresh, record
-from bot.storage.store import Tx
 
 
 def sync_key(account_id: str, group_id: str) -> str:
@@ -29,13 +29,13 @@ def sync_key(account_id: str, group_id: str) -> str:
     return group_key(account_id, group_id)
 
 
-async def owe_group_sync(tx: Tx, account_id: str, group_id: str, *, removal: bool = False) -> None:
+async def owe_group_sync(tx: UnitOfWork, account_id: str, group_id: str, *, removal: bool = False) -> None:
     """Owe a read-modify-write of the group (batched with whatever else is due on it); a removal is
     claimed in the most urgent outbox lane, ahead of adds and of every Slack notice."""
-    await tx.owe(SyncGroup(account_id, group_id, removal=removal))
+    await tx.outbox.owe(SyncGroup(account_id, group_id, removal=removal))
 
 
-async def approve_in_tx(deps: Deps, tx: Tx, req: AccessRequest, actor: str, *, auto: bool = False) -> Grant:
+async def approve_in_tx(deps: Deps, tx: UnitOfWork, req: AccessRequest, actor: str, *, auto: bool = False) -> Grant:
     """Mark a pending request approved and create (or extend) its grant, inside the caller's transaction.
 
     The database has the last word: a second live grant of the role (a race the checks lost) and an
@@ -44,7 +44,7 @@ async def approve_in_tx(deps: Deps, tx: Tx, req: AccessRequest, actor: str, *, a
     now = deps.clock.now()
     role = deps.policy.role(req.role)
     assert role is not None
-    moved = await tx.move_request(req.id, RequestState.PENDING, RequestState.APPROVED, decided_by=actor,
+    moved = await tx.requests.move(req.id, RequestState.PENDING, RequestState.APPROVED, decided_by=actor,
                                   decided_at=now)
     if not moved:
         raise RuntimeError(f"request {req.id} was not pending")
@@ -62,66 +62,66 @@ async def approve_in_tx(deps: Deps, tx: Tx, req: AccessRequest, actor: str, *, a
     await insert_grant(deps, tx, grant, already_granted(role))
     await owe_group_sync(tx, grant.account_id, grant.group_id)
     if not auto:
-        await tx.owe(RefreshApprovalMessage(req.id))
-        await tx.owe(NotifyApprovers(req.id, "approved", except_=actor))
+        await tx.outbox.owe(RefreshApprovalMessage(req.id))
+        await tx.outbox.owe(NotifyApprovers(req.id, "approved", except_=actor))
     return grant
 
 
-async def _extend(deps: Deps, tx: Tx, req: AccessRequest, actor: str) -> Grant:
+async def _extend(deps: Deps, tx: UnitOfWork, req: AccessRequest, actor: str) -> Grant:
     """Move the grant's end by the extension, if the total from its start stays within `max_duration`."""
     now = deps.clock.now()
     role = deps.policy.role(req.role)
     assert role is not None and req.grant_id
-    grant = await tx.grant(req.grant_id, lock=True)
+    grant = await tx.grants.get(req.grant_id, lock=True)
     span = extension_total(grant, req.duration) if grant and grant.state is GrantState.ACTIVE else None
     if grant is None or span is None or grant.expires_at is None:
         raise RuleConflict(Decision.no("not_extendable", "no_longer_active", grant_id=req.grant_id))
     total, new_expiry = span
     if total > role.max_duration:
         raise RuleConflict(extension_too_long(role, total))
-    if not await tx.extend_grant(grant.id, grant.expires_at, new_expiry,
+    if not await tx.grants.extend(grant.id, grant.expires_at, new_expiry,
                                  warn_time(new_expiry, role.warn_before, now)):
         raise RuleConflict(Decision.no("not_extendable", "grant_moved", grant_id=grant.id))
     await record(deps, tx, AuditEvent(actor, "grant.extended", request_id=req.id, grant_id=grant.id,
                                       role=grant.role, subject=grant.email,
                                       details={"by": format_duration(req.duration), "total": format_duration(total),
                                                "expires_at": new_expiry.isoformat()}))
-    await tx.owe(NotifyUser(req.requester, "extended", grant_id=grant.id, request_id=req.id))
-    await tx.owe(NotifyThread(grant.request_id, "extended", grant_id=grant.id))
-    await tx.owe(RefreshApprovalMessage(req.id))
+    await tx.outbox.owe(NotifyUser(req.requester, "extended", grant_id=grant.id, request_id=req.id))
+    await tx.outbox.owe(NotifyThread(grant.request_id, "extended", grant_id=grant.id))
+    await tx.outbox.owe(RefreshApprovalMessage(req.id))
     return grant
 
 
-async def close_expired(deps: Deps, tx: Tx, req: AccessRequest) -> bool:
+async def close_expired(deps: Deps, tx: UnitOfWork, req: AccessRequest) -> bool:
     """Close a pending request whose `request_timeout` has passed, and tell everyone; False if not pending."""
     now = deps.clock.now()
-    if not await tx.move_request(req.id, RequestState.PENDING, RequestState.EXPIRED,
+    if not await tx.requests.move(req.id, RequestState.PENDING, RequestState.EXPIRED,
                                  decided_by="system", decided_at=now):
         return False
     await record(deps, tx, AuditEvent("system", "request.expired", request_id=req.id, role=req.role,
                                       subject=req.email, grant_id=req.grant_id))
-    await tx.owe(RefreshApprovalMessage(req.id))
-    await tx.owe(NotifyUser(req.requester, "request_expired", request_id=req.id))
-    await tx.owe(NotifyApprovers(req.id, "expired"))
+    await tx.outbox.owe(RefreshApprovalMessage(req.id))
+    await tx.outbox.owe(NotifyUser(req.requester, "request_expired", request_id=req.id))
+    await tx.outbox.owe(NotifyApprovers(req.id, "expired"))
     await owe_home_refresh(tx, req.requester, approvers_of=req.id)
     return True
 
 
-async def _deny_on_recheck(deps: Deps, tx: Tx, req: AccessRequest, voter: str, choice: VoteChoice,
+async def _deny_on_recheck(deps: Deps, tx: UnitOfWork, req: AccessRequest, voter: str, choice: VoteChoice,
                            decision: Decision) -> Refused:
     """The request fails a filing check now: close it as denied (by the system, with the reason), audit
     both the refused click and the denial, tell the requester and the other approvers."""
     base = dict(request_id=req.id, role=req.role, subject=req.email, grant_id=req.grant_id)
     await record(deps, tx, AuditEvent(voter, "approval.refused", **base,
                                       details={"code": decision.code, "choice": choice.value, "recheck": True}))
-    await tx.move_request(req.id, RequestState.PENDING, RequestState.DENIED, decided_by="system",
+    await tx.requests.move(req.id, RequestState.PENDING, RequestState.DENIED, decided_by="system",
                           decided_at=deps.clock.now(), decision_note=explain(decision.refusal)[:500])
     await record(deps, tx, AuditEvent("system", "request.denied", **base,
                                       details={"code": decision.code, "reason": explain(decision.refusal),
                                                "recheck": True, "clicked_by": voter}))
-    await tx.owe(RefreshApprovalMessage(req.id))
-    await tx.owe(NotifyUser(req.requester, "denied", request_id=req.id))
-    await tx.owe(NotifyApprovers(req.id, "denied", except_=voter))
+    await tx.outbox.owe(RefreshApprovalMessage(req.id))
+    await tx.outbox.owe(NotifyUser(req.requester, "denied", request_id=req.id))
+    await tx.outbox.owe(NotifyApprovers(req.id, "denied", except_=voter))
     await owe_home_refresh(tx, req.requester, approvers_of=req.id)
     return Refused(decision.code, {"request_id": req.id, "requester": req.requester, "role": req.role},
                    "closed_on_recheck", decision.refusal)
@@ -134,7 +134,7 @@ async def vote(deps: Deps, request_id: str, voter: str, choice: VoteChoice, note
     function): a requester deleted, turned guest or removed from `requesters` since, or a request past
     its `request_timeout`, is never granted."""
     async with deps.store.tx() as tx:
-        req = await tx.request(request_id)
+        req = await tx.requests.get(request_id)
         if req is None:  # a forged button value or a mistyped ID
             await record(deps, tx, AuditEvent(voter, "approval.refused", request_id=request_id[:16],
                                               details={"code": "unknown_request", "choice": choice.value}))
@@ -161,7 +161,7 @@ async def _vote_in_tx(deps: Deps, request_id: str, voter: str, choice: VoteChoic
                       groups: frozenset[str], who: Requester | None) -> Outcome:
     """The vote's transaction, under the request's row lock."""
     async with deps.store.tx() as tx:
-        req = await tx.request(request_id, lock=True)
+        req = await tx.requests.get(request_id, lock=True)
         assert req is not None
         base = dict(request_id=req.id, role=req.role, subject=req.email)
         if not req.is_open:
@@ -194,7 +194,7 @@ async def _vote_in_tx(deps: Deps, request_id: str, voter: str, choice: VoteChoic
             if not recheck.allowed:
                 return await _deny_on_recheck(deps, tx, req, voter, choice, recheck)
         v = Vote(req.id, voter, choice, deps.clock.now())
-        if not await tx.add_vote(v):
+        if not await tx.requests.add_vote(v):
             await record(deps, tx, AuditEvent(voter, "approval.refused", **base,
                                               details={"code": "already_voted", "choice": choice.value}))
             return Refused("already_voted")
@@ -204,17 +204,17 @@ async def _vote_in_tx(deps: Deps, request_id: str, voter: str, choice: VoteChoic
                                                    "approvals": len(req.approvals()),
                                                    "required": role.approvals_required}))
         if choice is VoteChoice.DENY:
-            await tx.move_request(req.id, RequestState.PENDING, RequestState.DENIED, decided_by=voter,
+            await tx.requests.move(req.id, RequestState.PENDING, RequestState.DENIED, decided_by=voter,
                                   decided_at=deps.clock.now(), decision_note=note[:500])
             await record(deps, tx, AuditEvent(voter, "request.denied", **base, details={"note": note[:500]}))
-            await tx.owe(RefreshApprovalMessage(req.id))
-            await tx.owe(NotifyUser(req.requester, "denied", request_id=req.id))
-            await tx.owe(NotifyApprovers(req.id, "denied", except_=voter))
+            await tx.outbox.owe(RefreshApprovalMessage(req.id))
+            await tx.outbox.owe(NotifyUser(req.requester, "denied", request_id=req.id))
+            await tx.outbox.owe(NotifyApprovers(req.id, "denied", except_=voter))
             await owe_home_refresh(tx, req.requester, approvers_of=req.id)
             return Denied(req.id)
         if len(req.approvals()) >= role.approvals_required:
             await approve_in_tx(deps, tx, req, voter)
             return Approved(req.id)
-        await tx.owe(RefreshApprovalMessage(req.id))
+        await tx.outbox.owe(RefreshApprovalMessage(req.id))
         missing = role.approvals_required - len(req.approvals())
         return Voted(req.id, missing)

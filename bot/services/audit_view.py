@@ -39,5 +39,5 @@ async def recent_events(deps: Deps, actor: str, query: AuditQuery) -> Refused | 
             profile = {}
         email = profile_email(profile)
     async with deps.store.tx() as tx:
-        return await tx.audit_rows(role=query.role, actor=query.user_id, subject=email,
+        return await tx.audit.rows(role=query.role, actor=query.user_id, subject=email,
                                    limit=max(1, min(query.limit, MAX_EVENTS)), newest=True)

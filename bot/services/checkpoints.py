@@ -10,11 +10,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.config import ConfigError
 from bot.domain import checkpoint as ckpt
 from bot.domain.audit import format_at
-from bot.storage import checkpoints as store_cp
-from bot.storage.store import Store
+from bot.domain.errors import ConfigError
+from bot.domain.unit_of_work import UnitOfWorkFactory
+from bot.services.checkpoint_files import write_file
 
 log = logging.getLogger(__name__)
 
@@ -55,27 +55,27 @@ def load_signing_key(path: str | Path) -> ckpt.SigningKey:
         raise KeyFileError(f"ACCESSBOT_AUDIT_KEY_FILE: {path}: {exc}") from None
 
 
-async def write_checkpoint(store: Store, key: ckpt.SigningKey, directory: str | None = None, *,
+async def write_checkpoint(store: UnitOfWorkFactory, key: ckpt.SigningKey, directory: str | None = None, *,
                            only_if_grown: bool = False) -> ckpt.Checkpoint | None:
     """Sign the audit chain's current size and head, naming the previous checkpoint; store it and, when
     `directory` is given, copy it there. With `only_if_grown`, nothing is written while the log has not
     grown since the last checkpoint (None)."""
     async with store.tx() as tx:
-        await store_cp.lock_audit(tx)  # no event is appended, and no other checkpoint made, meanwhile
-        size, head = await store_cp.audit_head(tx)
-        last = await store_cp.last_checkpoint(tx)
+        await tx.audit.lock()  # no event is appended, and no other checkpoint made, meanwhile
+        size, head = await tx.audit.head()
+        last = await tx.checkpoints.last()
         if only_if_grown and last is not None and last.tree_size == size and last.head_hash == head:
             return None
         previous = last.note_hash if last is not None else ckpt.NO_PREVIOUS
         cp = ckpt.make(key, size, head, format_at(store.clock.now()), previous)
-        await store_cp.add_checkpoint(tx, cp)
+        await tx.checkpoints.add(cp)
     if directory:
-        store_cp.write_file(directory, cp)
+        write_file(directory, cp)
     return cp
 
 
-async def periodic_checkpoints(store: Store, key: ckpt.SigningKey, directory: str | None, interval: timedelta,
-                               stop: asyncio.Event) -> None:
+async def periodic_checkpoints(store: UnitOfWorkFactory, key: ckpt.SigningKey, directory: str | None,
+                               interval: timedelta, stop: asyncio.Event) -> None:
     """Write a checkpoint now, every `interval` and once more when `stop` is set (each only if the log grew)."""
     while True:
         try:
@@ -90,7 +90,7 @@ async def periodic_checkpoints(store: Store, key: ckpt.SigningKey, directory: st
             await asyncio.wait_for(stop.wait(), timeout=interval.total_seconds())
 
 
-def start_periodic(settings: Any, store: Store, stop: asyncio.Event) -> asyncio.Task[None] | None:
+def start_periodic(settings: Any, store: UnitOfWorkFactory, stop: asyncio.Event) -> asyncio.Task[None] | None:
     """The composition root's one call: the periodic checkpoint task when ACCESSBOT_AUDIT_KEY_FILE is set
     and the interval is not 0; KeyFileError when the key cannot be used (serve refuses to start)."""
     interval = settings.accessbot_audit_checkpoint_interval

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from bot.domain.errors import ExternalError
 from bot.domain.model import AccessRequest, RequestKind, extension_total
 from bot.domain.policy import Decision, Role, evaluate_extension, evaluate_request
+from bot.domain.unit_of_work import UnitOfWork
 from bot.services.context import Deps
 from bot.services.identity import Identity, identify
-from bot.storage.store import Tx
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ async def look_up(deps: Deps, user_id: str, role: Role, *, fresh: bool = False) 
     return Requester(user_id, identity, groups)
 
 
-async def check(deps: Deps, tx: Tx, req: AccessRequest, who: Requester) -> Decision:
+async def check(deps: Deps, tx: UnitOfWork, req: AccessRequest, who: Requester) -> Decision:
     """Every rule `req` must meet now: when it is filed, and again (same function) when it is approved.
 
     The role is still in the policy; the person is who they were (not deleted, not a bot or guest, an
@@ -61,14 +61,14 @@ async def check(deps: Deps, tx: Tx, req: AccessRequest, who: Requester) -> Decis
         return Decision.no("request_expired", "timed_out", request_id=req.id, expired_at=req.expires_at,
                            role=role.name, timeout=role.request_timeout)
     if req.kind is RequestKind.NEW:
-        holds = await tx.live_grant_for(req.requester, role.name)
-        pending = await tx.pending_request_for(req.requester, role.name, except_id=req.id or None)
+        holds = await tx.grants.live_for(req.requester, role.name)
+        pending = await tx.requests.pending_request_for(req.requester, role.name, except_id=req.id or None)
         return evaluate_request(role, req.requester, req.duration, req.reason, who.groups,
                                 already_holds=holds is not None, already_pending=pending is not None)
-    grant = await tx.grant(req.grant_id or "", lock=True)
+    grant = await tx.grants.get(req.grant_id or "", lock=True)
     if grant is None or grant.requester != req.requester:
         return Decision.no("unknown_grant", "no_grant_to_extend", grant_id=req.grant_id or "")
-    other = await tx.pending_extension_for(grant.id, except_id=req.id or None)
+    other = await tx.requests.pending_extension_for(grant.id, except_id=req.id or None)
     span = extension_total(grant, req.duration)
     return evaluate_extension(role, req.requester, grant.id, grant.state.value, req.duration,
                               span[0] if span else None, req.reason, who.groups, other.id if other else None)

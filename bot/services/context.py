@@ -14,7 +14,8 @@ from bot.domain.limits import FilingLimit
 from bot.domain.model import AccessRequest, Grant
 from bot.domain.policy import Decision, Policy
 from bot.domain.ports import AccessGroups, Directory
-from bot.storage.store import Inserted, Store, Tx
+from bot.domain.repositories import Inserted
+from bot.domain.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 # Fresh IDs tried before an insert gives up (at 30^10 IDs a second collision in a row is all but impossible).
 ID_ATTEMPTS = 5
@@ -24,7 +25,7 @@ ID_ATTEMPTS = 5
 class Deps:
     """The store, the clock, the policy and the ports the use cases call."""
 
-    store: Store
+    store: UnitOfWorkFactory
     clock: Clock
     policy: Policy
     directory: Directory
@@ -42,13 +43,13 @@ class RuleConflict(Exception):  # noqa: N818 - a refusal carried out of a transa
         self.decision = decision
 
 
-async def insert_request(deps: Deps, tx: Tx, req: AccessRequest, conflict: Decision) -> None:
+async def insert_request(deps: Deps, tx: UnitOfWork, req: AccessRequest, conflict: Decision) -> None:
     """Insert a request under a fresh ID (another on a collision); RuleConflict(`conflict`) when an index
     says the person already has one pending."""
     await _insert_fresh(deps, "r", req, tx.add_request, conflict)
 
 
-async def insert_grant(deps: Deps, tx: Tx, grant: Grant, conflict: Decision) -> None:
+async def insert_grant(deps: Deps, tx: UnitOfWork, grant: Grant, conflict: Decision) -> None:
     """Insert a grant under a fresh ID (another on a collision); RuleConflict(`conflict`) when an index says
     the person already holds the role."""
     await _insert_fresh(deps, "g", grant, tx.add_grant, conflict)
@@ -66,14 +67,14 @@ async def _insert_fresh(deps: Deps, prefix: str, row: Any, add: Any, conflict: D
     raise RuntimeError(f"no free {'request' if prefix == 'r' else 'grant'} ID after {ID_ATTEMPTS} tries")
 
 
-async def record(deps: Deps, tx: Tx, event: AuditEvent) -> dict[str, Any]:
+async def record(deps: Deps, tx: UnitOfWork, event: AuditEvent) -> dict[str, Any]:
     """Append an audit event and owe its one-line summary to the audit channel (when there is one)."""
-    row = await tx.audit(event)
+    row = await tx.audit.append(event)
     if deps.policy.audit_channel:
-        await tx.owe(PostAuditSummary(row["seq"]))
+        await tx.outbox.owe(PostAuditSummary(row["seq"]))
     return row
 
 
-async def owe_home_refresh(tx: Tx, *users: str, approvers_of: str | None = None) -> None:
+async def owe_home_refresh(tx: UnitOfWork, *users: str, approvers_of: str | None = None) -> None:
     """Owe a refresh of these users' App Home (and, given a request ID, its approvers')."""
-    await tx.owe(RefreshHome(tuple(sorted(set(users))), approvers_of))
+    await tx.outbox.owe(RefreshHome(tuple(sorted(set(users))), approvers_of))

@@ -52,7 +52,7 @@ class Dispatcher:
             return
         await self.send(effect)
         async with self.deps.store.tx() as tx:
-            await tx.finish_effects(effect_ids)
+            await tx.outbox.finish_effects(effect_ids)
 
     async def send(self, effect: Effect) -> None:
         """Hand a chat effect to the Messenger operation that carries it out."""

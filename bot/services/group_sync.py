@@ -17,9 +17,9 @@ from bot.domain.effects import NotifyAdmins, NotifyThread, NotifyUser, RefreshAp
 from bot.domain.errors import ExternalError, PermanentError
 from bot.domain.membership import emails_in, needed_emails, needs_membership, plan_group_change
 from bot.domain.model import Grant, GrantState, warn_time
-from bot.logging_setup import bind_grants
+from bot.domain.trace import bind_grants
+from bot.domain.unit_of_work import UnitOfWork
 from bot.services.context import Deps, owe_home_refresh, record
-from bot.storage.store import Tx
 
 _LIVE = (GrantState.PENDING, GrantState.ACTIVE, GrantState.REVOKING)
 
@@ -31,8 +31,8 @@ async def sync_group(deps: Deps, account_id: str, group_id: str, effect_ids: lis
     The caller holds the group's lock. Returns counts of what changed.
     """
     async with deps.store.tx() as tx:
-        grants = await tx.grants(states=_LIVE, account_id=account_id, group_id=group_id)
-        managed = await tx.managed_emails(account_id, group_id)
+        grants = await tx.grants.find(states=_LIVE, account_id=account_id, group_id=group_id)
+        managed = await tx.members.emails(account_id, group_id)
     bind_grants((g.request_id, g.id) for g in grants if g.state in (GrantState.PENDING, GrantState.REVOKING))
     now = deps.clock.now()
     needed = needed_emails(grants, now)
@@ -43,7 +43,7 @@ async def sync_group(deps: Deps, account_id: str, group_id: str, effect_ids: lis
         change = plan_group_change(group, to_add, to_remove)
         if change.added:
             async with deps.store.tx() as tx:
-                await tx.add_managed(account_id, group_id, set(change.added))
+                await tx.members.add(account_id, group_id, set(change.added))
         if change.changed:
             await deps.groups.put_group(account_id, group_id, change.body)
     except PermanentError as exc:
@@ -51,8 +51,8 @@ async def sync_group(deps: Deps, account_id: str, group_id: str, effect_ids: lis
         return {"failed": len(grants)}
     standing = (emails_in(group) - managed) - set(change.added)
     async with deps.store.tx() as tx:
-        await tx.finish_effects(effect_ids)
-        await tx.remove_managed(account_id, group_id, set(change.removed))
+        await tx.outbox.finish_effects(effect_ids)
+        await tx.members.remove(account_id, group_id, set(change.removed))
         applied = revoked = 0
         for g in grants:
             if g.state is GrantState.PENDING:
@@ -61,18 +61,18 @@ async def sync_group(deps: Deps, account_id: str, group_id: str, effect_ids: lis
                 left = g.email.lower() in change.removed or g.email.lower() not in emails_in(change.body)
                 revoked += await _mark_revoked(deps, tx, g, left_group=left)
         if had_alerts and revoked:
-            await tx.owe(NotifyAdmins("revoke_recovered", account_id=account_id, group_id=group_id))
+            await tx.outbox.owe(NotifyAdmins("revoke_recovered", account_id=account_id, group_id=group_id))
     return {"applied": applied, "revoked": revoked, "added": len(change.added), "removed": len(change.removed),
             "put": int(change.changed)}
 
 
-async def _mark_applied(deps: Deps, tx: Tx, g: Grant, *, standing: bool) -> int:
+async def _mark_applied(deps: Deps, tx: UnitOfWork, g: Grant, *, standing: bool) -> int:
     """Cloudflare confirmed the add: the grant is active and its clock starts now."""
     now = deps.clock.now()
     role = deps.policy.role(g.role)
     expires = now + g.duration
     warn_at = warn_time(expires, role.warn_before, now) if role else None
-    if not await tx.move_grant(g.id, (GrantState.PENDING,), GrantState.ACTIVE, granted_at=now,
+    if not await tx.grants.move(g.id, (GrantState.PENDING,), GrantState.ACTIVE, granted_at=now,
                                expires_at=expires, warn_at=warn_at):
         return 0
     await record(deps, tx, AuditEvent("system", "grant.applied", request_id=g.request_id, grant_id=g.id,
@@ -80,19 +80,19 @@ async def _mark_applied(deps: Deps, tx: Tx, g: Grant, *, standing: bool) -> int:
                                       details={"account_id": g.account_id, "group_id": g.group_id,
                                                "expires_at": expires.isoformat(),
                                                "already_member": standing}))
-    await tx.owe(NotifyUser(g.requester, "approved", grant_id=g.id))
-    await tx.owe(NotifyThread(g.request_id, "granted", grant_id=g.id))
-    await tx.owe(RefreshApprovalMessage(g.request_id))
+    await tx.outbox.owe(NotifyUser(g.requester, "approved", grant_id=g.id))
+    await tx.outbox.owe(NotifyThread(g.request_id, "granted", grant_id=g.id))
+    await tx.outbox.owe(RefreshApprovalMessage(g.request_id))
     await owe_home_refresh(tx, g.requester)
     return 1
 
 
-async def _mark_revoked(deps: Deps, tx: Tx, g: Grant, *, left_group: bool) -> int:
+async def _mark_revoked(deps: Deps, tx: UnitOfWork, g: Grant, *, left_group: bool) -> int:
     """Cloudflare confirmed the removal (or another grant still needs the email): the grant is over."""
     now = deps.clock.now()
-    if not await tx.move_grant(g.id, (GrantState.REVOKING,), GrantState.REVOKED, revoked_at=now):
+    if not await tx.grants.move(g.id, (GrantState.REVOKING,), GrantState.REVOKED, revoked_at=now):
         return 0
-    current = await tx.grant(g.id)
+    current = await tx.grants.get(g.id)
     reason = (current.revoke_reason if current else None) or "expired"
     actor = (current.revoke_actor if current else None) or "system"
     await record(deps, tx, AuditEvent(actor, "grant.revoked", request_id=g.request_id, grant_id=g.id,
@@ -100,11 +100,11 @@ async def _mark_revoked(deps: Deps, tx: Tx, g: Grant, *, left_group: bool) -> in
                                       details={"reason": reason, "email_left_group": left_group,
                                                "overshoot_s": _overshoot(g, now)}))
     if g.revoke_sessions and left_group:
-        await tx.owe(RevokeSessions(g.account_id, g.email, g.id))
+        await tx.outbox.owe(RevokeSessions(g.account_id, g.email, g.id))
     event = "expired" if reason == "expired" else "revoked"
     await owe_home_refresh(tx, g.requester)
-    await tx.owe(NotifyUser(g.requester, event, grant_id=g.id))
-    await tx.owe(NotifyThread(g.request_id, event, grant_id=g.id))
+    await tx.outbox.owe(NotifyUser(g.requester, event, grant_id=g.id))
+    await tx.outbox.owe(NotifyThread(g.request_id, event, grant_id=g.id))
     return 1
 
 
@@ -119,20 +119,20 @@ async def _give_up(deps: Deps, grants: list[Grant], exc: ExternalError, effect_i
     """Cloudflare refused for good: mark the grants failed, tell the requester and the admins, audit why."""
     now = deps.clock.now()
     async with deps.store.tx() as tx:
-        await tx.finish_effects(effect_ids, state="failed", error=str(exc)[:2000])
+        await tx.outbox.finish_effects(effect_ids, state="failed", error=str(exc)[:2000])
         for g in grants:
             if g.state is GrantState.ACTIVE:
                 continue
-            if not await tx.move_grant(g.id, (g.state,), GrantState.FAILED, failure=str(exc)[:2000]):
+            if not await tx.grants.move(g.id, (g.state,), GrantState.FAILED, failure=str(exc)[:2000]):
                 continue
             action = "grant.apply_failed" if g.state is GrantState.PENDING else "grant.revoke_failed"
             await record(deps, tx, AuditEvent("system", action, request_id=g.request_id, grant_id=g.id,
                                               role=g.role, subject=g.email,
                                               details={"final": True, "at": now.isoformat(), **exc.details()}))
             stage = "apply" if g.state is GrantState.PENDING else "revoke"
-            await tx.owe(NotifyUser(g.requester, "failed", grant_id=g.id, stage=stage))
+            await tx.outbox.owe(NotifyUser(g.requester, "failed", grant_id=g.id, stage=stage))
             await owe_home_refresh(tx, g.requester)
-            await tx.owe(NotifyAdmins("grant_failed", grant_id=g.id, stage=stage, error=str(exc)[:500]))
+            await tx.outbox.owe(NotifyAdmins("grant_failed", grant_id=g.id, stage=stage, error=str(exc)[:500]))
 
 
 async def revoke_sessions(deps: Deps, account_id: str, email: str, grant_id: str, effect_id: int) -> None:
@@ -141,16 +141,16 @@ async def revoke_sessions(deps: Deps, account_id: str, email: str, grant_id: str
         await deps.groups.revoke_user(account_id, email)
     except PermanentError as exc:
         async with deps.store.tx() as tx:
-            await tx.finish_effects([effect_id], state="failed", error=str(exc)[:2000])
-            g = await tx.grant(grant_id)
+            await tx.outbox.finish_effects([effect_id], state="failed", error=str(exc)[:2000])
+            g = await tx.grants.get(grant_id)
             await record(deps, tx, AuditEvent("system", "grant.revoke_failed", grant_id=grant_id,
                                               request_id=g.request_id if g else None, role=g.role if g else None,
                                               subject=email, details={"stage": "sessions", **exc.details()}))
-            await tx.owe(NotifyAdmins("sessions_failed", grant_id=grant_id, error=str(exc)[:500]))
+            await tx.outbox.owe(NotifyAdmins("sessions_failed", grant_id=grant_id, error=str(exc)[:500]))
         return
     async with deps.store.tx() as tx:
-        await tx.finish_effects([effect_id])
-        g = await tx.grant(grant_id)
+        await tx.outbox.finish_effects([effect_id])
+        g = await tx.grants.get(grant_id)
         await record(deps, tx, AuditEvent("system", "session.revoked", grant_id=grant_id,
                                           request_id=g.request_id if g else None, role=g.role if g else None,
                                           subject=email, details={"account_id": account_id}))
@@ -160,7 +160,7 @@ async def alert_revoke_failing(deps: Deps, account_id: str, group_id: str, error
                                attempt: int) -> bool:
     """A revocation on this group keeps failing: audit `grant.revoke_failed` and alert the admins."""
     async with deps.store.tx() as tx:
-        revoking = await tx.grants(states=(GrantState.REVOKING,), account_id=account_id, group_id=group_id)
+        revoking = await tx.grants.find(states=(GrantState.REVOKING,), account_id=account_id, group_id=group_id)
         if not revoking:
             return False
         for g in revoking:
@@ -168,6 +168,6 @@ async def alert_revoke_failing(deps: Deps, account_id: str, group_id: str, error
                                               grant_id=g.id, role=g.role, subject=g.email,
                                               details={"final": False, "error": error[:500],
                                                        "failing_since": since.isoformat(), "attempt": attempt}))
-        await tx.owe(NotifyAdmins("revoke_failing", account_id=account_id, group_id=group_id,
+        await tx.outbox.owe(NotifyAdmins("revoke_failing", account_id=account_id, group_id=group_id,
                                   grants=tuple(g.id for g in revoking), error=error[:500], since=since.isoformat()))
     return True

@@ -10,9 +10,9 @@ from bot.domain.effects import NotifyAdmins
 from bot.domain.errors import ExternalError
 from bot.domain.membership import email_of_rule, needed_emails, needs_membership, plan_group_change
 from bot.domain.model import GrantState
+from bot.domain.unit_of_work import Locker
 from bot.services.approval import sync_key
 from bot.services.context import Deps, record
-from bot.storage.locks import Locker
 
 
 @dataclass
@@ -52,7 +52,7 @@ def _groups(deps: Deps, extra: set[tuple[str, str]]) -> dict[tuple[str, str], li
 async def reconcile(deps: Deps, locker: Locker, *, fix: bool = False, actor: str = "system") -> list[GroupDrift]:
     """Compare every managed group with the database; with `fix`, repair only what the bot owns."""
     async with deps.store.tx() as tx:
-        extra = await tx.managed_groups()
+        extra = await tx.members.groups()
     report = []
     for (account_id, group_id), roles in sorted(_groups(deps, extra).items()):
         drift = GroupDrift(account_id, group_id, sorted(roles))
@@ -71,15 +71,15 @@ async def reconcile(deps: Deps, locker: Locker, *, fix: bool = False, actor: str
             summary = "; ".join(
                 f"group {d.group_id} ({', '.join(d.roles) or 'no role'}): missing {d.missing or '-'}, "
                 f"still present {d.stale or '-'}" + (" — fixed" if d.fixed else "") for d in bad)
-            await tx.owe(NotifyAdmins("drift", summary=summary))
+            await tx.outbox.owe(NotifyAdmins("drift", summary=summary))
     return report
 
 
 async def _inspect(deps: Deps, drift: GroupDrift, fix: bool) -> None:
     async with deps.store.tx() as tx:
-        grants = await tx.grants(states=(GrantState.PENDING, GrantState.ACTIVE, GrantState.REVOKING),
+        grants = await tx.grants.find(states=(GrantState.PENDING, GrantState.ACTIVE, GrantState.REVOKING),
                                  account_id=drift.account_id, group_id=drift.group_id)
-        managed = await tx.managed_emails(drift.account_id, drift.group_id)
+        managed = await tx.members.emails(drift.account_id, drift.group_id)
     group = await deps.groups.get_group(drift.account_id, drift.group_id)
     present: set[str] = set()
     for rule in group.get("include") or []:
@@ -98,9 +98,9 @@ async def _inspect(deps: Deps, drift: GroupDrift, fix: bool) -> None:
     if fix and drift.drifted:
         change = plan_group_change(group, set(drift.missing), set(drift.stale))
         async with deps.store.tx() as tx:
-            await tx.add_managed(drift.account_id, drift.group_id, set(change.added))
+            await tx.members.add(drift.account_id, drift.group_id, set(change.added))
         if change.changed:
             await deps.groups.put_group(drift.account_id, drift.group_id, change.body)
         async with deps.store.tx() as tx:
-            await tx.remove_managed(drift.account_id, drift.group_id, set(change.removed))
+            await tx.members.remove(drift.account_id, drift.group_id, set(change.removed))
         drift.fixed = True

@@ -19,11 +19,11 @@ from bot.domain.outcomes import (
     Refused,
 )
 from bot.domain.policy import Decision, Role, already_pending_request, extension_pending
+from bot.domain.unit_of_work import UnitOfWork
 from bot.domain.wording import explain
 from bot.services.approval import approve_in_tx, close_expired
 from bot.services.checks import Requester, check, look_up
 from bot.services.context import Deps, RuleConflict, insert_request, owe_home_refresh, record
-from bot.storage.store import Tx
 
 MAX_REASON = 40_000  # Slack's own limit on message text; longer text cannot come from Slack
 
@@ -43,7 +43,7 @@ async def refuse(deps: Deps, actor: str, refused: Refused, *, role: str | None =
     return refused
 
 
-async def _refused(deps: Deps, tx: Tx, req: AccessRequest, decision: Decision, **details: object) -> Refused:
+async def _refused(deps: Deps, tx: UnitOfWork, req: AccessRequest, decision: Decision, **details: object) -> Refused:
     """Audit a refusal of a request about to be filed (inside the filing transaction) and return it."""
     refused = decision.refusal
     await record(deps, tx, AuditEvent(req.requester, "request.refused", role=req.role, subject=req.email,
@@ -53,14 +53,14 @@ async def _refused(deps: Deps, tx: Tx, req: AccessRequest, decision: Decision, *
     return refused
 
 
-async def _over_limit(deps: Deps, tx: Tx, requester: str) -> tuple[Decision, int] | None:
+async def _over_limit(deps: Deps, tx: UnitOfWork, requester: str) -> tuple[Decision, int] | None:
     """The refusal (and the seconds to wait) when the person has filed as many requests as the filing
     limit allows in its window; counted from the requests table, so every replica sees the same count."""
     limit = deps.filing_limit
     if not limit.enabled:
         return None
     now = deps.clock.now()
-    again = next_filing_at(limit, await tx.filed_since(requester, now - limit.window), now)
+    again = next_filing_at(limit, await tx.requests.filed_since(requester, now - limit.window), now)
     if again is None:
         return None
     wait = max(1, int((again - now).total_seconds() + 0.999))
@@ -93,7 +93,7 @@ async def _file(deps: Deps, role: Role, req: AccessRequest, who: Requester, conf
                 if extend:
                     return AutoExtended(req.id, grant.id, req.duration)
                 return AutoApproved(req.id, grant.id, role.name, req.duration)
-            await tx.owe(PostApproval(req.id))
+            await tx.outbox.owe(PostApproval(req.id))
             await owe_home_refresh(tx, req.requester, approvers_of=req.id)
     except RuleConflict as lost:
         # A concurrent filing got there first and the database refused this one: the same refusal the
@@ -139,7 +139,7 @@ async def submit_extend(deps: Deps, requester: str, grant_id: str, duration: tim
     """Ask for more time on an active grant; approved like a request, after the same checks."""
     reason = reason.strip()
     async with deps.store.tx() as tx:
-        grant = await tx.grant(grant_id)
+        grant = await tx.grants.get(grant_id)
         if grant is None or grant.requester != requester:
             await record(deps, tx, AuditEvent(requester, "request.refused", grant_id=grant_id[:16],
                                               details={"code": "unknown_grant"}))
@@ -163,18 +163,18 @@ async def submit_extend(deps: Deps, requester: str, grant_id: str, duration: tim
 async def cancel(deps: Deps, user: str, request_id: str) -> Outcome:
     """Withdraw the caller's own pending request."""
     async with deps.store.tx() as tx:
-        req = await tx.request(request_id, lock=True)
+        req = await tx.requests.get(request_id, lock=True)
         if req is None or req.requester != user:
             await record(deps, tx, AuditEvent(user, "request.refused", request_id=request_id[:16],
                                               details={"code": "unknown_request"}))
             return Refused("unknown_request", {"request_id": request_id})
-        if not await tx.move_request(req.id, RequestState.PENDING, RequestState.CANCELLED,
+        if not await tx.requests.move(req.id, RequestState.PENDING, RequestState.CANCELLED,
                                      decided_by=user, decided_at=deps.clock.now()):
             return Refused("already_decided", {"request_id": req.id, "state": req.state.value}, "nothing_to_cancel")
         await record(deps, tx, AuditEvent(user, "request.cancelled", request_id=req.id, role=req.role,
                                           subject=req.email))
-        await tx.owe(RefreshApprovalMessage(req.id))
-        await tx.owe(NotifyApprovers(req.id, "cancelled", except_=user))
+        await tx.outbox.owe(RefreshApprovalMessage(req.id))
+        await tx.outbox.owe(NotifyApprovers(req.id, "cancelled", except_=user))
         await owe_home_refresh(tx, user, approvers_of=req.id)
     return Cancelled(req.id)
 
@@ -182,15 +182,15 @@ async def cancel(deps: Deps, user: str, request_id: str) -> Outcome:
 async def expire_request(deps: Deps, request_id: str) -> bool:
     """Time out a pending request whose `request_timeout` has passed; False when it was decided already."""
     async with deps.store.tx() as tx:
-        req = await tx.request(request_id, lock=True)
+        req = await tx.requests.get(request_id, lock=True)
         if req is None or req.expires_at > deps.clock.now():
             return False
         return await close_expired(deps, tx, req)
 
 
-async def pending_for(deps: Deps, tx: Tx, user: str) -> list[AccessRequest]:
+async def pending_for(deps: Deps, tx: UnitOfWork, user: str) -> list[AccessRequest]:
     """Pending requests this user could decide (listed approver or member of a listed user group)."""
-    reqs = await tx.pending_requests()
+    reqs = await tx.requests.pending()
     out = []
     group_cache: dict[tuple[str, ...], frozenset[str]] = {}
     for r in reqs:

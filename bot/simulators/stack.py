@@ -86,8 +86,8 @@ class Stack:
                 continue
             now = self.bot.deps.clock.now()
             async with self.bot.deps.store.tx() as tx:
-                due = (await tx.due_effects(now, limit=1) or await tx.due_grant_expiries(now, limit=1)
-                       or await tx.due_warnings(now, limit=1) or await tx.due_request_expiries(now, limit=1))
+                due = (await tx.outbox.due_effects(now, limit=1) or await tx.grants.due_expiries(now, limit=1)
+                       or await tx.grants.due_warnings(now, limit=1) or await tx.requests.due_expiries(now, limit=1))
             if not due and not sched._tasks:  # noqa: SLF001
                 return
         raise TimeoutError("the bot did not go idle")

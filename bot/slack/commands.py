@@ -9,11 +9,11 @@ from typing import Any
 
 from bot.domain.durations import DurationError, format_duration, meant_as_duration, parse_duration
 from bot.domain.ids import ID_PATTERN, normalise_id
-from bot.domain.model import GrantState, RequestState, VoteChoice
+from bot.domain.model import VoteChoice
 from bot.domain.outcomes import Outcome, Refused
 from bot.domain.policy import Role, is_member
 from bot.services import approval as approval_cases
-from bot.services import audit_view
+from bot.services import audit_view, queries
 from bot.services import grants as grant_cases
 from bot.services import requests as request_cases
 from bot.services.context import Deps
@@ -149,10 +149,8 @@ async def _extend(deps: Deps, user: str, words: list[str], text: str) -> Reply:
 
 
 async def _list(deps: Deps, user: str) -> Reply:
-    async with deps.store.tx() as tx:
-        grants = await tx.grants(requester=user, states=(GrantState.PENDING, GrantState.ACTIVE,
-                                                         GrantState.REVOKING))
-        requests = await tx.requests_of(user, RequestState.PENDING)
+    mine = await queries.my_access(deps, user)
+    grants, requests = mine.grants, mine.requests
     blocks = bk.grants_and_requests(grants, requests, deps.clock.now())
     summary = f"{len(grants)} grant(s), {len(requests)} pending request(s)"
     return Reply(summary, blocks)
@@ -175,8 +173,7 @@ async def _roles(deps: Deps, user: str) -> Reply:
 
 
 async def _pending(deps: Deps, user: str) -> Reply:
-    async with deps.store.tx() as tx:
-        waiting = await request_cases.pending_for(deps, tx, user)
+    waiting = await queries.waiting_for(deps, user)
     if not waiting:
         return Reply("No requests are waiting for you.")
     lines = ["*Waiting for your decision*"] + [

@@ -7,8 +7,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.durations import format_duration
-from bot.domain.model import GrantState, RequestState
-from bot.services import requests as request_cases
+from bot.services import queries
 from bot.services.context import Deps
 from bot.slack import blocks as bk
 from bot.slack.errors import call
@@ -19,11 +18,8 @@ OPEN_MODAL = "access_open_modal"
 
 async def home_view(deps: Deps, user: str) -> dict[str, Any]:
     """The Home tab of one user, rendered from the database as it is now."""
-    async with deps.store.tx() as tx:
-        grants = await tx.grants(requester=user, states=(GrantState.PENDING, GrantState.ACTIVE,
-                                                         GrantState.REVOKING))
-        reqs = await tx.requests_of(user, RequestState.PENDING)
-        waiting = await request_cases.pending_for(deps, tx, user)
+    mine = await queries.my_access(deps, user, waiting=True)
+    grants, reqs, waiting = mine.grants, mine.requests, mine.waiting
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "Your access"}},
         {"type": "actions", "elements": [bk.button("Request access", OPEN_MODAL, "open", "primary")]},

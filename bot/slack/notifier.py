@@ -19,11 +19,11 @@ from bot.domain.effects import (
     RefreshApprovalMessage,
     RefreshHome,
     encode,
-    request_key,
 )
 from bot.domain.errors import TransientError
 from bot.domain.ids import ID_PATTERN
 from bot.domain.model import AccessRequest, Grant
+from bot.services import conversations, queries
 from bot.services.context import Deps
 from bot.slack import blocks as bk
 from bot.slack.directory import SlackDirectory
@@ -45,16 +45,8 @@ class SlackMessenger:
     # ---- helpers --------------------------------------------------------------------------
     async def _load(self, request_id: str) -> tuple[AccessRequest | None, Grant | None, list[Any]]:
         """The request, its grant and where its approval message(s) were posted."""
-        async with self.deps.store.tx() as tx:
-            req = await tx.request(request_id)
-            grant = None
-            if req is not None:
-                made = await tx.grants(request_id=req.id)
-                grant = made[0] if made else None
-                if grant is None and req.grant_id:
-                    grant = await tx.grant(req.grant_id)
-            msgs = await tx.approval_messages(request_id)
-        return req, grant, msgs
+        view = await queries.request_view(self.deps, request_id)
+        return view.request, view.grant, view.messages
 
     async def post(self, channel: str, text: str, blocks: list[dict[str, Any]] | None = None,
                    thread_ts: str | None = None) -> dict[str, Any]:
@@ -86,19 +78,15 @@ class SlackMessenger:
 
         The post shares the request's outbox key, so only that key's few pending rows are read."""
         req, grant, msgs = await self._load(request_id)
-        if req is not None and not msgs:
-            async with self.deps.store.tx() as tx:
-                rows = await tx.pending_effects_for_key(request_key(request_id))
-            if any(r.kind == PostApproval.KIND and r.payload.get("request_id") == request_id for r in rows):
-                raise TransientError("approval message not posted yet", retry_after=1.0)
+        if req is not None and not msgs and await queries.approval_post_owed(self.deps, request_id):
+            raise TransientError("approval message not posted yet", retry_after=1.0)
         return req, grant, msgs
 
     async def _grant(self, grant_id: str | None) -> Grant | None:
         """The grant, or None."""
         if not grant_id:
             return None
-        async with self.deps.store.tx() as tx:
-            return await tx.grant(grant_id)
+        return await queries.grant(self.deps, grant_id)
 
     # ---- the Messenger operations ---------------------------------------------------------
     async def post_approval(self, effect: PostApproval) -> None:
@@ -115,8 +103,7 @@ class SlackMessenger:
             if (approver or channel) in done:
                 continue
             resp = await self.post(channel, msg["text"], msg["blocks"])
-            async with self.deps.store.tx() as tx:
-                await tx.add_approval_message(req.id, resp["channel"], resp["ts"], approver)
+            await conversations.approval_posted(self.deps, req.id, resp["channel"], resp["ts"], approver)
 
     async def refresh_approval(self, effect: RefreshApprovalMessage) -> None:
         """Update the approval message(s) in place to show the request as it is now."""
@@ -175,8 +162,7 @@ class SlackMessenger:
             req, _, _ = await self._load(effect.approvers_of)
             if req is not None:
                 users += await self._approver_users(req)
-        async with self.deps.store.tx() as tx:
-            viewers = await tx.home_viewers(users)
+        viewers = await queries.home_viewers(self.deps, users)
         for user in viewers:
             await publish_home(self.deps, self.client, user)
 
@@ -185,10 +171,9 @@ class SlackMessenger:
         channel = self.deps.policy.audit_channel
         if not channel:
             return
-        async with self.deps.store.tx() as tx:
-            found = await tx.audit_rows(since_seq=effect.seq - 1, limit=1)
+        found = await queries.audit_event(self.deps, effect.seq)
         if found:
-            await self.post(channel, audit_line(found[0]))
+            await self.post(channel, audit_line(found))
 
 
 def thread_text(p: NotifyThread, grant: Grant | None) -> str:

@@ -153,7 +153,7 @@ effects = Table(
     Column("first_failed_at", UTCDateTime),
     Column("next_alert_at", UTCDateTime),
     Column("alerts", Integer, nullable=False, default=0),
-    # Which lane the effect is claimed in (bot.storage.store.LANES): due keys are looked up per lane.
+    # Which lane the effect is claimed in (bot.domain.lanes.LANES): due keys are looked up per lane.
     Column("lane", SmallInteger, nullable=False, default=3, server_default="3"),
     Index("ix_effects_state_next", "state", "next_at"),
     Index("ix_effects_key_state", "key", "state"),

@@ -41,7 +41,7 @@ async def events(core: Core, n: int, label: str = "x") -> None:
     """Append n audit events through the store (as the use cases do)."""
     for i in range(n):
         async with core.deps.store.tx() as tx:
-            await tx.audit(AuditEvent("cli", "test.event", subject=f"{label}{i}@example.com"))
+            await tx.audit.append(AuditEvent("cli", "test.event", subject=f"{label}{i}@example.com"))
 
 
 async def keygen(workdir: Path, env: dict[str, str]) -> str:
@@ -64,7 +64,7 @@ async def verify(workdir: Path, env: dict[str, str], *args: str):  # noqa: ANN20
 
 async def rows_of(core: Core) -> list[dict]:
     async with core.deps.store.tx() as tx:
-        return await tx.audit_rows()
+        return await tx.audit.rows()
 
 
 async def recompute_chain_without(core: Core, drop_seq: int) -> None:

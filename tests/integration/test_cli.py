@@ -126,12 +126,12 @@ def catch_up(core: Core) -> None:
 
 async def all_grants(core: Core) -> dict[str, Grant]:
     async with core.deps.store.tx() as tx:
-        return {g.id: g for g in await tx.grants()}
+        return {g.id: g for g in await tx.grants.find()}
 
 
 async def audit_rows(core: Core) -> list[dict[str, Any]]:
     async with core.deps.store.tx() as tx:
-        return await tx.audit_rows()
+        return await tx.audit.rows()
 
 
 @dataclass
@@ -682,8 +682,8 @@ async def test_reconcile_lists_drift_and_fix_repairs_only_the_bots_own_rules(cor
     await core.settle()
     assert (await all_grants(core))[bob].state is GrantState.REVOKED
     async with core.deps.store.tx() as tx:
-        await tx.add_managed(ACCOUNT, GROUP, {"bob@example.com"})
-        assert await tx.managed_emails(ACCOUNT, GROUP) == {"alice@example.com", "bob@example.com"}
+        await tx.members.add(ACCOUNT, GROUP, {"bob@example.com"})
+        assert await tx.members.emails(ACCOUNT, GROUP) == {"alice@example.com", "bob@example.com"}
     # Cloudflare: alice's rule is missing, bob's is still there, a standing member and foreign rules.
     sim = CloudflareSimulator(token=CF_TOKEN)
     await sim.start()
@@ -721,7 +721,7 @@ async def test_reconcile_lists_drift_and_fix_repairs_only_the_bots_own_rules(cor
         assert sim.count("PUT") == 1 and sim.count("PUT", GROUP2) == 0
         assert sim.invalid_requests == []
         async with core.deps.store.tx() as tx:
-            assert await tx.managed_emails(ACCOUNT, GROUP) == {"alice@example.com"}
+            assert await tx.members.emails(ACCOUNT, GROUP) == {"alice@example.com"}
         assert (await all_grants(core))[alice].state is GrantState.ACTIVE
         drift = [r for r in await audit_rows(core) if r["action"] == "drift.detected"]
         assert len(drift) == 2 and drift[1]["actor"] == "cli" and drift[1]["details"]["fixed"] is True, drift

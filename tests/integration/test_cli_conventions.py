@@ -152,13 +152,13 @@ async def big_database(tmp_path: Path) -> str:
     now = datetime.now(UTC)
     async with store.tx() as tx:
         for i in range(3000):
-            await tx.audit(AuditEvent("U0ALICE", "request.created", request_id=f"r-{i:06d}", role="prod-db",
-                                      subject="alice@example.com", details={"reason": "x" * 80}))
+            await tx.audit.append(AuditEvent("U0ALICE", "request.created", request_id=f"r-{i:06d}", role="prod-db",
+                                             subject="alice@example.com", details={"reason": "x" * 80}))
         for i in range(2000):
-            await tx.add_grant(Grant(id=f"g-{i:06d}", request_id=f"r-{i:06d}", role="prod-db", requester=f"U{i:06d}",
-                                     email=f"person{i}@example.com", account_id=ACCOUNT, group_id=GROUP,
-                                     duration=timedelta(hours=1), created_at=now, state=GrantState.ACTIVE,
-                                     granted_at=now, expires_at=now + timedelta(hours=1)))
+            await tx.grants.add(Grant(id=f"g-{i:06d}", request_id=f"r-{i:06d}", role="prod-db", requester=f"U{i:06d}",
+                                      email=f"person{i}@example.com", account_id=ACCOUNT, group_id=GROUP,
+                                      duration=timedelta(hours=1), created_at=now, state=GrantState.ACTIVE,
+                                      granted_at=now, expires_at=now + timedelta(hours=1)))
     await engine.dispose()
     return url
 

@@ -34,9 +34,9 @@ async def test_a_429_on_one_persons_dm_does_not_delay_another_persons_notice(cor
 
     core.messenger.fail = alice_rate_limited
     async with core.deps.store.tx() as tx:
-        await tx.owe(NotifyUser(ALICE, "approved", grant_id="g-1"))
-        await tx.owe(NotifyUser(ALICE, "expired", grant_id="g-1"))
-        await tx.owe(NotifyUser(BOB, "approved", grant_id="g-2"))
+        await tx.outbox.owe(NotifyUser(ALICE, "approved", grant_id="g-1"))
+        await tx.outbox.owe(NotifyUser(ALICE, "expired", grant_id="g-1"))
+        await tx.outbox.owe(NotifyUser(BOB, "approved", grant_id="g-2"))
     await core.settle()
     assert core.messenger.sent == [NotifyUser(BOB, "approved", grant_id="g-2")]
     assert [e.event for _, e in core.messenger.calls if e.user == ALICE] == ["approved"]  # her next one waits
@@ -57,7 +57,7 @@ async def test_a_refresh_waits_for_its_requests_approval_post_reading_only_that_
     rid = out.data["request_id"]
     async with core.deps.store.tx() as tx:
         for i in range(50):  # other conversations' backlog: never read by this request's notices
-            await tx.owe(NotifyUser(f"U0OTHER{i:02d}", "approved"))
+            await tx.outbox.owe(NotifyUser(f"U0OTHER{i:02d}", "approved"))
     read: list[str] = []
     original = Tx.pending_effects_for_key
 
@@ -74,8 +74,8 @@ async def test_a_refresh_waits_for_its_requests_approval_post_reading_only_that_
 
 async def test_notices_owed_on_the_old_shared_slack_key_are_still_carried_out(core) -> None:  # noqa: ANN001
     async with core.deps.store.tx() as tx:
-        await tx.enqueue("notify.user", {"user": ALICE, "event": "approved", "grant_id": "g-1"}, key="slack")
-        await tx.enqueue("home.refresh", {"users": [ALICE], "approvers_of": None}, key="slack")
+        await tx.outbox.enqueue("notify.user", {"user": ALICE, "event": "approved", "grant_id": "g-1"}, key="slack")
+        await tx.outbox.enqueue("home.refresh", {"users": [ALICE], "approvers_of": None}, key="slack")
     await core.settle()
     assert core.owed("notify.user") == [{"user": ALICE, "event": "approved", "grant_id": "g-1"}]
     assert core.owed("home.refresh") == [{"users": [ALICE], "approvers_of": None}]
@@ -83,11 +83,11 @@ async def test_notices_owed_on_the_old_shared_slack_key_are_still_carried_out(co
 
 async def test_a_row_no_code_can_read_is_marked_dead_and_holds_back_nothing_after_it(core) -> None:  # noqa: ANN001
     async with core.deps.store.tx() as tx:
-        await tx.enqueue("slack.shout", {"text": "hi"}, key="slack")
-        await tx.enqueue("notify.user", {"event": "approved"}, key="slack")  # no user: unreadable
-        await tx.enqueue("notify.user", {"user": ALICE, "event": "approved"}, key="slack")
+        await tx.outbox.enqueue("slack.shout", {"text": "hi"}, key="slack")
+        await tx.outbox.enqueue("notify.user", {"event": "approved"}, key="slack")  # no user: unreadable
+        await tx.outbox.enqueue("notify.user", {"user": ALICE, "event": "approved"}, key="slack")
     await core.settle()
     assert core.owed("notify.user") == [{"user": ALICE, "event": "approved"}]
     async with core.deps.store.tx() as tx:
-        counts = await tx.effect_counts()
+        counts = await tx.outbox.effect_counts()
     assert counts.get("dead") == 2 and counts.get("pending", 0) == 0

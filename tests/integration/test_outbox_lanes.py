@@ -24,8 +24,8 @@ SLACK_BACKLOG = 3000  # six times the 500-effect window the scheduler once claim
 async def _owe_slack_backlog(tx: Any, n: int, *, keys: int = 1) -> None:
     for i in range(n):
         kind = ("notify.user", "notify.thread", "approval.refresh", "home.refresh")[i % 4]
-        await tx.enqueue(kind, {"user": "U0ALICE", "event": "approved", "request_id": f"r-{i}", "users": []},
-                         key="slack" if keys == 1 else f"slack:C{i % keys:05d}")
+        await tx.outbox.enqueue(kind, {"user": "U0ALICE", "event": "approved", "request_id": f"r-{i}", "users": []},
+                                key="slack" if keys == 1 else f"slack:C{i % keys:05d}")
 
 
 @pytest.fixture
@@ -42,8 +42,8 @@ async def test_a_removal_owed_after_thousands_of_slack_notices_is_the_first_key_
         await owe_group_sync(tx, ACCOUNT, GROUP2)  # an add
         await owe_group_sync(tx, ACCOUNT, GROUP, removal=True)  # owed last of all
     async with store.tx() as tx:
-        keys = await tx.due_keys(core.clock.now())
-        assert [r.key for r in await tx.due_effects(core.clock.now(), limit=500)] == ["slack"] * 500
+        keys = await tx.outbox.due_keys(core.clock.now())
+        assert [r.key for r in await tx.outbox.due_effects(core.clock.now(), limit=500)] == ["slack"] * 500
     assert keys == [(sync_key(ACCOUNT, GROUP), LANE_CF_REMOVE), (sync_key(ACCOUNT, GROUP2), LANE_CF_ADD),
                     ("slack", LANE_OTHER)]
 
@@ -52,11 +52,12 @@ async def test_a_lane_with_more_keys_than_its_limit_hides_no_other_lanes_keys(co
     store = core.deps.store
     async with store.tx() as tx:
         await _owe_slack_backlog(tx, 2 * KEYS_PER_LANE, keys=KEYS_PER_LANE + 100)
-        await tx.enqueue("cf.revoke_sessions", {"account_id": ACCOUNT, "email": "a@example.com", "grant_id": "g"},
-                         key=f"cf-sessions:{ACCOUNT}")
+        await tx.outbox.enqueue("cf.revoke_sessions",
+                                {"account_id": ACCOUNT, "email": "a@example.com", "grant_id": "g"},
+                                key=f"cf-sessions:{ACCOUNT}")
         await owe_group_sync(tx, ACCOUNT, GROUP2)
     async with store.tx() as tx:
-        keys = [key for key, _ in await tx.due_keys(core.clock.now())]
+        keys = [key for key, _ in await tx.outbox.due_keys(core.clock.now())]
     assert keys[:2] == [f"cf-sessions:{ACCOUNT}", sync_key(ACCOUNT, GROUP2)]
     assert len(keys) == 2 + KEYS_PER_LANE  # the Slack lane is cut at its own limit, after the others
     assert keys[2] == "slack:C00000"  # oldest-due key of the lane first
@@ -66,12 +67,12 @@ async def test_effects_not_yet_due_are_not_claimed_in_any_lane(core) -> None:  #
     store = core.deps.store
     later = core.clock.now() + timedelta(seconds=30)
     async with store.tx() as tx:
-        await tx.enqueue("notify.user", {"user": "U0ALICE"}, key="slack", at=later)
-        await tx.enqueue("cf.sync", {"account_id": ACCOUNT, "group_id": GROUP}, key=sync_key(ACCOUNT, GROUP),
-                         at=later)
+        await tx.outbox.enqueue("notify.user", {"user": "U0ALICE"}, key="slack", at=later)
+        await tx.outbox.enqueue("cf.sync", {"account_id": ACCOUNT, "group_id": GROUP}, key=sync_key(ACCOUNT, GROUP),
+                                at=later)
     async with store.tx() as tx:
-        assert await tx.due_keys(core.clock.now()) == []
-        assert [key for key, _ in await tx.due_keys(later)] == [sync_key(ACCOUNT, GROUP), "slack"]
+        assert await tx.outbox.due_keys(core.clock.now()) == []
+        assert [key for key, _ in await tx.outbox.due_keys(later)] == [sync_key(ACCOUNT, GROUP), "slack"]
 
 
 async def test_with_slack_down_and_a_large_backlog_one_tick_starts_the_revocation(core) -> None:  # noqa: ANN001
@@ -95,7 +96,7 @@ async def test_with_slack_down_and_a_large_backlog_one_tick_starts_the_revocatio
     assert cf_tasks
     assert "alice@example.com" not in core.groups.emails(ACCOUNT, GROUP2)
     async with core.deps.store.tx() as tx:
-        [grant] = await tx.grants()
+        [grant] = await tx.grants.find()
     assert grant.state is GrantState.REVOKED
 
 
@@ -132,8 +133,8 @@ async def test_many_groups_due_at_once_are_worked_within_the_connection_pool(cor
         await _owe_slack_backlog(tx, 20, keys=20)
     await asyncio.wait_for(core.settle(), timeout=20)
     async with core.deps.store.tx() as tx:
-        assert await tx.due_keys(core.clock.now()) == []
-        assert (await tx.effect_counts()).get("pending", 0) == 0
+        assert await tx.outbox.due_keys(core.clock.now()) == []
+        assert (await tx.outbox.effect_counts()).get("pending", 0) == 0
     assert sorted(g for m, g in core.groups.calls if m == "GET") == groups
 
 
@@ -157,7 +158,7 @@ async def test_after_a_429_on_one_notice_the_rest_of_its_lane_waits_for_retry_af
     await core.settle()
     assert sorted(attempts) == ["r-0", "r-0", "r-1", "r-2"]
     async with core.deps.store.tx() as tx:
-        assert (await tx.effect_counts()).get("pending", 0) == 0
+        assert (await tx.outbox.effect_counts()).get("pending", 0) == 0
 
 
 async def test_when_more_groups_are_due_than_workers_a_removal_gets_a_worker_before_older_adds(core) -> None:  # noqa: ANN001

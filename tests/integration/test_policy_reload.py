@@ -67,7 +67,7 @@ class Running:
 
     async def audited(self, action: str) -> list[dict[str, Any]]:
         async with self.store.tx() as tx:
-            return [r for r in await tx.audit_rows() if r["action"] == action]
+            return [r for r in await tx.audit.rows() if r["action"] == action]
 
     async def wait_audited(self, action: str, count: int) -> list[dict[str, Any]]:
         async def enough() -> list[dict[str, Any]] | None:
@@ -114,7 +114,7 @@ async def test_sighup_makes_a_new_role_requestable_refuses_a_removed_one_and_aud
     before = await r.ask("request new-role 1h")
     assert "new-role" in before
     async with r.store.tx() as tx:
-        assert await tx.grants(role="new-role") == []
+        assert await tx.grants.find(role="new-role") == []
     r.policy.write_text(policy("staging", "new-role"))
     _sighup(r)
     (event,) = await r.wait_audited("policy.reloaded", 1)
@@ -124,14 +124,14 @@ async def test_sighup_makes_a_new_role_requestable_refuses_a_removed_one_and_aud
 
     async def active(role: str) -> bool:
         async with r.store.tx() as tx:
-            return any(g.state == GrantState.ACTIVE for g in await tx.grants(role=role))
+            return any(g.state == GrantState.ACTIVE for g in await tx.grants.find(role=role))
 
     await r.ask("request new-role 1h")
     await wait_until(lambda: active("new-role"), 15, "the new role's grant")
     refused = await r.ask("request prod-db 1h because")
     assert "prod-db" in refused and "granted" not in refused.lower()
     async with r.store.tx() as tx:
-        assert await tx.grants(role="prod-db") == []
+        assert await tx.grants.find(role="prod-db") == []
     assert r.serve.proc is not None and r.serve.proc.poll() is None  # SIGHUP did not stop it
 
 
@@ -151,7 +151,7 @@ async def test_a_broken_policy_is_refused_with_its_problems_logged_and_the_old_o
     assert await r.audited("policy.reloaded") == before
     assert "prod-db" in await r.ask("request prod-db 1h the old policy still holds")
     async with r.store.tx() as tx:
-        assert len(await tx.requests_of(ALICE)) == 1  # prod-db was still requestable: a pending request
+        assert len(await tx.requests.of(ALICE)) == 1  # prod-db was still requestable: a pending request
 
 
 async def test_a_reload_does_not_change_the_terms_of_a_grant_already_made(running: Running) -> None:
@@ -160,7 +160,7 @@ async def test_a_reload_does_not_change_the_terms_of_a_grant_already_made(runnin
 
     async def the_grant() -> Any:
         async with r.store.tx() as tx:
-            found = [g for g in await tx.grants(role="staging") if g.state == GrantState.ACTIVE]
+            found = [g for g in await tx.grants.find(role="staging") if g.state == GrantState.ACTIVE]
         return found[0] if found else None
 
     grant = await wait_until(the_grant, 15, "the staging grant")
@@ -233,7 +233,7 @@ async def test_a_reload_naming_a_group_cloudflare_does_not_know_is_refused_and_t
         assert await stack.bot.reloader.reload("test") is False
         assert stack.bot.deps.policy is old
         async with stack.bot.deps.store.tx() as tx:
-            (event,) = [r for r in await tx.audit_rows() if r["action"] == "policy.reload_refused"]
+            (event,) = [r for r in await tx.audit.rows() if r["action"] == "policy.reload_refused"]
         (problem,) = event["details"]["problems"]
         assert problem.startswith(f"roles.new-role.group_id: Cloudflare has no Access group {NEW}"), problem
         assert event["details"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()

@@ -54,7 +54,7 @@ async def test_reconcile_lists_and_fix_removes_grants_that_ended_while_the_bot_w
     # (`accessbot revoke` only marks it), and admin1's removal failed for good, its email left behind.
     assert (await grants.revoke(core.deps, "cli", revoked, via="cli")).ok
     async with core.deps.store.tx() as tx:
-        assert await tx.move_grant(failed, (GrantState.ACTIVE,), GrantState.FAILED, failure="403 for good")
+        assert await tx.grants.move(failed, (GrantState.ACTIVE,), GrantState.FAILED, failure="403 for good")
     states = {gid: g.state for gid, g in (await all_grants(core)).items()}
     assert states == {alice: GrantState.ACTIVE, bob: GrantState.ACTIVE, revoked: GrantState.REVOKING,
                       failed: GrantState.FAILED, running: GrantState.ACTIVE}
@@ -86,7 +86,7 @@ async def test_reconcile_lists_and_fix_removes_grants_that_ended_while_the_bot_w
         assert fixed.returncode == 0, show(fixed)
         assert sim.group(ACCOUNT, GROUP)["include"] == [DOMAIN_RULE, rule("appr02@example.com")]
         async with core.deps.store.tx() as tx:
-            assert await tx.managed_emails(ACCOUNT, GROUP) == {"appr02@example.com", "bob@example.com"}
+            assert await tx.members.emails(ACCOUNT, GROUP) == {"appr02@example.com", "bob@example.com"}
 
         again = await arun_cli(workdir, "reconcile", "--fix", env=env)
         assert again.returncode == 0, show(again)

@@ -18,7 +18,9 @@ from bot.domain.model import AccessRequest, Grant, GrantState, RequestKind, Requ
 from bot.services import approval, grants, requests
 from bot.services.context import RuleConflict
 from bot.slack.render import slack_text
-from bot.storage.store import Inserted, Tx
+from bot.storage.repos.grants import SqlGrants
+from bot.storage.repos.requests import SqlRequests
+from bot.storage.store import Inserted
 from tests.core_harness import ACCOUNT, GROUP, GROUP2, POLICY, Core, make_core
 
 RULES_POLICY = POLICY + f"""
@@ -45,13 +47,13 @@ async def core(database_url: str) -> AsyncIterator[Core]:
 
 async def _rows(core: Core) -> tuple[list[AccessRequest], list[Grant]]:
     async with core.deps.store.tx() as tx:
-        reqs = await tx.requests_of("U0ALICE") + await tx.requests_of("U0ALICE", RequestState.APPROVED)
-        return reqs, await tx.grants(requester="U0ALICE")
+        reqs = await tx.requests.of("U0ALICE") + await tx.requests.of("U0ALICE", RequestState.APPROVED)
+        return reqs, await tx.grants.find(requester="U0ALICE")
 
 
 async def _audit(core: Core, action: str) -> list[dict]:
     async with core.deps.store.tx() as tx:
-        return await tx.audit_rows(action=action)
+        return await tx.audit.rows(action=action)
 
 
 async def _active_grant(core: Core, role: str, duration: timedelta, user: str = "U0ALICE") -> Grant:
@@ -61,7 +63,7 @@ async def _active_grant(core: Core, role: str, duration: timedelta, user: str = 
         assert (await approval.vote(core.deps, out.data["request_id"], "U0APPR01", VoteChoice.APPROVE)).ok
     await core.settle()
     async with core.deps.store.tx() as tx:
-        [grant] = await tx.grants(requester=user, role=role, states=(GrantState.ACTIVE,))
+        [grant] = await tx.grants.find(requester=user, role=role, states=(GrantState.ACTIVE,))
     return grant
 
 
@@ -72,7 +74,7 @@ def _length(grant: Grant) -> timedelta:
 
 async def _grant(core: Core, grant_id: str) -> Grant:
     async with core.deps.store.tx() as tx:
-        found = await tx.grant(grant_id)
+        found = await tx.grants.get(grant_id)
     assert found is not None
     return found
 
@@ -110,7 +112,7 @@ async def test_approving_an_extension_checks_the_cap_again_and_denies_it_when_th
     assert "closed as denied" in slack_text(voted) and "4h in all" in slack_text(voted) and "3h30m" in slack_text(voted)
     assert _length(await _grant(core, grant.id)) == timedelta(hours=3)
     async with core.deps.store.tx() as tx:
-        req = await tx.request(out.data["request_id"])
+        req = await tx.requests.get(out.data["request_id"])
     assert req and req.state is RequestState.DENIED and req.decided_by == "system" and "4h in all" in req.decision_note
     [denied] = await _audit(core, "request.denied")
     assert denied["details"]["recheck"] is True and denied["details"]["clicked_by"] == "U0APPR01"
@@ -159,10 +161,11 @@ async def test_concurrent_filings_by_different_people_all_go_through(core: Core)
 @pytest.fixture
 def lost_race(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The checks see nothing pending or held, as when a concurrent filing has not committed yet."""
-    async def nothing(self: Tx, *args: object, **kwargs: object) -> None:
+    async def nothing(self: object, *args: object, **kwargs: object) -> None:
         return None
-    for name in ("pending_request_for", "live_grant_for", "pending_extension_for"):
-        monkeypatch.setattr(Tx, name, nothing)
+    for repo, name in ((SqlRequests, "pending_request_for"), (SqlGrants, "live_for"),
+                       (SqlRequests, "pending_extension_for")):
+        monkeypatch.setattr(repo, name, nothing)
     yield
 
 
@@ -209,18 +212,18 @@ async def test_the_indexes_refuse_a_second_pending_request_extension_and_live_gr
                      state=state)
 
     async with core.deps.store.tx() as tx:
-        assert await tx.add_request(req("r-22222222")) is Inserted.OK
-        assert await tx.add_request(req("r-22222222")) is Inserted.ID_TAKEN
-        assert await tx.add_request(req("r-33333333")) is Inserted.CONFLICT
-        assert await tx.add_request(req("r-44444444", RequestKind.EXTEND, "g-22222222")) is Inserted.OK
-        assert await tx.add_request(req("r-55555555", RequestKind.EXTEND, "g-22222222")) is Inserted.CONFLICT
-        assert await tx.add_request(req("r-66666666", RequestKind.EXTEND, "g-33333333")) is Inserted.OK
-        assert await tx.add_grant(grant("g-22222222")) is Inserted.OK
-        assert await tx.add_grant(grant("g-22222222", GrantState.REVOKED)) is Inserted.ID_TAKEN
-        assert await tx.add_grant(grant("g-33333333")) is Inserted.CONFLICT
-        assert await tx.add_grant(grant("g-44444444", GrantState.REVOKED)) is Inserted.OK  # ended: no rule
-        assert await tx.move_request("r-22222222", RequestState.PENDING, RequestState.CANCELLED)
-        assert await tx.add_request(req("r-77777777")) is Inserted.OK  # the rule is about pending ones only
+        assert await tx.requests.add(req("r-22222222")) is Inserted.OK
+        assert await tx.requests.add(req("r-22222222")) is Inserted.ID_TAKEN
+        assert await tx.requests.add(req("r-33333333")) is Inserted.CONFLICT
+        assert await tx.requests.add(req("r-44444444", RequestKind.EXTEND, "g-22222222")) is Inserted.OK
+        assert await tx.requests.add(req("r-55555555", RequestKind.EXTEND, "g-22222222")) is Inserted.CONFLICT
+        assert await tx.requests.add(req("r-66666666", RequestKind.EXTEND, "g-33333333")) is Inserted.OK
+        assert await tx.grants.add(grant("g-22222222")) is Inserted.OK
+        assert await tx.grants.add(grant("g-22222222", GrantState.REVOKED)) is Inserted.ID_TAKEN
+        assert await tx.grants.add(grant("g-33333333")) is Inserted.CONFLICT
+        assert await tx.grants.add(grant("g-44444444", GrantState.REVOKED)) is Inserted.OK  # ended: no rule
+        assert await tx.requests.move("r-22222222", RequestState.PENDING, RequestState.CANCELLED)
+        assert await tx.requests.add(req("r-77777777")) is Inserted.OK  # the rule is about pending ones only
 
 
 # ---------------------------------------------------------------------------------------- IDs
@@ -291,7 +294,7 @@ async def test_a_requester_deactivated_after_filing_is_not_granted_and_everyone_
     reqs, made = await _rows(core)
     assert made == [] and core.groups.emails(ACCOUNT, GROUP) == []
     async with core.deps.store.tx() as tx:
-        req = await tx.request(out.data["request_id"])
+        req = await tx.requests.get(out.data["request_id"])
         assert req and req.state is RequestState.DENIED and req.votes == []
     assert {"user": "U0ALICE", "event": "denied", "request_id": req.id} in core.owed("notify.user")
     [refused] = await _audit(core, "approval.refused")
@@ -308,7 +311,7 @@ async def test_a_requester_removed_from_the_requesters_group_after_filing_is_not
     assert not voted.ok and voted.code == "not_allowed"
     assert "<@U0BOB> is no longer on the list of people who may request `restricted`" in slack_text(voted)
     async with core.deps.store.tx() as tx:
-        assert await tx.grants(requester="U0BOB") == []
+        assert await tx.grants.find(requester="U0BOB") == []
 
 
 async def test_a_requester_whose_slack_email_changed_is_not_granted_the_old_one(core: Core) -> None:
@@ -324,8 +327,8 @@ async def test_a_request_past_its_timeout_but_not_yet_swept_cannot_be_approved(c
     voted = await approval.vote(core.deps, out.data["request_id"], "U0APPR01", VoteChoice.APPROVE)
     assert not voted.ok and voted.code == "request_expired" and "closed as expired" in slack_text(voted)
     async with core.deps.store.tx() as tx:
-        req = await tx.request(out.data["request_id"])
-        assert req and req.state is RequestState.EXPIRED and await tx.grants() == []
+        req = await tx.requests.get(out.data["request_id"])
+        assert req and req.state is RequestState.EXPIRED and await tx.grants.find() == []
     assert len(await _audit(core, "request.expired")) == 1
     assert [r["details"]["code"] for r in await _audit(core, "approval.refused")] == ["request_expired"]
 
@@ -340,7 +343,7 @@ async def test_a_failed_profile_lookup_at_approval_changes_nothing_and_says_try_
     voted = await approval.vote(core.deps, out.data["request_id"], "U0APPR01", VoteChoice.APPROVE)
     assert not voted.ok and voted.code == "lookup_failed" and "try again" in slack_text(voted)
     async with core.deps.store.tx() as tx:
-        req = await tx.request(out.data["request_id"])
+        req = await tx.requests.get(out.data["request_id"])
         assert req and req.state is RequestState.PENDING and req.votes == []
     monkeypatch.undo()
     assert (await approval.vote(core.deps, out.data["request_id"], "U0APPR01", VoteChoice.APPROVE)).code == "approved"
@@ -353,7 +356,7 @@ async def test_each_approval_of_a_two_approval_role_rechecks_the_requester(core:
     voted = await approval.vote(core.deps, out.data["request_id"], "U0APPR02", VoteChoice.APPROVE)
     assert not voted.ok and voted.code == "no_identity" and "guest" in slack_text(voted)
     async with core.deps.store.tx() as tx:
-        assert await tx.grants() == []
+        assert await tx.grants.find() == []
 
 
 async def test_the_extension_itself_refuses_a_total_past_max_duration_and_a_moved_end(core: Core) -> None:
@@ -361,15 +364,15 @@ async def test_the_extension_itself_refuses_a_total_past_max_duration_and_a_move
     out = await requests.submit_extend(core.deps, "U0ALICE", grant.id, timedelta(hours=1), "more")
     assert grant.expires_at and out.ok
     async with core.deps.store.tx() as tx:  # the end moved since it was read: compare-and-set says no
-        assert not await tx.extend_grant(grant.id, grant.expires_at - timedelta(minutes=1),
+        assert not await tx.grants.extend(grant.id, grant.expires_at - timedelta(minutes=1),
                                          grant.expires_at + timedelta(hours=9), None)
-        assert await tx.extend_grant(grant.id, grant.expires_at, grant.expires_at + timedelta(minutes=30), None)
+        assert await tx.grants.extend(grant.id, grant.expires_at, grant.expires_at + timedelta(minutes=30), None)
     with pytest.raises(RuleConflict) as lost:  # 3h30m + 1h > 4h: refused under the grant's lock, rolled back
         async with core.deps.store.tx() as tx:
-            req = await tx.request(out.data["request_id"], lock=True)
+            req = await tx.requests.get(out.data["request_id"], lock=True)
             assert req is not None
             await approval.approve_in_tx(core.deps, tx, req, "U0APPR01")
     assert lost.value.decision.code == "duration_too_long" and "4h30m in all" in slack_text(lost.value.decision.refusal)
     assert _length(await _grant(core, grant.id)) == timedelta(hours=3, minutes=30)
     async with core.deps.store.tx() as tx:
-        assert (await tx.request(out.data["request_id"])).state is RequestState.PENDING  # type: ignore[union-attr]
+        assert (await tx.requests.get(out.data["request_id"])).state is RequestState.PENDING  # type: ignore[union-attr]

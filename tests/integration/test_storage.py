@@ -41,12 +41,12 @@ async def test_a_request_moves_state_only_from_the_expected_state(database_url: 
     store = await _store(database_url)
     now = datetime(2026, 1, 1, tzinfo=UTC)
     async with store.tx() as tx:
-        await tx.add_request(AccessRequest("r-AAAA", "prod-db", "U1", "a@x.io", timedelta(hours=1), "why",
-                                           now, now + timedelta(days=1)))
+        await tx.requests.add(AccessRequest("r-AAAA", "prod-db", "U1", "a@x.io", timedelta(hours=1), "why",
+                                            now, now + timedelta(days=1)))
     async with store.tx() as tx:
-        assert await tx.move_request("r-AAAA", RequestState.PENDING, RequestState.APPROVED)
-        assert not await tx.move_request("r-AAAA", RequestState.PENDING, RequestState.DENIED)
-        got = await tx.request("r-AAAA")
+        assert await tx.requests.move("r-AAAA", RequestState.PENDING, RequestState.APPROVED)
+        assert not await tx.requests.move("r-AAAA", RequestState.PENDING, RequestState.DENIED)
+        got = await tx.requests.get("r-AAAA")
     assert got.state is RequestState.APPROVED and got.expires_at == now + timedelta(days=1)
     await store.engine.dispose()
 
@@ -55,14 +55,14 @@ async def test_the_audit_chain_links_every_event_and_finds_a_changed_row(databas
     store = await _store(database_url)
     for i in range(5):
         async with store.tx() as tx:
-            await tx.audit(AuditEvent("U1", "request.created", details={"i": i, "text": "ünïcode <!channel>"}))
+            await tx.audit.append(AuditEvent("U1", "request.created", details={"i": i, "text": "ünïcode <!channel>"}))
     async with store.tx() as tx:
-        rows = await tx.audit_rows()
+        rows = await tx.audit.rows()
     assert [r["seq"] for r in rows] == [1, 2, 3, 4, 5] and first_broken(rows) is None
     async with store.engine.begin() as conn:
         await conn.execute(text("UPDATE audit_log SET details = :d WHERE seq = 3"), {"d": json.dumps({"i": 99})})
     async with store.tx() as tx:
-        assert first_broken(await tx.audit_rows()) == 3
+        assert first_broken(await tx.audit.rows()) == 3
     await store.engine.dispose()
 
 
@@ -71,11 +71,11 @@ async def test_concurrent_audit_appends_keep_one_unbroken_chain(database_url: st
 
     async def append(i: int) -> None:
         async with store.tx() as tx:
-            await tx.audit(AuditEvent("system", "request.vote", details={"i": i}))
+            await tx.audit.append(AuditEvent("system", "request.vote", details={"i": i}))
 
     await asyncio.gather(*(append(i) for i in range(20)))
     async with store.tx() as tx:
-        rows = await tx.audit_rows()
+        rows = await tx.audit.rows()
     assert len(rows) == 20 and first_broken(rows) is None
     await store.engine.dispose()
 
@@ -83,10 +83,10 @@ async def test_concurrent_audit_appends_keep_one_unbroken_chain(database_url: st
 async def test_a_delivery_key_is_first_only_once(database_url: str) -> None:
     store = await _store(database_url)
     async with store.tx() as tx:
-        assert await tx.first_delivery("event:Ev1")
+        assert await tx.deliveries.first("event:Ev1")
     async with store.tx() as tx:
-        assert not await tx.first_delivery("event:Ev1")
-        assert await tx.first_delivery("event:Ev2")
+        assert not await tx.deliveries.first("event:Ev1")
+        assert await tx.deliveries.first("event:Ev2")
     await store.engine.dispose()
 
 
@@ -150,9 +150,9 @@ async def test_next_due_is_the_earliest_pending_thing(database_url: str) -> None
     now = store.clock.now()
     async with store.tx() as tx:
         assert await tx.next_due() is None
-        await tx.enqueue("notify.user", {"x": 1}, at=now + timedelta(seconds=30))
-        await tx.add_request(AccessRequest("r-BBBB", "r", "U1", "a@x.io", timedelta(hours=1), "", now,
-                                           now + timedelta(seconds=10)))
+        await tx.outbox.enqueue("notify.user", {"x": 1}, at=now + timedelta(seconds=30))
+        await tx.requests.add(AccessRequest("r-BBBB", "r", "U1", "a@x.io", timedelta(hours=1), "", now,
+                                            now + timedelta(seconds=10)))
     async with store.tx() as tx:
         assert await tx.next_due() == now + timedelta(seconds=10)
     await store.engine.dispose()
@@ -166,7 +166,7 @@ async def test_a_commit_that_owes_work_wakes_listeners_in_other_processes(pg_dat
     listener = WorkListener(pg_database_url, woke.set)
     assert await listener.start()
     async with store.tx() as tx:
-        await tx.enqueue("notify.user", {"x": 1})
+        await tx.outbox.enqueue("notify.user", {"x": 1})
     await asyncio.wait_for(woke.wait(), timeout=5)
     await listener.stop()
     await store.engine.dispose()
@@ -183,7 +183,7 @@ async def test_the_work_listener_connects_as_the_engine_does_from_the_url_people
     listener = WorkListener(plain, woke.set)
     assert await listener.start()
     async with store.tx() as tx:
-        await tx.enqueue("notify.user", {"x": 1})
+        await tx.outbox.enqueue("notify.user", {"x": 1})
     await asyncio.wait_for(woke.wait(), timeout=5)
     await listener.stop()
     await store.engine.dispose()

@@ -24,7 +24,7 @@ async def core(database_url):  # noqa: ANN001, ANN201
 
 async def _grant_of(core, request_id):  # noqa: ANN001, ANN202
     async with core.deps.store.tx() as tx:
-        found = await tx.grants()
+        found = await tx.grants.find()
     return next(g for g in found if g.request_id == request_id)
 
 
@@ -52,7 +52,7 @@ async def test_a_day_long_grant_is_applied_warned_and_revoked_on_time(core) -> N
     assert core.groups.revoked == [(ACCOUNT, "alice@example.com")]
     assert core.groups.groups[(ACCOUNT, GROUP)]["include"][0] == {"email_domain": {"domain": "sre.example.com"}}
     async with core.deps.store.tx() as tx:
-        rows = await tx.audit_rows()
+        rows = await tx.audit.rows()
     actions = [r["action"] for r in rows]
     for a in ("request.created", "request.vote", "request.approved", "grant.applied", "grant.warned",
               "grant.revoked", "session.revoked"):
@@ -66,8 +66,8 @@ async def test_one_deny_denies_and_no_grant_is_made(core) -> None:  # noqa: ANN0
     out = await approval.vote(core.deps, rid, "U0APPR02", VoteChoice.DENY)
     assert out.code == "denied"
     async with core.deps.store.tx() as tx:
-        assert (await tx.request(rid)).state is RequestState.DENIED
-        assert await tx.grants() == []
+        assert (await tx.requests.get(rid)).state is RequestState.DENIED
+        assert await tx.grants.find() == []
 
 
 async def test_two_approvals_needed_means_two_distinct_approvers(core) -> None:  # noqa: ANN001
@@ -86,7 +86,7 @@ async def test_non_approvers_and_self_approval_are_refused_and_audited(core) -> 
     assert (await approval.vote(core.deps, rid, "U0APPR01", VoteChoice.APPROVE)).code == "self_approval"
     assert (await approval.vote(core.deps, rid, "U0APPR03", VoteChoice.APPROVE)).code == "approved"  # via S0SRE
     async with core.deps.store.tx() as tx:
-        refused = await tx.audit_rows(action="approval.refused")
+        refused = await tx.audit.rows(action="approval.refused")
     assert [r["details"]["code"] for r in refused] == ["not_an_approver", "self_approval"]
 
 
@@ -111,8 +111,8 @@ async def test_refusals_say_why_and_are_audited(core, role, duration, reason, co
     out = await requests.submit(core.deps, "U0ALICE", role, duration, reason)
     assert not out.ok and out.code == code and slack_text(out)
     async with core.deps.store.tx() as tx:
-        rows = await tx.audit_rows(action="request.refused")
-        assert await tx.pending_requests() == []
+        rows = await tx.audit.rows(action="request.refused")
+        assert await tx.requests.pending() == []
     assert rows[-1]["details"]["code"] == code
 
 
@@ -145,7 +145,7 @@ async def test_email_stays_while_another_grant_on_the_same_group_needs_it(core) 
     await core.settle()
     assert core.groups.emails(ACCOUNT, GROUP2) == []
     async with core.deps.store.tx() as tx:
-        assert {g.state for g in await tx.grants()} == {GrantState.REVOKED}
+        assert {g.state for g in await tx.grants.find()} == {GrantState.REVOKED}
 
 
 async def test_a_standing_member_is_never_removed_by_the_bot(core) -> None:  # noqa: ANN001
@@ -162,12 +162,12 @@ async def test_a_transient_failure_is_retried_and_the_grant_waits_for_confirmati
     await requests.submit(core.deps, "U0ALICE", "shared-a", timedelta(hours=1), "")
     await core.settle()
     async with core.deps.store.tx() as tx:
-        (g,) = await tx.grants()
+        (g,) = await tx.grants.find()
     assert g.state is GrantState.PENDING
     core.clock.advance(timedelta(seconds=5))
     await core.settle()
     async with core.deps.store.tx() as tx:
-        (g,) = await tx.grants()
+        (g,) = await tx.grants.find()
     assert g.state is GrantState.ACTIVE and g.granted_at == core.clock.now()
 
 
@@ -186,8 +186,8 @@ async def test_a_revocation_failing_for_minutes_alerts_admins_and_recovers(core)
     await core.settle()
     assert "revoke_recovered" in [p["event"] for p in core.owed("notify.admins")]
     async with core.deps.store.tx() as tx:
-        (g,) = await tx.grants()
-        failed = await tx.audit_rows(action="grant.revoke_failed")
+        (g,) = await tx.grants.find()
+        failed = await tx.audit.rows(action="grant.revoke_failed")
     assert g.state is GrantState.REVOKED and failed
 
 
@@ -196,8 +196,8 @@ async def test_a_permanent_error_fails_the_grant_and_tells_people(core) -> None:
     await requests.submit(core.deps, "U0ALICE", "shared-a", timedelta(hours=1), "")
     await core.settle()
     async with core.deps.store.tx() as tx:
-        (g,) = await tx.grants()
-        rows = await tx.audit_rows(action="grant.apply_failed")
+        (g,) = await tx.grants.find()
+        rows = await tx.audit.rows(action="grant.apply_failed")
     assert g.state is GrantState.FAILED
     assert rows[0]["details"]["errors"] == [{"code": 7003, "message": "nope"}]
     assert any(p["event"] == "failed" for p in core.owed("notify.user"))
@@ -208,12 +208,12 @@ async def test_revoking_by_hand_ends_the_grant_and_only_owner_or_admin_may(core)
     await requests.submit(core.deps, "U0ALICE", "shared-a", timedelta(hours=1), "")
     await core.settle()
     async with core.deps.store.tx() as tx:
-        (g,) = await tx.grants()
+        (g,) = await tx.grants.find()
     assert not (await grants.revoke(core.deps, "U0BOB", g.id)).ok
     assert (await grants.revoke(core.deps, "U0ADMIN1", g.id)).ok
     await core.settle()
     async with core.deps.store.tx() as tx:
-        (g,) = await tx.grants()
+        (g,) = await tx.grants.find()
     assert g.state is GrantState.REVOKED and g.revoke_reason == "admin"
 
 
@@ -222,7 +222,7 @@ async def test_pending_requests_expire_after_the_timeout(core) -> None:  # noqa:
     core.clock.advance(timedelta(hours=24))
     await core.settle()
     async with core.deps.store.tx() as tx:
-        assert (await tx.request(rid)).state is RequestState.EXPIRED
+        assert (await tx.requests.get(rid)).state is RequestState.EXPIRED
     assert (await approval.vote(core.deps, rid, "U0APPR01", VoteChoice.APPROVE)).code == "already_decided"
 
 
@@ -230,11 +230,11 @@ async def test_extending_moves_the_expiry_and_rearms_the_warning(core) -> None: 
     await requests.submit(core.deps, "U0ALICE", "shared-a", timedelta(hours=1), "")
     await core.settle()
     async with core.deps.store.tx() as tx:
-        (g,) = await tx.grants()
+        (g,) = await tx.grants.find()
     out = await requests.submit_extend(core.deps, "U0ALICE", g.id, timedelta(hours=1), "")
     assert out.ok, slack_text(out)
     async with core.deps.store.tx() as tx:
-        (g2,) = await tx.grants()
+        (g2,) = await tx.grants.find()
     assert g2.expires_at == g.expires_at + timedelta(hours=1)
 
 
@@ -244,9 +244,9 @@ async def test_an_approval_racing_the_pending_timeout_never_grants_and_expires_i
     voted, expired = await asyncio.gather(approval.vote(core.deps, rid, "U0APPR01", VoteChoice.APPROVE),
                                           requests.expire_request(core.deps, rid))
     async with core.deps.store.tx() as tx:
-        req = await tx.request(rid)
-        rows = await tx.audit_rows()
-        made = await tx.grants()
+        req = await tx.requests.get(rid)
+        rows = await tx.audit.rows()
+        made = await tx.grants.find()
     # Past its request_timeout the request can no longer be approved: whichever runs first closes it as
     # expired (the sweep, or the click, which re-checks the timeout), once.
     assert req.state is RequestState.EXPIRED and voted.code in ("request_expired", "already_decided")
@@ -261,8 +261,8 @@ async def test_approve_racing_deny_ends_in_one_outcome(core) -> None:  # noqa: A
                                 approval.vote(core.deps, rid, "U0APPR02", VoteChoice.DENY))
     assert sorted([a.ok, d.ok]) == [False, True]
     async with core.deps.store.tx() as tx:
-        rows = await tx.audit_rows()
-        made = await tx.grants()
+        rows = await tx.audit.rows()
+        made = await tx.grants.find()
     decisions = [r["action"] for r in rows if r["action"] in ("request.approved", "request.denied")]
     assert len(decisions) == 1 and len(made) == (1 if decisions == ["request.approved"] else 0)
 
@@ -273,21 +273,21 @@ async def test_racing_approve_clicks_make_one_grant(core) -> None:  # noqa: ANN0
                                   for voter in ("U0APPR01", "U0APPR02", "U0APPR01", "U0APPR03") * 3))
     assert [o.code for o in outs].count("approved") == 1
     async with core.deps.store.tx() as tx:
-        assert len(await tx.grants()) == 1
-        assert len(await tx.audit_rows(action="request.approved")) == 1
+        assert len(await tx.grants.find()) == 1
+        assert len(await tx.audit.rows(action="request.approved")) == 1
 
 
 async def test_a_revoke_racing_the_expiry_revokes_once(core) -> None:  # noqa: ANN001
     await requests.submit(core.deps, "U0ALICE", "shared-a", timedelta(hours=1), "")
     await core.settle()
     async with core.deps.store.tx() as tx:
-        (g,) = await tx.grants()
+        (g,) = await tx.grants.find()
     core.clock.advance(timedelta(hours=1))
     await asyncio.gather(grants.revoke(core.deps, "U0ALICE", g.id), grants.expire_grant(core.deps, g.id))
     await core.settle()
     async with core.deps.store.tx() as tx:
-        (g,) = await tx.grants()
-        rows = await tx.audit_rows(action="grant.revoked")
+        (g,) = await tx.grants.find()
+        rows = await tx.audit.rows(action="grant.revoked")
     assert g.state is GrantState.REVOKED and len(rows) == 1
     assert rows[0]["details"]["reason"] in ("expired", "manual")
 
@@ -296,13 +296,13 @@ async def test_an_expiry_rereads_state_so_an_extended_grant_is_not_cut_short(cor
     await requests.submit(core.deps, "U0ALICE", "shared-a", timedelta(hours=1), "")
     await core.settle()
     async with core.deps.store.tx() as tx:
-        (g,) = await tx.grants()
+        (g,) = await tx.grants.find()
     await requests.submit_extend(core.deps, "U0ALICE", g.id, timedelta(hours=1), "")
     core.clock.advance(timedelta(hours=1))
     assert not await grants.expire_grant(core.deps, g.id)
     await core.settle()
     async with core.deps.store.tx() as tx:
-        (g,) = await tx.grants()
+        (g,) = await tx.grants.find()
     assert g.state is GrantState.ACTIVE
 
 

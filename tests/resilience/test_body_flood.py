@@ -114,7 +114,7 @@ async def test_a_flood_of_stalled_large_bodies_is_bounded_in_memory_and_cut(tmp_
 
         async def granted() -> bool:
             async with store.tx() as tx:
-                return [g.state for g in await tx.grants()] == [GrantState.ACTIVE]
+                return [g.state for g in await tx.grants.find()] == [GrantState.ACTIVE]
 
         await wait_until(granted, 15, "the signed request sent during the flood to be granted")
         assert await asyncio.to_thread(proc.terminate) == 0

@@ -109,7 +109,7 @@ async def _cycle(chaos: Chaos, slack, store, user: str, role: str, stats: dict) 
         return
     async def my_request() -> str | None:
         async with store.tx() as tx:
-            pending = await tx.requests_of(user, RequestState.PENDING)
+            pending = await tx.requests.of(user, RequestState.PENDING)
         return pending[-1].id if pending else None
 
     try:
@@ -123,7 +123,7 @@ async def _cycle(chaos: Chaos, slack, store, user: str, role: str, stats: dict) 
 
     async def decided() -> bool:
         async with store.tx() as tx:
-            req = await tx.request(rid)
+            req = await tx.requests.get(rid)
         return req is not None and req.state is not RequestState.PENDING
 
     while not await decided():
@@ -169,7 +169,7 @@ async def test_access_ends_on_time_through_crashes_and_cloudflare_faults(databas
                     # wait for this person's grant to end before they ask again
                     async def mine_done() -> bool:
                         async with store.tx() as tx:
-                            live = await tx.grants(requester=user, states=(GrantState.PENDING, GrantState.ACTIVE))
+                            live = await tx.grants.find(requester=user, states=(GrantState.PENDING, GrantState.ACTIVE))
                         return not live
                     await wait_until(mine_done, 60, f"{user}'s grant to end", step=0.2)
                 finally:
@@ -182,14 +182,14 @@ async def test_access_ends_on_time_through_crashes_and_cloudflare_faults(databas
 
         async def settled() -> bool:
             async with store.tx() as tx:
-                live = await tx.grants(states=(GrantState.PENDING, GrantState.ACTIVE, GrantState.REVOKING))
+                live = await tx.grants.find(states=(GrantState.PENDING, GrantState.ACTIVE, GrantState.REVOKING))
             return not live
 
         await wait_until(settled, 90, "every grant to end")
         cf.set_fault_rate(0.0)
         async with store.tx() as tx:
-            grants = await tx.grants()
-            rows = await tx.audit_rows()
+            grants = await tx.grants.find()
+            rows = await tx.audit.rows()
             approved = [r["request_id"] for r in rows if r["action"] == "request.approved"]
         emails = set(USERS.values())
 

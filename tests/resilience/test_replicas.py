@@ -51,13 +51,13 @@ async def test_two_serve_processes_on_one_database_do_each_thing_once(pg_databas
 
         async def all_ended() -> bool:
             async with store.tx() as tx:
-                found = await tx.grants()
+                found = await tx.grants.find()
             return len(found) == len(USERS) and all(g.state is GrantState.REVOKED for g in found)
 
         await wait_until(all_ended, 45, "every grant applied, warned and revoked")
         async with store.tx() as tx:
-            grants = await tx.grants()
-            rows = await tx.audit_rows()
+            grants = await tx.grants.find()
+            rows = await tx.audit.rows()
         assert first_broken(rows) is None
         for g in grants:
             mine = [r["action"] for r in rows if r["grant_id"] == g.id]
@@ -110,7 +110,7 @@ async def test_sigterm_stops_serve_with_exit_0_and_the_database_intact(tmp_path:
 
             async def active() -> bool:
                 async with store.tx() as tx:
-                    return [g.state for g in await tx.grants()] == [GrantState.ACTIVE]
+                    return [g.state for g in await tx.grants.find()] == [GrantState.ACTIVE]
 
             await wait_until(active, 15, "the grant to be active")
             await store.engine.dispose()

@@ -148,8 +148,8 @@ async def _anything_due(stack: Stack) -> bool:
     now = stack.bot.deps.clock.now()
     async with store.engine.connect() as conn:
         tx = Tx(conn, store.clock, store.pg)
-        return bool(await tx.due_effects(now, limit=1) or await tx.due_grant_expiries(now, limit=1)
-                    or await tx.due_warnings(now, limit=1) or await tx.due_request_expiries(now, limit=1))
+        return bool(await tx.outbox.due_effects(now, limit=1) or await tx.grants.due_expiries(now, limit=1)
+                    or await tx.grants.due_warnings(now, limit=1) or await tx.requests.due_expiries(now, limit=1))
 
 
 async def advance(stack: Stack, clock: ManualClock, delta: timedelta) -> None:
@@ -269,27 +269,27 @@ def group_calls(stack: Stack, group_id: str, since: int = 0) -> list[Any]:
 
 async def audit(stack: Stack, action: str | None = None) -> list[dict[str, Any]]:
     async with stack.bot.deps.store.tx() as tx:
-        return await tx.audit_rows(action=action)
+        return await tx.audit.rows(action=action)
 
 
 async def grants(stack: Stack, **filters: Any) -> list[Grant]:
     async with stack.bot.deps.store.tx() as tx:
-        return await tx.grants(**filters)
+        return await tx.grants.find(**filters)
 
 
 async def request(stack: Stack, request_id: str) -> AccessRequest:
     async with stack.bot.deps.store.tx() as tx:
-        req = await tx.request(request_id)
+        req = await tx.requests.get(request_id)
     assert req is not None, request_id
     return req
 
 
 async def only_request(stack: Stack, user: str, state: RequestState = RequestState.PENDING) -> AccessRequest:
     async with stack.bot.deps.store.tx() as tx:
-        reqs = await tx.requests_of(user, state)
+        reqs = await tx.requests.of(user, state)
     assert len(reqs) == 1, reqs
     async with stack.bot.deps.store.tx() as tx:
-        req = await tx.request(reqs[0].id)
+        req = await tx.requests.get(reqs[0].id)
     assert req is not None
     return req
 
@@ -299,7 +299,7 @@ async def all_requests(stack: Stack) -> list[AccessRequest]:
     async with stack.bot.deps.store.tx() as tx:
         for state in RequestState:
             for uid in (ALICE, BOB, CAROL, DANA, MALLORY, "U0BOTTY", "U0GUEST", "U0GONE", "U0NOMAIL"):
-                out.extend(await tx.requests_of(uid, state))
+                out.extend(await tx.requests.of(uid, state))
     return out
 
 

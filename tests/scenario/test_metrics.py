@@ -35,7 +35,7 @@ async def test_revocation_overdue_seconds_rises_while_cloudflare_refuses_and_fal
         await stack.driver.slash("U0ALICE", "request staging 1h")
         await stack.idle()
         async with stack.bot.deps.store.tx() as tx:
-            assert [g.state for g in await tx.grants()] == [GrantState.ACTIVE]
+            assert [g.state for g in await tx.grants.find()] == [GrantState.ACTIVE]
         assert await _metric(stack.url, "accessbot_revocation_overdue_seconds") == 0
         stack.cloudflare.set_fault_rate(1.0, kinds=("503",))
         clock.advance(timedelta(hours=1, seconds=30))
@@ -62,7 +62,7 @@ async def test_a_grant_state_that_drops_to_zero_reads_zero_not_its_last_value(da
         await stack.driver.slash("U0ALICE", "request staging 1h")
         await stack.idle()
         async with stack.bot.deps.store.tx() as tx:
-            (grant,) = await tx.grants()
+            (grant,) = await tx.grants.find()
         assert await _metric(stack.url, 'accessbot_grants{state="active"}') == 1
         assert await _metric(stack.url, 'accessbot_grants{state="revoked"}') == 0
         await stack.driver.slash("U0ALICE", f"revoke {grant.id}")

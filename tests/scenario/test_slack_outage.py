@@ -53,10 +53,10 @@ async def test_with_slack_down_and_thousands_of_notices_owed_every_expired_email
     await _slack_down(stack, how)
     async with stack.bot.deps.store.tx() as tx:
         for i in range(SLACK_BACKLOG):  # notices from earlier grants, still owed and due
-            await tx.enqueue("notify.user", {"user": ALICE, "event": "approved", "grant_id": some_grant.id},
-                             key="slack")
+            await tx.outbox.enqueue("notify.user", {"user": ALICE, "event": "approved", "grant_id": some_grant.id},
+                                    key="slack")
             if i % 2:
-                await tx.enqueue("home.refresh", {"users": [ALICE], "approvers_of": None}, key="slack")
+                await tx.outbox.enqueue("home.refresh", {"users": [ALICE], "approvers_of": None}, key="slack")
 
     clock.advance(timedelta(hours=1))
     expired_at = time.monotonic()
@@ -74,4 +74,4 @@ async def test_with_slack_down_and_thousands_of_notices_owed_every_expired_email
     assert len(revoked) == 4 and all(r["details"]["email_left_group"] for r in revoked)
     assert lag < ON_TIME
     async with stack.bot.deps.store.tx() as tx:  # the notices are still owed, not dropped
-        assert len([r for r in await tx.pending_effects_for_key("slack")]) >= SLACK_BACKLOG
+        assert len([r for r in await tx.outbox.pending_effects_for_key("slack")]) >= SLACK_BACKLOG

@@ -13,6 +13,7 @@ from bot.domain.model import VoteChoice
 from bot.domain.outcomes import Outcome
 from bot.services import approval as approval_cases
 from bot.services import grants as grant_cases
+from bot.services import queries
 from bot.services import requests as request_cases
 from bot.services.context import Deps
 from bot.slack import blocks as bk
@@ -51,8 +52,7 @@ async def ask_extension(kit: Kit, body: dict[str, Any], respond) -> None:  # noq
     grant_id = await clicked_id(kit, body, respond, "grant")
     if grant_id is None:
         return
-    async with kit.deps.store.tx() as tx:
-        grant = await tx.grant(grant_id)
+    grant = await queries.grant(kit.deps, grant_id)
     role = kit.deps.policy.role(grant.role) if grant else None
     duration = role.default_duration if role else None
     if duration is None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.services import conversations
 from bot.slack import blocks as bk
 from bot.slack.home import publish_home
 from bot.slack.listeners import Kit
@@ -24,6 +25,5 @@ def register(app: AsyncApp, kit: Kit) -> None:
             log.info("app_home_opened without a user ID; ignored")
             return
         if event.get("tab") in (None, "home"):
-            async with kit.deps.store.tx() as tx:
-                await tx.saw_home(event["user"])
+            await conversations.saw_home(kit.deps, event["user"])
             await publish_home(kit.deps, kit.client, event["user"])

@@ -1,0 +1,239 @@
+"""Repository ports, one per aggregate: what the use cases read and write, whatever the database."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from bot.domain.audit import AuditEvent
+from bot.domain.checkpoint import Checkpoint
+from bot.domain.effects import Effect
+from bot.domain.model import AccessRequest, Grant, GrantState, RequestState, Vote
+
+
+class Inserted(StrEnum):
+    """How an insert of a row with a fresh ID went."""
+
+    OK = "ok"
+    ID_TAKEN = "id_taken"    # another row has this ID: try again with a fresh one
+    CONFLICT = "conflict"    # a unique rule (one pending request, one pending extension, one live grant) forbids it
+
+
+class Requests(Protocol):
+    """Access requests (new grants and extensions) with their votes."""
+
+    async def add(self, r: AccessRequest) -> Inserted:
+        """Insert a new request; ID_TAKEN when its ID exists, CONFLICT when a one-pending rule forbids it."""
+        ...
+
+    async def get(self, request_id: str, *, lock: bool = False) -> AccessRequest | None:
+        """The request with its votes; `lock` holds it against concurrent votes until the unit of work ends."""
+        ...
+
+    async def filed_since(self, requester: str, since: datetime) -> list[datetime]:
+        """When the requester filed each request and extension created after `since`, newest first."""
+        ...
+
+    async def pending_extension_for(self, grant_id: str, *, except_id: str | None = None) -> AccessRequest | None:
+        """The pending extension of a grant (other than `except_id`), if any."""
+        ...
+
+    async def pending_request_for(self, requester: str, role: str, *,
+                                  except_id: str | None = None) -> AccessRequest | None:
+        """The requester's pending new-grant request for the role (other than `except_id`), if any."""
+        ...
+
+    async def add_vote(self, vote: Vote) -> bool:
+        """Record a vote; False when this voter already voted on this request."""
+        ...
+
+    async def move(self, request_id: str, frm: RequestState, to: RequestState, **fields: Any) -> bool:
+        """Compare-and-set a request's state (and set `fields`); False when it was no longer `frm`."""
+        ...
+
+    async def of(self, requester: str, state: RequestState = RequestState.PENDING) -> list[AccessRequest]:
+        """The requester's requests in a state, oldest first."""
+        ...
+
+    async def pending(self) -> list[AccessRequest]:
+        """Every pending request, oldest first."""
+        ...
+
+    async def due_expiries(self, now: datetime, limit: int = 100) -> list[str]:
+        """IDs of pending requests whose timeout has come, soonest first."""
+        ...
+
+
+class Grants(Protocol):
+    """Grants of a role to a person, with their expiry and warning times."""
+
+    async def add(self, g: Grant) -> Inserted:
+        """Insert a new grant; ID_TAKEN when its ID exists, CONFLICT when the person already holds the role."""
+        ...
+
+    async def get(self, grant_id: str, *, lock: bool = False) -> Grant | None:
+        """The grant, or None; `lock` holds it until the unit of work ends."""
+        ...
+
+    async def extend(self, grant_id: str, old_expiry: datetime, new_expiry: datetime,
+                     warn_at: datetime | None) -> bool:
+        """Move an active grant's end from `old_expiry` to `new_expiry` (compare-and-set on the old end)."""
+        ...
+
+    async def move(self, grant_id: str, frm: tuple[GrantState, ...], to: GrantState, **fields: Any) -> bool:
+        """Compare-and-set a grant's state (and set `fields`); False when it was in none of `frm`."""
+        ...
+
+    async def update(self, grant_id: str, state: GrantState, **fields: Any) -> bool:
+        """Change fields of a grant that is still in `state`; False when it is not."""
+        ...
+
+    async def live_for(self, requester: str, role: str) -> Grant | None:
+        """The requester's pending or active grant of the role, if any."""
+        ...
+
+    async def find(
+        self, *, states: tuple[GrantState, ...] | None = None, requester: str | None = None,
+        email: str | None = None, role: str | None = None, account_id: str | None = None,
+        group_id: str | None = None, request_id: str | None = None, limit: int | None = None,
+    ) -> list[Grant]:
+        """Grants matching every filter given (email case-insensitively), oldest first."""
+        ...
+
+    async def due_expiries(self, now: datetime, limit: int = 200) -> list[str]:
+        """IDs of active grants whose time is up, soonest first."""
+        ...
+
+    async def due_warnings(self, now: datetime, limit: int = 200) -> list[str]:
+        """IDs of active, unwarned grants whose expiry warning is due."""
+        ...
+
+
+class Members(Protocol):
+    """Which emails' rules in which Cloudflare groups the bot added (and so may remove)."""
+
+    async def emails(self, account_id: str, group_id: str) -> set[str]:
+        """Lower-cased emails whose rule in the group the bot added."""
+        ...
+
+    async def groups(self) -> set[tuple[str, str]]:
+        """Every (account, group) the bot has added an email to."""
+        ...
+
+    async def add(self, account_id: str, group_id: str, emails: set[str]) -> None:
+        """Record that the bot owns these emails' rules in the group (before it writes them)."""
+        ...
+
+    async def remove(self, account_id: str, group_id: str, emails: set[str]) -> None:
+        """Forget the bot's ownership of these emails' rules in the group."""
+        ...
+
+
+class Outbox(Protocol):
+    """Side effects owed, committed with the state change that owes them, claimed by key and lane."""
+
+    async def enqueue(self, kind: str, payload: dict[str, Any], *, key: str | None = None,
+                      at: datetime | None = None, lane: int | None = None) -> None:
+        """Owe a side effect (in `lane`, else its kind's), due at `at` or now."""
+        ...
+
+    async def owe(self, effect: Effect, *, at: datetime | None = None) -> None:
+        """Owe a typed effect (bot.domain.effects encodes its kind, payload, key and lane), due at `at` or now."""
+        ...
+
+    async def due_keys(self, now: datetime, *, per_lane: int = ...) -> list[tuple[str, int]]:
+        """Keys with effects due now, lane by lane (most urgent first), each with its most urgent lane."""
+        ...
+
+    async def due_effects(self, now: datetime, limit: int = 50) -> list[Any]:
+        """Pending effects whose time has come, oldest first."""
+        ...
+
+    async def effect(self, effect_id: int) -> Any:
+        """One effect (id, kind, key, payload, state, attempts, next_at, ...), or None."""
+        ...
+
+    async def pending_effects_for_key(self, key: str) -> list[Any]:
+        """Pending effects sharing a key, oldest first."""
+        ...
+
+    async def postpone_key(self, key: str, at: datetime) -> None:
+        """Nothing of this key is tried before `at`: its pending effects due earlier wait."""
+        ...
+
+    async def finish_effects(self, ids: list[int], state: str = "done", error: str | None = None) -> None:
+        """Mark effects done (or dead) if still pending."""
+        ...
+
+    async def retry_effects(self, ids: list[int], at: datetime, error: str, *, first_failed_at: datetime,
+                            next_alert_at: datetime | None = None, alerts: int | None = None) -> None:
+        """Push pending effects to a later attempt, remembering the error and when failing began."""
+        ...
+
+    async def effect_counts(self) -> dict[str, int]:
+        """How many effects are in each state."""
+        ...
+
+
+class AuditLog(Protocol):
+    """The hash-chained audit log."""
+
+    async def append(self, event: AuditEvent) -> dict[str, Any]:
+        """Append an event to the chain (serialised across processes) and return its sealed row."""
+        ...
+
+    async def rows(self, *, since_seq: int = 0, since_at: str | None = None, limit: int | None = None,
+                   action: str | None = None, role: str | None = None, actor: str | None = None,
+                   subject: str | None = None, newest: bool = False) -> list[dict[str, Any]]:
+        """Audit rows in order (oldest first unless `newest`), filtered; `actor` and `subject` together
+        mean either one."""
+        ...
+
+    async def lock(self) -> None:
+        """Hold the chain until the unit of work ends: no event is appended meanwhile."""
+        ...
+
+    async def head(self) -> tuple[int, str]:
+        """The number of events and the chain hash of the last one (the genesis hash when there is none)."""
+        ...
+
+
+class Checkpoints(Protocol):
+    """Signed audit checkpoints kept next to the audit log."""
+
+    async def last(self) -> Any:
+        """The newest stored checkpoint (tree_size, head_hash, note_hash, note), or None."""
+        ...
+
+    async def add(self, cp: Checkpoint) -> None:
+        """Store a checkpoint just signed."""
+        ...
+
+
+class SlackState(Protocol):
+    """Slack conversation state: where approval messages were posted, who has opened the App Home."""
+
+    async def add_approval_message(self, request_id: str, channel: str, ts: str, approver: str | None) -> None:
+        """Remember where an approval message was posted."""
+        ...
+
+    async def approval_messages(self, request_id: str) -> list[Any]:
+        """Where the request's approval message(s) were posted (channel, ts, approver)."""
+        ...
+
+    async def saw_home(self, user_id: str) -> None:
+        """Remember that this user opened the App Home."""
+        ...
+
+    async def home_viewers(self, user_ids: list[str]) -> list[str]:
+        """Those of `user_ids` who have opened the App Home, in the given order."""
+        ...
+
+
+class Deliveries(Protocol):
+    """Delivery keys seen (Slack retries carry the same event ID)."""
+
+    async def first(self, key: str) -> bool:
+        """True the first time a delivery key is seen."""
+        ...

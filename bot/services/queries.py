@@ -1,0 +1,108 @@
+"""Read-only use cases for the adapters (Slack, /api, the notifier): what they show, without opening the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.domain.effects import PostApproval, request_key
+from bot.domain.model import AccessRequest, Grant, GrantState, RequestState
+from bot.services.context import Deps
+from bot.services.requests import pending_for
+
+HELD = (GrantState.PENDING, GrantState.ACTIVE, GrantState.REVOKING)  # what `/access list` and the Home show
+
+
+@dataclass
+class MyAccess:
+    """One person's grants being applied, held or revoked, their pending requests, and those they may decide."""
+
+    grants: list[Grant]
+    requests: list[AccessRequest]
+    waiting: list[AccessRequest] = field(default_factory=list)
+
+
+@dataclass
+class RequestView:
+    """A request as the notifier shows it: its grant (made, or extended) and where its approval messages are."""
+
+    request: AccessRequest | None
+    grant: Grant | None
+    messages: list[Any]
+
+
+async def grant(deps: Deps, grant_id: str) -> Grant | None:
+    """The grant, or None."""
+    async with deps.store.tx() as tx:
+        return await tx.grants.get(grant_id)
+
+
+async def grants_of(deps: Deps, *, email: str | None = None, role: str | None = None,
+                    requester: str | None = None, states: tuple[GrantState, ...] | None = None) -> list[Grant]:
+    """Grants matching every filter given (email case-insensitively), oldest first."""
+    async with deps.store.tx() as tx:
+        return await tx.grants.find(email=email, role=role, requester=requester, states=states)
+
+
+async def request_and_grants(deps: Deps, request_id: str) -> tuple[AccessRequest | None, list[Grant]]:
+    """The request (with its votes) and the grants it made, oldest first; (None, []) when there is none."""
+    async with deps.store.tx() as tx:
+        req = await tx.requests.get(request_id)
+        made = await tx.grants.find(request_id=request_id) if req is not None else []
+    return req, made
+
+
+async def request_view(deps: Deps, request_id: str) -> RequestView:
+    """The request, the grant it made (or the one it extends) and where its approval messages were posted."""
+    async with deps.store.tx() as tx:
+        req = await tx.requests.get(request_id)
+        found = None
+        if req is not None:
+            made = await tx.grants.find(request_id=req.id)
+            found = made[0] if made else None
+            if found is None and req.grant_id:
+                found = await tx.grants.get(req.grant_id)
+        msgs = await tx.slack.approval_messages(request_id)
+    return RequestView(req, found, msgs)
+
+
+async def approval_post_owed(deps: Deps, request_id: str) -> bool:
+    """Whether the request's approval message is still owed (its post is pending under the request's key, so
+    only that key's few rows are read, never the whole Slack backlog)."""
+    async with deps.store.tx() as tx:
+        rows = await tx.outbox.pending_effects_for_key(request_key(request_id))
+    return any(r.kind == PostApproval.KIND and r.payload.get("request_id") == request_id for r in rows)
+
+
+async def my_access(deps: Deps, user: str, *, waiting: bool = False) -> MyAccess:
+    """The user's grants being applied, held or revoked and pending requests; with `waiting`, also the
+    pending requests they may decide (one consistent read)."""
+    async with deps.store.tx() as tx:
+        grants = await tx.grants.find(requester=user, states=HELD)
+        reqs = await tx.requests.of(user, RequestState.PENDING)
+        decide = await pending_for(deps, tx, user) if waiting else []
+    return MyAccess(grants, reqs, decide)
+
+
+async def waiting_for(deps: Deps, user: str) -> list[AccessRequest]:
+    """Pending requests this user could decide, oldest first."""
+    async with deps.store.tx() as tx:
+        return await pending_for(deps, tx, user)
+
+
+async def home_viewers(deps: Deps, user_ids: list[str]) -> list[str]:
+    """Those of `user_ids` who have opened the App Home, in the given order."""
+    async with deps.store.tx() as tx:
+        return await tx.slack.home_viewers(user_ids)
+
+
+async def audit_page(deps: Deps, *, since_seq: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+    """Audit events after `since_seq`, oldest first, at most `limit`."""
+    async with deps.store.tx() as tx:
+        return await tx.audit.rows(since_seq=since_seq, limit=limit)
+
+
+async def audit_event(deps: Deps, seq: int) -> dict[str, Any] | None:
+    """The audit event numbered `seq`, or None."""
+    found = await audit_page(deps, since_seq=seq - 1, limit=1)
+    return found[0] if found else None

@@ -1,0 +1,1 @@
+"""SQL repositories, one per aggregate, each over the unit of work's open connection."""

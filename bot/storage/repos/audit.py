@@ -1,0 +1,74 @@
+"""The hash-chained audit log in SQL."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import insert, or_, select, text
+
+from bot.domain.audit import GENESIS_HASH, AuditEvent, canonical_json, seal
+from bot.storage import tables as t
+from bot.storage.repos.base import SqlRepo
+
+AUDIT_LOCK = 727100002
+
+
+def audit_row(row: Any) -> dict[str, Any]:
+    """An audit_log row as the dict the hash covers (details parsed back from their canonical JSON)."""
+    return {
+        "seq": row.seq, "at": row.at, "actor": row.actor, "action": row.action,
+        "request_id": row.request_id, "grant_id": row.grant_id, "role": row.role,
+        "subject": row.subject, "details": json.loads(row.details), "prev_hash": row.prev_hash,
+        "hash": row.hash,
+    }
+
+
+class SqlAuditLog(SqlRepo):
+    """The AuditLog repository on the audit_log table; `audited` holds the rows this transaction appended."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.audited: list[dict[str, Any]] = []
+
+    async def lock(self) -> None:
+        """Hold the audit chain's lock for the rest of the transaction (PostgreSQL; SQLite has one writer)."""
+        if self.pg:
+            await self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK})
+
+    async def head(self) -> tuple[int, str]:
+        """The number of audit events and the chain hash of the last one (the genesis hash when there is none)."""
+        last = (await self.conn.execute(
+            select(t.audit_log.c.seq, t.audit_log.c.hash).order_by(t.audit_log.c.seq.desc()).limit(1))).first()
+        return (int(last.seq), last.hash) if last else (0, GENESIS_HASH)
+
+    async def append(self, event: AuditEvent) -> dict[str, Any]:
+        """Append an event to the hash chain (serialised across processes) and return its row."""
+        await self.lock()
+        seq, prev = await self.head()
+        record = seal(event, seq + 1, self.clock.now(), prev)
+        await self.conn.execute(insert(t.audit_log).values(
+            **{**record, "details": canonical_json(record["details"])}))
+        self.audited.append(record)
+        return record
+
+    async def rows(self, *, since_seq: int = 0, since_at: str | None = None, limit: int | None = None,
+                   action: str | None = None, role: str | None = None, actor: str | None = None,
+                   subject: str | None = None, newest: bool = False) -> list[dict[str, Any]]:
+        """Audit rows in order (oldest first unless `newest`), filtered; `actor` and `subject` together
+        mean either one (a person's events: what they did, and what was done about them)."""
+        q = select(t.audit_log).where(t.audit_log.c.seq > since_seq)
+        if since_at:
+            q = q.where(t.audit_log.c.at >= since_at)
+        if action:
+            q = q.where(t.audit_log.c.action == action)
+        if role:
+            q = q.where(t.audit_log.c.role == role)
+        people = [c == v for c, v in ((t.audit_log.c.actor, actor), (t.audit_log.c.subject, subject)) if v]
+        if people:
+            q = q.where(or_(*people))
+        q = q.order_by(t.audit_log.c.seq.desc() if newest else t.audit_log.c.seq)
+        if limit:
+            q = q.limit(limit)
+        rows = [audit_row(r) for r in (await self.conn.execute(q)).all()]
+        return list(reversed(rows)) if newest else rows

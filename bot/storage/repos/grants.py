@@ -1,0 +1,114 @@
+"""Grants in SQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+
+from bot.domain.model import Grant, GrantState
+from bot.domain.repositories import Inserted
+from bot.storage import tables as t
+from bot.storage.repos.base import SqlRepo
+
+
+def grant_of(row: Any) -> Grant:
+    """A grants row as the domain's Grant."""
+    return Grant(
+        id=row.id, request_id=row.request_id, role=row.role, requester=row.requester, email=row.email,
+        account_id=row.account_id, group_id=row.group_id, duration=timedelta(seconds=row.duration_s),
+        created_at=row.created_at, state=GrantState(row.state), granted_at=row.granted_at,
+        expires_at=row.expires_at, warn_at=row.warn_at, warned=bool(row.warned), revoked_at=row.revoked_at,
+        revoke_reason=row.revoke_reason, revoke_actor=row.revoke_actor,
+        revoke_sessions=bool(row.revoke_sessions), failure=row.failure,
+    )
+
+
+class SqlGrants(SqlRepo):
+    """The Grants repository on the grants table."""
+
+    async def add(self, g: Grant) -> Inserted:
+        """Insert a new grant; ID_TAKEN when its ID exists, CONFLICT when the person already holds the role."""
+        return await self._insert_unique(t.grants, g.id, dict(
+            request_id=g.request_id, role=g.role, requester=g.requester, email=g.email,
+            account_id=g.account_id, group_id=g.group_id, duration_s=int(g.duration.total_seconds()),
+            created_at=g.created_at, state=g.state.value, warned=False, revoke_sessions=g.revoke_sessions,
+        ))
+
+    async def extend(self, grant_id: str, old_expiry: datetime, new_expiry: datetime,
+                     warn_at: datetime | None) -> bool:
+        """Move an active grant's end from `old_expiry` to `new_expiry`; False when it is no longer active or
+        its end has moved since it was read (compare-and-set: two extensions never both add to one end)."""
+        res = await self.conn.execute(update(t.grants).where(
+            t.grants.c.id == grant_id, t.grants.c.state == GrantState.ACTIVE.value,
+            t.grants.c.expires_at == old_expiry,
+        ).values(expires_at=new_expiry, warn_at=warn_at, warned=False))
+        return res.rowcount == 1
+
+    async def get(self, grant_id: str, *, lock: bool = False) -> Grant | None:
+        """The grant, or None."""
+        q = select(t.grants).where(t.grants.c.id == grant_id)
+        if lock and self.pg:
+            q = q.with_for_update()
+        row = (await self.conn.execute(q)).first()
+        return grant_of(row) if row else None
+
+    async def move(self, grant_id: str, frm: tuple[GrantState, ...], to: GrantState, **fields: Any) -> bool:
+        """Compare-and-swap a grant's state; False when it was in none of `frm`."""
+        res = await self.conn.execute(
+            update(t.grants).where(t.grants.c.id == grant_id, t.grants.c.state.in_([s.value for s in frm]))
+            .values(state=to.value, **fields))
+        return res.rowcount == 1
+
+    async def update(self, grant_id: str, state: GrantState, **fields: Any) -> bool:
+        """Change fields of a grant that is still in `state`."""
+        res = await self.conn.execute(
+            update(t.grants).where(t.grants.c.id == grant_id, t.grants.c.state == state.value).values(**fields))
+        return res.rowcount == 1
+
+    async def live_for(self, requester: str, role: str) -> Grant | None:
+        """The requester's pending or active grant of the role, if any."""
+        row = (await self.conn.execute(select(t.grants).where(
+            t.grants.c.requester == requester, t.grants.c.role == role,
+            t.grants.c.state.in_([GrantState.PENDING.value, GrantState.ACTIVE.value]),
+        ))).first()
+        return grant_of(row) if row else None
+
+    async def find(
+        self, *, states: tuple[GrantState, ...] | None = None, requester: str | None = None,
+        email: str | None = None, role: str | None = None, account_id: str | None = None,
+        group_id: str | None = None, request_id: str | None = None, limit: int | None = None,
+    ) -> list[Grant]:
+        """Grants matching every filter given, oldest first."""
+        q = select(t.grants)
+        conds = []
+        if states:
+            conds.append(t.grants.c.state.in_([s.value for s in states]))
+        for col, val in (("requester", requester), ("role", role), ("account_id", account_id),
+                         ("group_id", group_id), ("request_id", request_id)):
+            if val is not None:
+                conds.append(t.grants.c[col] == val)
+        if email is not None:
+            conds.append(func.lower(t.grants.c.email) == email.lower())
+        if conds:
+            q = q.where(and_(*conds))
+        q = q.order_by(t.grants.c.created_at, t.grants.c.id)
+        if limit:
+            q = q.limit(limit)
+        return [grant_of(r) for r in (await self.conn.execute(q)).all()]
+
+    async def due_expiries(self, now: datetime, limit: int = 200) -> list[str]:
+        """IDs of active grants whose time is up."""
+        rows = await self.conn.execute(select(t.grants.c.id).where(
+            t.grants.c.state == GrantState.ACTIVE.value, t.grants.c.expires_at <= now,
+        ).order_by(t.grants.c.expires_at).limit(limit))
+        return [r.id for r in rows]
+
+    async def due_warnings(self, now: datetime, limit: int = 200) -> list[str]:
+        """IDs of active grants whose expiry warning is due."""
+        rows = await self.conn.execute(select(t.grants.c.id).where(
+            t.grants.c.state == GrantState.ACTIVE.value, t.grants.c.warned.is_(False),
+            t.grants.c.warn_at <= now,
+        ).limit(limit))
+        return [r.id for r in rows]

@@ -1,0 +1,117 @@
+"""Requests and their votes in SQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.domain.model import AccessRequest, RequestKind, RequestState, Vote, VoteChoice
+from bot.domain.repositories import Inserted
+from bot.storage import tables as t
+from bot.storage.repos.base import SqlRepo
+
+
+def request_of(row: Any, votes: list[Vote] | None = None) -> AccessRequest:
+    """A requests row (and its votes) as the domain's AccessRequest."""
+    return AccessRequest(
+        id=row.id, role=row.role, requester=row.requester, email=row.email,
+        duration=timedelta(seconds=row.duration_s), reason=row.reason, created_at=row.created_at,
+        expires_at=row.expires_at, state=RequestState(row.state), kind=RequestKind(row.kind),
+        grant_id=row.grant_id, decided_by=row.decided_by, decided_at=row.decided_at,
+        decision_note=row.decision_note or "", votes=votes or [],
+    )
+
+
+class SqlRequests(SqlRepo):
+    """The Requests repository on the requests and votes tables."""
+
+    async def add(self, r: AccessRequest) -> Inserted:
+        """Insert a new request; ID_TAKEN when its ID exists, CONFLICT when a one-pending rule forbids it."""
+        return await self._insert_unique(t.requests, r.id, dict(
+            role=r.role, requester=r.requester, email=r.email,
+            duration_s=int(r.duration.total_seconds()), reason=r.reason, created_at=r.created_at,
+            expires_at=r.expires_at, state=r.state.value, kind=r.kind.value, grant_id=r.grant_id,
+            decision_note="",
+        ))
+
+    async def filed_since(self, requester: str, since: datetime) -> list[datetime]:
+        """When the requester filed each request and extension created after `since`, newest first."""
+        rows = await self.conn.execute(select(t.requests.c.created_at).where(
+            t.requests.c.requester == requester, t.requests.c.created_at > since,
+        ).order_by(t.requests.c.created_at.desc()))
+        return [r.created_at for r in rows]
+
+    async def pending_extension_for(self, grant_id: str, *, except_id: str | None = None) -> AccessRequest | None:
+        """The pending extension of a grant (other than `except_id`), if any."""
+        q = select(t.requests).where(
+            t.requests.c.grant_id == grant_id, t.requests.c.state == RequestState.PENDING.value,
+            t.requests.c.kind == RequestKind.EXTEND.value)
+        if except_id:
+            q = q.where(t.requests.c.id != except_id)
+        row = (await self.conn.execute(q)).first()
+        return request_of(row) if row else None
+
+    async def get(self, request_id: str, *, lock: bool = False) -> AccessRequest | None:
+        """The request with its votes; `lock` takes the row lock (PostgreSQL) for a vote."""
+        q = select(t.requests).where(t.requests.c.id == request_id)
+        if lock and self.pg:
+            q = q.with_for_update()
+        row = (await self.conn.execute(q)).first()
+        if row is None:
+            return None
+        vrows = (await self.conn.execute(
+            select(t.votes).where(t.votes.c.request_id == request_id).order_by(t.votes.c.at)
+        )).all()
+        votes = [Vote(v.request_id, v.voter, VoteChoice(v.choice), v.at) for v in vrows]
+        return request_of(row, votes)
+
+    async def add_vote(self, vote: Vote) -> bool:
+        """Record a vote; False when this voter already voted on this request."""
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(insert(t.votes).values(
+                    request_id=vote.request_id, voter=vote.voter, choice=vote.choice.value, at=vote.at))
+        except IntegrityError:
+            return False
+        return True
+
+    async def move(self, request_id: str, frm: RequestState, to: RequestState, **fields: Any) -> bool:
+        """Compare-and-swap a request's state; False when it was no longer `frm`."""
+        res = await self.conn.execute(
+            update(t.requests).where(t.requests.c.id == request_id, t.requests.c.state == frm.value)
+            .values(state=to.value, **fields))
+        return res.rowcount == 1
+
+    async def pending_request_for(self, requester: str, role: str, *,
+                                  except_id: str | None = None) -> AccessRequest | None:
+        """The requester's pending new-grant request for the role (other than `except_id`), if any."""
+        q = select(t.requests).where(
+            t.requests.c.requester == requester, t.requests.c.role == role,
+            t.requests.c.state == RequestState.PENDING.value, t.requests.c.kind == RequestKind.NEW.value)
+        if except_id:
+            q = q.where(t.requests.c.id != except_id)
+        row = (await self.conn.execute(q)).first()
+        return request_of(row) if row else None
+
+    async def of(self, requester: str, state: RequestState = RequestState.PENDING) -> list[AccessRequest]:
+        """The requester's requests in a state, oldest first."""
+        rows = (await self.conn.execute(select(t.requests).where(
+            t.requests.c.requester == requester, t.requests.c.state == state.value,
+        ).order_by(t.requests.c.created_at))).all()
+        return [request_of(r) for r in rows]
+
+    async def pending(self) -> list[AccessRequest]:
+        """Every pending request, oldest first."""
+        rows = (await self.conn.execute(select(t.requests).where(
+            t.requests.c.state == RequestState.PENDING.value).order_by(t.requests.c.created_at))).all()
+        return [request_of(r) for r in rows]
+
+    async def due_expiries(self, now: datetime, limit: int = 100) -> list[str]:
+        """IDs of pending requests whose timeout has come."""
+        rows = await self.conn.execute(select(t.requests.c.id).where(
+            t.requests.c.state == RequestState.PENDING.value, t.requests.c.expires_at <= now,
+        ).order_by(t.requests.c.expires_at).limit(limit))
+        return [r.id for r in rows]

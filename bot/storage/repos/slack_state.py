@@ -1,0 +1,55 @@
+"""Slack conversation state in SQL: approval messages, App Home viewers, delivery keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from bot.storage import tables as t
+from bot.storage.repos.base import SqlRepo
+
+
+class SqlSlackState(SqlRepo):
+    """The SlackState repository on the approval_messages and home_viewers tables."""
+
+    async def add_approval_message(self, request_id: str, channel: str, ts: str, approver: str | None) -> None:
+        """Remember where an approval message was posted."""
+        await self.conn.execute(insert(t.approval_messages).values(
+            request_id=request_id, channel=channel, ts=ts, approver=approver))
+
+    async def approval_messages(self, request_id: str) -> list[Any]:
+        """Where the request's approval message(s) were posted (channel, ts, approver)."""
+        return list((await self.conn.execute(select(t.approval_messages).where(
+            t.approval_messages.c.request_id == request_id))).all())
+
+    async def saw_home(self, user_id: str) -> None:
+        """Remember that this user opened the App Home (their Home is kept fresh from now on)."""
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(insert(t.home_viewers).values(user_id=user_id, opened_at=self.clock.now()))
+        except IntegrityError:
+            pass
+
+    async def home_viewers(self, user_ids: list[str]) -> list[str]:
+        """Those of `user_ids` who have opened the App Home, in the given order."""
+        if not user_ids:
+            return []
+        rows = await self.conn.execute(select(t.home_viewers.c.user_id).where(
+            t.home_viewers.c.user_id.in_(sorted(set(user_ids)))))
+        seen = {r.user_id for r in rows}
+        return [u for u in dict.fromkeys(user_ids) if u in seen]
+
+
+class SqlDeliveries(SqlRepo):
+    """The Deliveries repository on the deliveries table."""
+
+    async def first(self, key: str) -> bool:
+        """True the first time a delivery key is seen (Slack retries carry the same event_id)."""
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(insert(t.deliveries).values(key=key[:200], at=self.clock.now()))
+        except IntegrityError:
+            return False
+        return True

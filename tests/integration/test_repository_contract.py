@@ -1,0 +1,29 @@
+"""The SQL repositories and the in-memory fakes obey one contract: the fake-store tests, run on the database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.domain.clock import ManualClock
+from bot.storage.engine import make_engine
+from bot.storage.migrate import upgrade
+from bot.storage.store import Store
+from tests.unit.services.test_fake_store import (  # noqa: F401 - collected here against the SQL store
+    test_a_voter_votes_once_and_votes_come_back_with_the_request,
+    test_an_exception_rolls_back_everything_the_unit_of_work_wrote,
+    test_due_keys_come_lane_by_lane_each_key_once_in_its_most_urgent_lane,
+    test_moves_and_extensions_are_compare_and_set,
+    test_the_audit_log_is_a_hash_chain_and_filters_by_person,
+    test_the_unique_rules_refuse_second_pending_requests_extensions_and_live_grants,
+)
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    """A migrated SQL store (SQLite, and PostgreSQL when ACCESSBOT_TEST_PG_URL is set) on a manual clock."""
+    engine = make_engine(database_url)
+    await upgrade(engine)
+    yield Store(engine, ManualClock())
+    await engine.dispose()

@@ -1,0 +1,1 @@
+"""Use-case unit tests on the in-memory unit of work."""
