@@ -46,13 +46,13 @@ class RuleConflict(Exception):  # noqa: N818 - a refusal carried out of a transa
 async def insert_request(deps: Deps, tx: UnitOfWork, req: AccessRequest, conflict: Decision) -> None:
     """Insert a request under a fresh ID (another on a collision); RuleConflict(`conflict`) when an index
     says the person already has one pending."""
-    await _insert_fresh(deps, "r", req, tx.add_request, conflict)
+    await _insert_fresh(deps, "r", req, tx.requests.add, conflict)
 
 
 async def insert_grant(deps: Deps, tx: UnitOfWork, grant: Grant, conflict: Decision) -> None:
     """Insert a grant under a fresh ID (another on a collision); RuleConflict(`conflict`) when an index says
     the person already holds the role."""
-    await _insert_fresh(deps, "g", grant, tx.add_grant, conflict)
+    await _insert_fresh(deps, "g", grant, tx.grants.add, conflict)
 
 
 async def _insert_fresh(deps: Deps, prefix: str, row: Any, add: Any, conflict: Decision) -> None:

@@ -38,10 +38,10 @@ class FakeStore:
 
     @asynccontextmanager
     async def tx(self) -> AsyncIterator[Any]:
-        """A transaction whose only operation is finish_effects."""
+        """A unit of work whose only operation is the outbox's finish_effects."""
         async def finish_effects(ids: list[int], state: str = "done", error: str | None = None) -> None:
             self.finished.append((list(ids), state))
-        yield SimpleNamespace(finish_effects=finish_effects)
+        yield SimpleNamespace(outbox=SimpleNamespace(finish_effects=finish_effects))
 
 
 def _dispatcher(messenger: RecordingMessenger | None) -> tuple[Dispatcher, FakeStore]:

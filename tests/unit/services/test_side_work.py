@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain import checkpoint as ckpt
+from bot.domain.effects import NotifyUser, PostApproval
 from bot.domain.errors import PermanentError
 from bot.domain.model import GrantState
 from bot.services import grants, group_sync, requests
@@ -62,15 +63,15 @@ async def test_an_approval_message_given_up_tells_the_requester_and_the_admins_w
         world: World) -> None:
     rid = (await requests.submit(world.deps, "U0ALICE", "prod-db", HOUR, "x")).data["request_id"]  # type: ignore[index]
     async with world.store.tx() as tx:
-        await notice_given_up(world.deps, tx, "notify.user", {"request_id": rid}, "boom")
-        await notice_given_up(world.deps, tx, "approval.post", {"request_id": rid}, "channel_not_found")
+        await notice_given_up(world.deps, tx, NotifyUser("U0ALICE", "approved", request_id=rid), "boom")
+        await notice_given_up(world.deps, tx, PostApproval(rid), "channel_not_found")
     [told] = world.store.effects("notify.user")
     assert told["payload"] == {"event": "approval_not_posted", "request_id": rid, "role": "prod-db",
                                "error": "channel_not_found", "user": "U0ALICE"}
     assert len(world.store.effects("notify.admins")) == 1
     await requests.cancel(world.deps, "U0ALICE", rid)
     async with world.store.tx() as tx:
-        await notice_given_up(world.deps, tx, "approval.post", {"request_id": rid}, "again")
+        await notice_given_up(world.deps, tx, PostApproval(rid), "again")
     assert len(world.store.effects("notify.admins")) == 1
 
 

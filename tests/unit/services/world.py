@@ -7,7 +7,7 @@ from datetime import timedelta
 from itertools import count
 from typing import Any
 
-from bot.config import parse_policy
+from bot.config.policy_file import parse_policy
 from bot.domain.clock import ManualClock
 from bot.domain.ids import ALPHABET
 from bot.domain.model import AccessRequest, Grant, VoteChoice
