@@ -14,7 +14,7 @@ from bot.domain.errors import TransientError
 from bot.services import requests
 from bot.slack.notifier import SlackMessenger
 from bot.slack.render import slack_text
-from bot.storage.store import Tx
+from bot.storage.repos.outbox import SqlOutbox
 from tests.core_harness import make_core
 
 ALICE, BOB = "U0ALICE", "U0BOB"
@@ -59,13 +59,13 @@ async def test_a_refresh_waits_for_its_requests_approval_post_reading_only_that_
         for i in range(50):  # other conversations' backlog: never read by this request's notices
             await tx.outbox.owe(NotifyUser(f"U0OTHER{i:02d}", "approved"))
     read: list[str] = []
-    original = Tx.pending_effects_for_key
+    original = SqlOutbox.pending_effects_for_key
 
-    async def spy(self: Tx, key: str) -> list[Any]:
+    async def spy(self: SqlOutbox, key: str) -> list[Any]:
         read.append(key)
         return await original(self, key)
 
-    monkeypatch.setattr(Tx, "pending_effects_for_key", spy)
+    monkeypatch.setattr(SqlOutbox, "pending_effects_for_key", spy)
     messenger = SlackMessenger(core.deps, client=None, directory=None)  # type: ignore[arg-type]
     with pytest.raises(TransientError, match="not posted yet"):
         await messenger.refresh_approval(RefreshApprovalMessage(rid))
