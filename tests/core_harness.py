@@ -3,56 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from bot.config import parse_policy
+from bot.bootstrap import wire
+from bot.config import Settings, parse_policy
 from bot.domain.clock import ManualClock
 from bot.scheduler import Scheduler
 from bot.services.context import Deps
-from bot.storage.engine import make_engine
-from bot.storage.locks import Locker
-from bot.storage.migrate import upgrade
-from bot.storage.store import Store
 from tests.fakes import FakeDirectory, FakeGroups
+from tests.policies import ACCOUNT, policy_text, role
 
-ACCOUNT = "1234567890abcdef1234567890abcdef"
 GROUP = "0f3e2a1b-6c2d-4c1e-9f7a-1b2c3d4e5f60"
 GROUP2 = "7a1c9e20-3b4d-4f5e-8a6b-2c3d4e5f6a70"
 
-POLICY = f"""
-defaults:
-  warn_before: 10m
-  request_timeout: 24h
-  max_duration: 2d
-admins: [U0ADMIN1]
-roles:
-  prod-db:
-    description: Production database
-    group_id: {GROUP}
-    account_id: {ACCOUNT}
-    approvers: [U0APPR01, U0APPR02, S0SRE]
-    revoke_sessions: true
-  two-man:
-    group_id: {GROUP2}
-    account_id: {ACCOUNT}
-    approvers: [U0APPR01, U0APPR02]
-    approvals_required: 2
-  shared-a:
-    group_id: {GROUP2}
-    account_id: {ACCOUNT}
-    auto_approve: true
-    require_reason: false
-  self-ok:
-    group_id: {GROUP2}
-    account_id: {ACCOUNT}
-    approvers: [U0ALICE]
-    allow_self_approval: true
-  restricted:
-    group_id: {GROUP2}
-    account_id: {ACCOUNT}
-    approvers: [U0APPR01]
-    requesters: [S0ENG]
-"""
+POLICY = policy_text({
+    "prod-db": role(GROUP, description="Production database", approvers=["U0APPR01", "U0APPR02", "S0SRE"],
+                    revoke_sessions=True),
+    "two-man": role(GROUP2, approvers=["U0APPR01", "U0APPR02"], approvals_required=2),
+    "shared-a": role(GROUP2, auto_approve=True, require_reason=False),
+    "self-ok": role(GROUP2, approvers=["U0ALICE"], allow_self_approval=True),
+    "restricted": role(GROUP2, approvers=["U0APPR01"], requesters=["S0ENG"]),
+}, defaults={"warn_before": "10m", "request_timeout": "24h", "max_duration": "2d"})
 
 
 @dataclass
@@ -75,10 +47,15 @@ class Core:
         return [p for k, p in self.effects if k == kind]
 
 
-async def make_core(database_url: str, policy_text: str = POLICY) -> Core:
-    """Migrate a fresh database and wire the core with fakes."""
-    engine = make_engine(database_url)
-    await upgrade(engine)
+def core_settings(database_url: str, **overrides: Any) -> Settings:
+    """Settings for a core in a test: the database, no periodic drift check unless asked, nothing from .env."""
+    values: dict[str, Any] = {"database_url": database_url, "accessbot_reconcile_interval": timedelta(0),
+                              **overrides}
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+async def make_core(database_url: str, policy_text: str = POLICY, **settings: Any) -> Core:
+    """Migrate a fresh database and wire the core through the composition root, with fakes at the ports."""
     clock = ManualClock()
     groups = FakeGroups()
     groups.add(ACCOUNT, GROUP, include=[{"email_domain": {"domain": "sre.example.com"}}])
@@ -87,8 +64,6 @@ async def make_core(database_url: str, policy_text: str = POLICY) -> Core:
     for uid in ("U0ALICE", "U0BOB", "U0APPR01", "U0APPR02", "U0APPR03", "U0ADMIN1"):
         directory.add_user(uid, f"{uid[2:].lower()}@example.com")
     directory.groups = {"S0SRE": {"U0APPR03"}, "S0ENG": {"U0BOB"}}
-    deps = Deps(store=Store(engine, clock), clock=clock, policy=parse_policy(policy_text), directory=directory,
-                groups=groups)
     core_effects: list[tuple[str, dict[str, Any]]] = []
 
     def recorder(kind: str):  # noqa: ANN202
@@ -98,5 +73,7 @@ async def make_core(database_url: str, policy_text: str = POLICY) -> Core:
 
     kinds = ["approval.post", "approval.refresh", "notify.user", "notify.thread", "notify.approvers",
              "notify.admins", "audit.summary", "home.refresh"]
-    scheduler = Scheduler(deps, Locker(engine), {k: recorder(k) for k in kinds}, seed=1)
-    return Core(deps, clock, groups, directory, scheduler, core_effects)
+    wiring = await wire(core_settings(database_url, **settings), parse_policy(policy_text), clock=clock,
+                        groups=groups, directory=directory, handlers=lambda _deps: {k: recorder(k) for k in kinds},
+                        seed=1)
+    return Core(wiring.deps, clock, groups, directory, wiring.scheduler, core_effects)

@@ -7,10 +7,11 @@ from typing import Any
 
 from bot.domain.audit import AuditEvent
 from bot.domain.errors import ExternalError
-from bot.domain.membership import email_of_rule, needed_emails, needs_membership, plan_group_change
+from bot.domain.membership import email_of_rule, needed_emails, needs_membership
 from bot.domain.model import GrantState
 from bot.services.approval import sync_key
 from bot.services.context import Deps, record
+from bot.services.group_sync import forget_removed, write_group
 from bot.storage.locks import Locker
 
 
@@ -95,11 +96,8 @@ async def _inspect(deps: Deps, drift: GroupDrift, fix: bool) -> None:
     drift.missing = sorted(running - present)
     drift.stale = sorted((managed - needed) & present)
     if fix and drift.drifted:
-        change = plan_group_change(group, set(drift.missing), set(drift.stale))
+        # The same write the group sync makes for grants: own the added emails first, PUT, then forget the removed.
+        change = await write_group(deps, drift.account_id, drift.group_id, group, set(drift.missing), set(drift.stale))
         async with deps.store.tx() as tx:
-            await tx.add_managed(drift.account_id, drift.group_id, set(change.added))
-        if change.changed:
-            await deps.groups.put_group(drift.account_id, drift.group_id, change.body)
-        async with deps.store.tx() as tx:
-            await tx.remove_managed(drift.account_id, drift.group_id, set(change.removed))
+            await forget_removed(tx, drift.account_id, drift.group_id, change)
         drift.fixed = True
