@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 
 def _secret(value: Any) -> str:
+    """The text of a secret setting, "" when unset."""
     return value.get_secret_value() if value is not None else ""
 
 
@@ -90,13 +91,12 @@ class Wiring:
     deps: Deps
     locker: Locker
     scheduler: Scheduler
-    owned: list[Any] = field(default_factory=list)  # clients built here (not passed in), closed by `aclose`
+    owned: list[Any] = field(default_factory=list)  # clients built here (not passed in): `close_clients`
 
-    async def aclose(self) -> None:
-        """Close the clients built here and the database."""
+    async def close_clients(self) -> None:
+        """Close the clients built here (the database stays open: its opener closes it)."""
         for client in self.owned:
             await client.aclose()
-        await self.deps.store.engine.dispose()
 
 
 async def open_store(database_url: str, clock: Clock, *, migrate: bool = True) -> Store:
@@ -194,6 +194,7 @@ async def _probe_cloudflare(deps: Deps, cloudflare: CloudflareClient) -> None:
 
 
 def _duration(value: Any, default: timedelta) -> timedelta:
+    """A duration setting as a timedelta (`default` when unset)."""
     if value is None:
         return default
     if isinstance(value, timedelta):

@@ -1,11 +1,10 @@
-"""`accessbot reconcile [--fix]` and the periodic drift check that `serve` runs."""
+"""The drift report for people (`accessbot reconcile`) and the periodic drift check as a scheduler job."""
 
 from __future__ import annotations
 
 import json
 import logging
 from datetime import timedelta
-from typing import Any
 
 from bot.scheduler import Job
 from bot.services.context import Deps
@@ -34,28 +33,12 @@ def render(report: list[GroupDrift]) -> str:
     return "\n".join(lines)
 
 
-async def run_reconcile_cli(settings: Any, store: Any, *, fix: bool) -> int:
-    """The CLI command: print the report; exit 1 when drift remains or a group could not be read."""
-    from bot.bootstrap import wire
-    from bot.config import load_policy
-
-    policy = load_policy(settings.accessbot_policy, settings.cloudflare_account_id)
-    wiring = await wire(settings, policy, store=store)
-    try:
-        report = await reconcile(wiring.deps, wiring.locker, fix=fix, actor="cli")
-    finally:
-        for client in wiring.owned:
-            await client.aclose()
-    print(render(report))
-    remaining = [d for d in report if d.error or (d.drifted and not d.fixed)]
-    return 1 if remaining else 0
-
-
 def reconcile_job(deps: Deps, locker: Locker, interval: timedelta) -> Job:
     """The periodic drift check as a scheduler job: compare at start and then every `interval` (the scheduler
     runs it one replica at a time), logging the groups that drifted."""
 
     async def check() -> None:
+        """One turn: compare every group, log the ones that drifted."""
         report = await reconcile(deps, locker)
         drifted = [d.group_id for d in report if d.drifted]
         if drifted:

@@ -67,6 +67,8 @@ async def make_core(database_url: str, policy_text: str = POLICY, **settings: An
     core_effects: list[tuple[str, dict[str, Any]]] = []
 
     def recorder(kind: str):  # noqa: ANN202
+        """A handler that records the effects of `kind` instead of calling Slack."""
+
         async def handle(rows: list[Any]) -> None:
             core_effects.extend((kind, r.payload) for r in rows)
         return handle

@@ -41,6 +41,7 @@ class GroupDrift:
 
 
 def _groups(deps: Deps, extra: set[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
+    """Every group to compare (the policy's, and any where the bot still owns emails) with its roles."""
     out: dict[tuple[str, str], list[str]] = {}
     for role in deps.policy.roles.values():
         out.setdefault((role.account_id, role.group_id), []).append(role.name)
@@ -76,6 +77,7 @@ async def reconcile(deps: Deps, locker: Locker, *, fix: bool = False, actor: str
 
 
 async def _inspect(deps: Deps, drift: GroupDrift, fix: bool) -> None:
+    """Fill in one group's drift; with `fix`, repair it through the group sync's ownership protocol."""
     async with deps.store.tx() as tx:
         grants = await tx.grants(states=(GrantState.PENDING, GrantState.ACTIVE, GrantState.REVOKING),
                                  account_id=drift.account_id, group_id=drift.group_id)

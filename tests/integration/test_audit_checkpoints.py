@@ -22,7 +22,7 @@ from tests.core_harness import Core
 from tests.integration import test_cli
 from tests.integration.test_cli import arun_cli, core_env, show
 
-core, workdir = test_cli.core, test_cli.workdir  # the CLI tests' fixtures: a harness database, an empty cwd
+core = test_cli.core  # the CLI tests' fixture: a harness database (workdir, an empty cwd, is in conftest.py)
 
 
 @pytest.fixture
