@@ -25,7 +25,7 @@ from bot.simulators.stack import ACCOUNT, SIGNING_SECRET
 from bot.storage.store import Store
 from tests.policies import policy_text, role
 from tests.procs import ServeProcess
-from tests.resilience.live import open_store, serve_env, simulators, wait_until
+from tests.resilience.live import open_store, serve_env, shut_down, simulators, wait_until
 
 STAGING = "7a1c9e20-3b4d-4f5e-8a6b-2c3d4e5f6a70"
 PROD = "0f3e2a1b-6c2d-4c1e-9f7a-1b2c3d4e5f60"
@@ -90,11 +90,7 @@ async def _running(tmp_path: Path, database_url: str) -> AsyncIterator[Running]:
     try:
         yield Running(serve, slack, cf, driver, store, path, database_url)
     finally:
-        serve.kill()
-        await driver.close()
-        await store.engine.dispose()
-        await slack.stop()
-        await cf.stop()
+        await shut_down(serve, driver, store, slack, cf)
 
 
 @pytest.fixture

@@ -12,9 +12,11 @@ from bot.bootstrap import open_store as bootstrap_store
 from bot.domain.clock import SystemClock
 from bot.polling import eventually
 from bot.simulators.cloudflare_sim import CloudflareSimulator
+from bot.simulators.slack_driver import SlackDriver
 from bot.simulators.slack_sim import SlackSimulator
 from bot.simulators.stack import ACCOUNT, CF_TOKEN, SIGNING_SECRET, SLACK_TOKEN
 from bot.storage.store import Store
+from tests.procs import ServeProcess
 
 FOREIGN = [{"email_domain": {"domain": "sre.example.com"}}, {"group": {"id": "aa11bb22-0000-4000-8000-000000000001"}},
            {"email": {"email": "standing@example.com"}}]
@@ -73,6 +75,17 @@ async def wait_until(pred: Callable[[], Any], timeout: float, what: str, step: f
     """Poll an async or sync predicate until truthy (every `step`: real processes, no need to hurry); fail with
     `what` after `timeout`."""
     return await eventually(pred, timeout, what, step=step)
+
+
+async def shut_down(serve: ServeProcess, driver: SlackDriver, store: Store, slack: SlackSimulator,
+                    cf: CloudflareSimulator) -> None:
+    """The end of a live test: kill the serve process (if still running), close the driver and the test's store,
+    stop both simulators."""
+    serve.kill()
+    await driver.close()
+    await store.engine.dispose()
+    await slack.stop()
+    await cf.stop()
 
 
 def request_id_from(responses: list[dict[str, Any]]) -> str | None:

@@ -15,7 +15,7 @@ from bot.simulators.stack import SIGNING_SECRET
 from bot.web_limits import Limits
 from tests.policies import policy_text, role
 from tests.procs import ServeProcess
-from tests.resilience.live import open_store, serve_env, simulators, wait_until
+from tests.resilience.live import open_store, serve_env, shut_down, simulators, wait_until
 
 GROUP = "11111111-1111-4111-8111-111111111111"
 USERS = {"U0USER01": "user01@example.com"}
@@ -110,8 +110,4 @@ async def test_a_flood_of_stalled_large_bodies_is_bounded_in_memory_and_cut(tmp_
         await wait_until(granted, 15, "the signed request sent during the flood to be granted")
         assert await asyncio.to_thread(proc.terminate) == 0
     finally:
-        proc.kill()
-        await driver.close()
-        await store.engine.dispose()
-        await slack.stop()
-        await cf.stop()
+        await shut_down(proc, driver, store, slack, cf)
