@@ -43,11 +43,19 @@ BASE_ROLES = {
 }
 BASE_DEFAULTS = {"min_duration": "1m", "default_duration": "1h", "max_duration": "8h", "warn_before": "10m",
                  "request_timeout": "1h"}
-BASE_POLICY = policy_text(BASE_ROLES, defaults=BASE_DEFAULTS)
+
+
+def base_policy(audit_channel: str | None = None, **defaults: Any) -> str:
+    """The base policy (prod-db with approvals, staging auto-approved, secrets restricted), with these defaults
+    changed and, given one, an audit channel."""
+    return policy_text(BASE_ROLES, defaults={**BASE_DEFAULTS, **defaults}, audit_channel=audit_channel)
+
+
+BASE_POLICY = base_policy()
 
 # The same with an audit channel: every audit event is also a one-line post in Slack (slower: only the tests
 # that look at the audit channel or at admin alerts use it).
-AUDITED_POLICY = policy_text(BASE_ROLES, defaults=BASE_DEFAULTS, audit_channel=AUDIT_CHANNEL)
+AUDITED_POLICY = base_policy(AUDIT_CHANNEL)
 
 
 def policy_with(extra_roles: str, base: str = BASE_POLICY) -> str:
