@@ -8,6 +8,7 @@ import functools
 import logging
 import secrets
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -26,10 +27,11 @@ from bot.domain.clock import Clock, SystemClock
 from bot.domain.durations import parse_duration
 from bot.domain.limits import FilingLimit
 from bot.domain.policy import Policy
+from bot.domain.ports import AccessGroups, Directory, Messenger
 from bot.metrics import Metrics
 from bot.policy_reload import PolicyReloader
 from bot.preflight import preflight
-from bot.reconcile import periodic_reconcile
+from bot.reconcile import reconcile_job
 from bot.scheduler import Scheduler
 from bot.services import conversations
 from bot.services.checkpoints import start_periodic as start_checkpoints
@@ -52,6 +54,7 @@ log = logging.getLogger(__name__)
 
 
 def _secret(value: Any) -> str:
+    """The text of a secret setting, "" when unset."""
     return value.get_secret_value() if value is not None else ""
 
 
@@ -85,30 +88,87 @@ class Bot:
         await self.deps.store.engine.dispose()
 
 
-async def build(settings: Settings, policy: Policy, *, clock: Clock | None = None, migrate: bool = True,
-                max_sleep: float = 5.0, early_ack: bool = True) -> Bot:
-    """Build the bot from validated settings and policy; applies migrations unless told not to."""
-    clock = clock or SystemClock()
-    new_file = sqlite_file(settings.database_url)
-    new_file = new_file if new_file is not None and not new_file.exists() else None
-    engine = make_engine(settings.database_url)
+@dataclass
+class Wiring:
+    """The use cases wired without the web side: what the CLI, the test core and `build` all stand on."""
+
+    deps: Deps
+    locker: Locker
+    scheduler: Scheduler
+    owned: list[Any] = field(default_factory=list)  # clients built here (not passed in): `close_clients`
+
+    async def close_clients(self) -> None:
+        """Close the clients built here (the database stays open: its opener closes it)."""
+        for client in self.owned:
+            await client.aclose()
+
+
+async def open_store(database_url: str, clock: Clock, *, migrate: bool = True) -> Store:
+    """The engine and the store on `database_url`; applies migrations unless told not to."""
+    engine = make_engine(database_url)
     if migrate:
         await upgrade(engine)
-    store = Store(engine, clock)
-    health = CredentialHealth()
-    cloudflare = CloudflareClient(settings.cloudflare_api_url, _secret(settings.cloudflare_api_token),
-                                  timeout=settings.accessbot_cf_timeout, clock=clock,
-                                  event_hooks={"response": [cloudflare_observer(health)]})
-    slack = AsyncWebClient(token=_secret(settings.slack_bot_token), base_url=settings.slack_api_url, timeout=10,
-                           retry_handlers=[SlackObserver(health), *async_default_handlers()])
-    directory = SlackDirectory(slack)
-    deps = Deps(store=store, clock=clock, policy=policy, directory=directory, groups=cloudflare,
+    return Store(engine, clock)
+
+
+def cloudflare_client(settings: Settings, clock: Clock, health: CredentialHealth | None = None) -> CloudflareClient:
+    """The Cloudflare API client of these settings (reporting refused credentials to `health` when given)."""
+    hooks = {"response": [cloudflare_observer(health)]} if health is not None else None
+    return CloudflareClient(settings.cloudflare_api_url, _secret(settings.cloudflare_api_token),
+                            timeout=settings.accessbot_cf_timeout, clock=clock, event_hooks=hooks)
+
+
+def slack_client(settings: Settings, health: CredentialHealth) -> AsyncWebClient:
+    """The Slack Web API client of these settings (no request is made until one is needed)."""
+    return AsyncWebClient(token=_secret(settings.slack_bot_token), base_url=settings.slack_api_url, timeout=10,
+                          retry_handlers=[SlackObserver(health), *async_default_handlers()])
+
+
+async def wire(settings: Settings, policy: Policy, *, clock: Clock | None = None, store: Store | None = None,
+               groups: AccessGroups | None = None, directory: Directory | None = None,
+               messenger: Callable[[Deps], Messenger] | None = None, migrate: bool = True,
+               max_sleep: float = 5.0, seed: int | None = None, health: CredentialHealth | None = None) -> Wiring:
+    """Deps, locker and scheduler (with its periodic jobs) from settings and policy. Each port given is used as
+    it is (fakes in tests); each one not given is built from the settings. `messenger(deps)` gives the
+    Messenger the scheduler's dispatcher carries Slack effects out on (none: Slack effects have no handler)."""
+    clock = clock or (store.clock if store is not None else SystemClock())
+    store = store or await open_store(settings.database_url, clock, migrate=migrate)
+    owned: list[Any] = []
+    if groups is None:
+        groups = cloudflare_client(settings, clock, health)
+        owned.append(groups)
+    if directory is None:
+        directory = SlackDirectory(slack_client(settings, health or CredentialHealth()))
+    deps = Deps(store=store, clock=clock, policy=policy, directory=directory, groups=groups,
                 revoke_alert_after=_duration(settings.accessbot_revoke_alert_after, timedelta(minutes=3)),
                 filing_limit=FilingLimit(settings.accessbot_filing_limit,
                                          _duration(settings.accessbot_filing_window, timedelta(minutes=10))))
+    locker = Locker(store.engine)
+    jobs = []
+    interval = settings.accessbot_reconcile_interval
+    if interval and interval.total_seconds() > 0:
+        jobs.append(reconcile_job(deps, locker, interval))
+    scheduler = Scheduler(deps, locker, messenger(deps) if messenger else None, max_sleep=max_sleep, seed=seed,
+                          jobs=jobs)
+    return Wiring(deps, locker, scheduler, owned)
+
+
+async def build(settings: Settings, policy: Policy, *, clock: Clock | None = None, migrate: bool = True,
+                max_sleep: float = 5.0, early_ack: bool = True) -> Bot:
+    """Build the whole bot from validated settings and policy; applies migrations unless told not to."""
+    clock = clock or SystemClock()
+    new_file = sqlite_file(settings.database_url)
+    new_file = new_file if new_file is not None and not new_file.exists() else None
+    store = await open_store(settings.database_url, clock, migrate=migrate)
+    health = CredentialHealth()
+    cloudflare = cloudflare_client(settings, clock, health)
+    slack = slack_client(settings, health)
+    directory = SlackDirectory(slack)
+    wiring = await wire(settings, policy, clock=clock, store=store, groups=cloudflare, directory=directory,
+                        max_sleep=max_sleep, messenger=lambda deps: SlackMessenger(deps, slack, directory))
+    deps, scheduler = wiring.deps, wiring.scheduler
     health.add_probe("slack", slack.auth_test)
     health.add_probe("cloudflare", functools.partial(_probe_cloudflare, deps, cloudflare))
-    scheduler = Scheduler(deps, Locker(engine), SlackMessenger(deps, slack, directory), max_sleep=max_sleep)
     metrics = Metrics()
     # In Socket Mode no request comes over HTTP: a random secret makes /slack/events refuse every caller.
     signing_secret = _secret(settings.slack_signing_secret) or secrets.token_hex(32)
@@ -141,6 +201,7 @@ async def _probe_cloudflare(deps: Deps, cloudflare: CloudflareClient) -> None:
 
 
 def _duration(value: Any, default: timedelta) -> timedelta:
+    """A duration setting as a timedelta (`default` when unset)."""
     if value is None:
         return default
     if isinstance(value, timedelta):
@@ -156,11 +217,10 @@ class Server:
         self.runner: web.AppRunner | None = None
         self.port: int | None = None
         self._scheduler_task: asyncio.Task | None = None
-        self._reconcile_task: asyncio.Task | None = None
         self._checkpoint_task: asyncio.Task | None = None
         self._listener: WorkListener | None = None
         self.socket: SocketModeRunner | None = None
-        self._stop_reconcile = asyncio.Event()
+        self._stop_checkpoints = asyncio.Event()
         self._registration: ServeRegistration | None = None
         self._reloads: set[asyncio.Task] = set()
 
@@ -175,7 +235,7 @@ class Server:
 
     async def start(self, host: str, port: int) -> int:
         """Start listening and scheduling; returns the bound port."""
-        self._checkpoint_task = start_checkpoints(self.bot.settings, self.bot.deps.store, self._stop_reconcile)
+        self._checkpoint_task = start_checkpoints(self.bot.settings, self.bot.deps.store, self._stop_checkpoints)
         self.runner = web.AppRunner(self.bot.web_app, access_log=None, handle_signals=False)
         await self.runner.setup()
         site = web.TCPSite(self.runner, host, port)
@@ -206,11 +266,6 @@ class Server:
                             database, exc)
                 self._registration = None
         self._scheduler_task = asyncio.create_task(self.bot.scheduler.run(), name="scheduler")
-        interval = self.bot.settings.accessbot_reconcile_interval
-        if interval and interval.total_seconds() > 0:
-            self._reconcile_task = asyncio.create_task(
-                periodic_reconcile(self.bot.deps, self.bot.scheduler.locker, interval, self._stop_reconcile),
-                name="reconcile")
         return self.port
 
     async def stop(self) -> None:
@@ -220,10 +275,7 @@ class Server:
             await self.bot.ingress.drain()
         if self.socket:
             await self.socket.stop()
-        self._stop_reconcile.set()
-        if self._reconcile_task:
-            with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
-                await asyncio.wait_for(self._reconcile_task, timeout=30)
+        self._stop_checkpoints.set()
         if self._checkpoint_task:
             with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
                 await asyncio.wait_for(self._checkpoint_task, timeout=30)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import tempfile
@@ -13,6 +12,7 @@ from typing import Any
 
 from bot.cli_text import plain
 from bot.domain.audit import first_broken
+from bot.polling import eventually
 from bot.simulators.stack import ACCOUNT, PROD_GROUP, Stack, sqlite_url, start_stack
 
 
@@ -44,15 +44,7 @@ class Narrator:
 
 async def wait_for(pred: Callable[[], Awaitable[Any] | Any], timeout: float, what: str) -> Any:
     """Poll until `pred()` is truthy; raise DemoFailed after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise DemoFailed(f"timed out waiting for: {what}")
+    return await eventually(pred, timeout, what, step=0.05, error=DemoFailed)
 
 
 def _emails(stack: Stack) -> list[str]:

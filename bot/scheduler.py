@@ -15,6 +15,8 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,6 +48,17 @@ BUSY_WAIT = 0.25  # seconds before looking again at work that another worker hol
 MAX_WORKERS = {"cf": 4, "other": 2}
 
 
+@dataclass
+class Job:
+    """Work the scheduler runs every `interval` by its clock (the first time at its first tick), in the
+    background, one process at a time: under the lock named `name`, a replica holding it skips its turn."""
+
+    name: str
+    interval: timedelta
+    run: Callable[[], Awaitable[None]]
+    next_at: datetime | None = None
+
+
 def lane_class(lane: int) -> str:
     """The worker class of an outbox lane: Cloudflare work, or the rest."""
     return "other" if lane >= LANE_OTHER else "cf"
@@ -64,8 +77,10 @@ class Scheduler:
     """Runs timers and outbox effects as they fall due."""
 
     def __init__(self, deps: Deps, locker: Locker, messenger: Messenger | None = None, *,
-                 max_sleep: float = 5.0, seed: int | None = None) -> None:
+                 max_sleep: float = 5.0, seed: int | None = None, jobs: list[Job] | None = None) -> None:
         self.deps = deps
+        self.jobs = list(jobs or [])
+        self._running_jobs: set[str] = set()
         self.locker = locker
         self.dispatcher = Dispatcher(deps, messenger)
         self.max_sleep = max_sleep
@@ -117,6 +132,8 @@ class Scheduler:
         """Seconds until the next due item (capped so replicas notice each other's work)."""
         async with self.deps.store.tx() as tx:
             nxt = await tx.next_due()
+        job_times = [j.next_at for j in self.jobs if j.next_at is not None and j.name not in self._running_jobs]
+        nxt = min([t for t in (nxt, *job_times) if t is not None], default=None)
         if nxt is None:
             return self.max_sleep
         return max(0.0, min(self.max_sleep, (nxt - self.deps.clock.now()).total_seconds()))
@@ -136,6 +153,7 @@ class Scheduler:
                 await grant_cases.expire_grants(self.deps, grant_expiries)
         # Revocations (and every other due effect) start before warnings and request timeouts are sent.
         started += await self._start_due_keys(self.deps.clock.now())
+        started += self._start_due_jobs(self.deps.clock.now())
         for gid in warnings:
             with scope(timer="grant.warning", grant_id=gid):
                 await grant_cases.warn_grant(self.deps, gid)
@@ -162,6 +180,33 @@ class Scheduler:
             task.add_done_callback(self._tasks.discard)
             started += 1
         return started
+
+    def _start_due_jobs(self, now: datetime) -> int:
+        """Start each periodic job whose time has come (and is not still running); returns how many."""
+        started = 0
+        for job in self.jobs:
+            if self._stopping or job.name in self._running_jobs or (job.next_at is not None and job.next_at > now):
+                continue
+            job.next_at = now + job.interval
+            self._running_jobs.add(job.name)
+            task = asyncio.create_task(self._run_job(job), name=job.name)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            started += 1
+        return started
+
+    async def _run_job(self, job: Job) -> None:
+        """Run one turn of a periodic job under its cross-process lock; a failure is logged, the job runs again
+        at its next turn."""
+        try:
+            async with self.locker.try_hold(job.name) as got:
+                if got:
+                    await job.run()
+        except Exception:  # noqa: BLE001 - a failed turn must not stop the scheduler; the next turn comes
+            log.exception("job %s failed", job.name)
+        finally:
+            self._running_jobs.discard(job.name)
+            self.wake()
 
     async def run_until_idle(self, rounds: int = 50) -> None:
         """Tests: tick and wait for effects until nothing due is left (time does not move)."""

@@ -3,57 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
+from bot.bootstrap import wire
 from bot.config.policy_file import parse_policy
+from bot.config.settings import Settings
 from bot.domain.clock import ManualClock
 from bot.domain.effects import encode
 from bot.scheduler import Scheduler
 from bot.services.context import Deps
-from bot.storage.engine import make_engine
-from bot.storage.locks import Locker
-from bot.storage.migrate import upgrade
-from bot.storage.store import Store
 from tests.fakes import FakeDirectory, FakeGroups, RecordingMessenger
+from tests.policies import ACCOUNT, policy_text, role
 
-ACCOUNT = "1234567890abcdef1234567890abcdef"
 GROUP = "0f3e2a1b-6c2d-4c1e-9f7a-1b2c3d4e5f60"
 GROUP2 = "7a1c9e20-3b4d-4f5e-8a6b-2c3d4e5f6a70"
 
-POLICY = f"""
-defaults:
-  warn_before: 10m
-  request_timeout: 24h
-  max_duration: 2d
-admins: [U0ADMIN1]
-roles:
-  prod-db:
-    description: Production database
-    group_id: {GROUP}
-    account_id: {ACCOUNT}
-    approvers: [U0APPR01, U0APPR02, S0SRE]
-    revoke_sessions: true
-  two-man:
-    group_id: {GROUP2}
-    account_id: {ACCOUNT}
-    approvers: [U0APPR01, U0APPR02]
-    approvals_required: 2
-  shared-a:
-    group_id: {GROUP2}
-    account_id: {ACCOUNT}
-    auto_approve: true
-    require_reason: false
-  self-ok:
-    group_id: {GROUP2}
-    account_id: {ACCOUNT}
-    approvers: [U0ALICE]
-    allow_self_approval: true
-  restricted:
-    group_id: {GROUP2}
-    account_id: {ACCOUNT}
-    approvers: [U0APPR01]
-    requesters: [S0ENG]
-"""
+POLICY = policy_text({
+    "prod-db": role(GROUP, description="Production database", approvers=["U0APPR01", "U0APPR02", "S0SRE"],
+                    revoke_sessions=True),
+    "two-man": role(GROUP2, approvers=["U0APPR01", "U0APPR02"], approvals_required=2),
+    "shared-a": role(GROUP2, auto_approve=True, require_reason=False),
+    "self-ok": role(GROUP2, approvers=["U0ALICE"], allow_self_approval=True),
+    "restricted": role(GROUP2, approvers=["U0APPR01"], requesters=["S0ENG"]),
+}, defaults={"warn_before": "10m", "request_timeout": "24h", "max_duration": "2d"})
 
 
 @dataclass
@@ -76,10 +49,15 @@ class Core:
         return [stored.payload for stored in map(encode, self.messenger.sent) if stored.kind == kind]
 
 
-async def make_core(database_url: str, policy_text: str = POLICY) -> Core:
-    """Migrate a fresh database and wire the core with fakes."""
-    engine = make_engine(database_url)
-    await upgrade(engine)
+def core_settings(database_url: str, **overrides: Any) -> Settings:
+    """Settings for a core in a test: the database, no periodic drift check unless asked, nothing from .env."""
+    values: dict[str, Any] = {"database_url": database_url, "accessbot_reconcile_interval": timedelta(0),
+                              **overrides}
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+async def make_core(database_url: str, policy_text: str = POLICY, **settings: Any) -> Core:
+    """Migrate a fresh database and wire the core through the composition root, with fakes at the ports."""
     clock = ManualClock()
     groups = FakeGroups()
     groups.add(ACCOUNT, GROUP, include=[{"email_domain": {"domain": "sre.example.com"}}])
@@ -88,8 +66,7 @@ async def make_core(database_url: str, policy_text: str = POLICY) -> Core:
     for uid in ("U0ALICE", "U0BOB", "U0APPR01", "U0APPR02", "U0APPR03", "U0ADMIN1"):
         directory.add_user(uid, f"{uid[2:].lower()}@example.com")
     directory.groups = {"S0SRE": {"U0APPR03"}, "S0ENG": {"U0BOB"}}
-    deps = Deps(store=Store(engine, clock), clock=clock, policy=parse_policy(policy_text), directory=directory,
-                groups=groups)
     messenger = RecordingMessenger()
-    scheduler = Scheduler(deps, Locker(engine), messenger, seed=1)
-    return Core(deps, clock, groups, directory, scheduler, messenger)
+    wiring = await wire(core_settings(database_url, **settings), parse_policy(policy_text), clock=clock,
+                        groups=groups, directory=directory, messenger=lambda _deps: messenger, seed=1)
+    return Core(wiring.deps, clock, groups, directory, wiring.scheduler, messenger)

@@ -15,7 +15,7 @@ from typing import Any
 from bot.domain.audit import AuditEvent
 from bot.domain.effects import NotifyAdmins, NotifyThread, NotifyUser, RefreshApprovalMessage, RevokeSessions
 from bot.domain.errors import ExternalError, PermanentError
-from bot.domain.membership import emails_in, needed_emails, needs_membership, plan_group_change
+from bot.domain.membership import GroupChange, emails_in, needed_emails, needs_membership, plan_group_change
 from bot.domain.model import Grant, GrantState, warn_time
 from bot.domain.trace import bind_grants
 from bot.domain.unit_of_work import UnitOfWork
@@ -40,19 +40,14 @@ async def sync_group(deps: Deps, account_id: str, group_id: str, effect_ids: lis
     to_remove = managed - needed
     try:
         group = await deps.groups.get_group(account_id, group_id)
-        change = plan_group_change(group, to_add, to_remove)
-        if change.added:
-            async with deps.store.tx() as tx:
-                await tx.members.add(account_id, group_id, set(change.added))
-        if change.changed:
-            await deps.groups.put_group(account_id, group_id, change.body)
+        change = await write_group(deps, account_id, group_id, group, to_add, to_remove)
     except PermanentError as exc:
         await _give_up(deps, grants, exc, effect_ids)
         return {"failed": len(grants)}
     standing = (emails_in(group) - managed) - set(change.added)
     async with deps.store.tx() as tx:
         await tx.outbox.finish_effects(effect_ids)
-        await tx.members.remove(account_id, group_id, set(change.removed))
+        await forget_removed(tx, account_id, group_id, change)
         applied = revoked = 0
         for g in grants:
             if g.state is GrantState.PENDING:
@@ -64,6 +59,26 @@ async def sync_group(deps: Deps, account_id: str, group_id: str, effect_ids: lis
             await tx.outbox.owe(NotifyAdmins("revoke_recovered", account_id=account_id, group_id=group_id))
     return {"applied": applied, "revoked": revoked, "added": len(change.added), "removed": len(change.removed),
             "put": int(change.changed)}
+
+
+async def write_group(deps: Deps, account_id: str, group_id: str, group: dict[str, Any], add: set[str],
+                      remove: set[str]) -> GroupChange:
+    """The ownership protocol's write: plan the change to the bot's own email rules in `group` (as just read),
+    record ownership of the emails about to be added (so a crash after the PUT still knows they are ours),
+    then PUT if anything changed. The caller holds the group's lock, and forgets the removed emails with
+    `forget_removed` once it has settled what the PUT meant."""
+    change = plan_group_change(group, add, remove)
+    if change.added:
+        async with deps.store.tx() as tx:
+            await tx.members.add(account_id, group_id, set(change.added))
+    if change.changed:
+        await deps.groups.put_group(account_id, group_id, change.body)
+    return change
+
+
+async def forget_removed(tx: UnitOfWork, account_id: str, group_id: str, change: GroupChange) -> None:
+    """The ownership protocol's last step: the emails the PUT removed are no longer the bot's."""
+    await tx.members.remove(account_id, group_id, set(change.removed))
 
 
 async def _mark_applied(deps: Deps, tx: UnitOfWork, g: Grant, *, standing: bool) -> int:

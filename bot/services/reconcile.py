@@ -8,11 +8,12 @@ from typing import Any
 from bot.domain.audit import AuditEvent
 from bot.domain.effects import NotifyAdmins
 from bot.domain.errors import ExternalError
-from bot.domain.membership import email_of_rule, needed_emails, needs_membership, plan_group_change
+from bot.domain.membership import email_of_rule, needed_emails, needs_membership
 from bot.domain.model import GrantState
 from bot.domain.unit_of_work import Locker
 from bot.services.approval import sync_key
 from bot.services.context import Deps, record
+from bot.services.group_sync import forget_removed, write_group
 
 
 @dataclass
@@ -41,6 +42,7 @@ class GroupDrift:
 
 
 def _groups(deps: Deps, extra: set[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
+    """Every group to compare (the policy's, and any where the bot still owns emails) with its roles."""
     out: dict[tuple[str, str], list[str]] = {}
     for role in deps.policy.roles.values():
         out.setdefault((role.account_id, role.group_id), []).append(role.name)
@@ -76,6 +78,7 @@ async def reconcile(deps: Deps, locker: Locker, *, fix: bool = False, actor: str
 
 
 async def _inspect(deps: Deps, drift: GroupDrift, fix: bool) -> None:
+    """Fill in one group's drift; with `fix`, repair it through the group sync's ownership protocol."""
     async with deps.store.tx() as tx:
         grants = await tx.grants.find(states=(GrantState.PENDING, GrantState.ACTIVE, GrantState.REVOKING),
                                  account_id=drift.account_id, group_id=drift.group_id)
@@ -96,11 +99,8 @@ async def _inspect(deps: Deps, drift: GroupDrift, fix: bool) -> None:
     drift.missing = sorted(running - present)
     drift.stale = sorted((managed - needed) & present)
     if fix and drift.drifted:
-        change = plan_group_change(group, set(drift.missing), set(drift.stale))
+        # The same write the group sync makes for grants: own the added emails first, PUT, then forget the removed.
+        change = await write_group(deps, drift.account_id, drift.group_id, group, set(drift.missing), set(drift.stale))
         async with deps.store.tx() as tx:
-            await tx.members.add(drift.account_id, drift.group_id, set(change.added))
-        if change.changed:
-            await deps.groups.put_group(drift.account_id, drift.group_id, change.body)
-        async with deps.store.tx() as tx:
-            await tx.members.remove(drift.account_id, drift.group_id, set(change.removed))
+            await forget_removed(tx, drift.account_id, drift.group_id, change)
         drift.fixed = True

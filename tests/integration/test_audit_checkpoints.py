@@ -15,13 +15,14 @@ from sqlalchemy import delete, insert, select
 
 from bot.domain.audit import GENESIS_HASH, AuditEvent, canonical_json, chain_hash
 from bot.domain.checkpoint import SigningKey, split_notes
+from bot.polling import eventually
 from bot.services.checkpoints import KeyFileError, periodic_checkpoints, start_periodic
 from bot.storage import tables as t
 from tests.core_harness import Core
 from tests.integration import test_cli
 from tests.integration.test_cli import arun_cli, core_env, show
 
-core, workdir = test_cli.core, test_cli.workdir  # the CLI tests' fixtures: a harness database, an empty cwd
+core = test_cli.core  # the CLI tests' fixture: a harness database (workdir, an empty cwd, is in conftest.py)
 
 
 @pytest.fixture
@@ -270,12 +271,12 @@ async def test_serve_signs_a_checkpoint_at_start_every_interval_while_the_log_gr
     stop = asyncio.Event()
     task = asyncio.create_task(periodic_checkpoints(core.deps.store, key, str(out_dir), timedelta(seconds=0.2), stop))
     await events(core, 2)
-    for _ in range(100):
+
+    async def two_signed() -> bool:
         async with core.deps.store.tx() as tx:
-            sizes = [r.tree_size for r in (await tx.conn.execute(select(t.audit_checkpoints))).all()]
-        if 2 in sizes:
-            break
-        await asyncio.sleep(0.05)
+            return 2 in [r.tree_size for r in (await tx.conn.execute(select(t.audit_checkpoints))).all()]
+
+    await eventually(two_signed, 5, "a checkpoint of two events", step=0.05)
     await asyncio.sleep(0.5)  # a few intervals without new events write nothing more
     await events(core, 1)
     stop.set()

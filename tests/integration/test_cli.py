@@ -92,23 +92,22 @@ def one_clear_line(out: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    """An empty working directory (no .env, no policy.yml) for the CLI process."""
-    path = tmp_path / "work"
-    path.mkdir()
-    return path
-
-
 # --------------------------------------------------------------------------- the core harness
+
+
+async def cli_core(database_url: str, workdir: Path, behind: timedelta = timedelta(0)) -> Core:
+    """The core on the test database, its clock at real time less `behind` (the CLI process uses the system
+    clock), and its policy in policy.yml beside `workdir`."""
+    c = await make_core(database_url)
+    c.clock.advance(datetime.now(UTC) - behind - c.clock.now())
+    (workdir.parent / "policy.yml").write_text(POLICY)
+    return c
 
 
 @pytest.fixture
 async def core(database_url: str, workdir: Path):  # noqa: ANN201
-    """The core on the test database, its clock set to real time (the CLI process uses the system clock)."""
-    c = await make_core(database_url)
-    c.clock.advance(datetime.now(UTC) - c.clock.now())
-    (workdir.parent / "policy.yml").write_text(POLICY)
+    """The core on the test database, its clock set to real time."""
+    c = await cli_core(database_url, workdir)
     yield c
     await c.deps.store.engine.dispose()
 

@@ -13,25 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from bot.bootstrap import open_store
 from bot.cli import _parser
 from bot.domain.audit import AuditEvent
 from bot.domain.clock import SystemClock
 from bot.domain.model import Grant, GrantState
-from bot.storage.engine import make_engine
-from bot.storage.migrate import upgrade
-from bot.storage.store import Store
 from tests.core_harness import ACCOUNT, GROUP, Core
 from tests.integration.test_cli import arun_cli, cli_env, core, core_env, run_cli, seed, show  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    """An empty working directory (no .env, no policy.yml) for the CLI process."""
-    path = tmp_path / "work"
-    path.mkdir()
-    return path
 
 
 def _script() -> list[str]:
@@ -146,9 +136,8 @@ def test_reconcile_without_a_cloudflare_token_is_a_configuration_error(workdir: 
 async def big_database(tmp_path: Path) -> str:
     """A migrated SQLite database with thousands of audit events and grants (more than a pipe buffer holds)."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'big.db'}"
-    engine = make_engine(url)
-    await upgrade(engine)
-    store = Store(engine, SystemClock())
+    store = await open_store(url, SystemClock())
+    engine = store.engine
     now = datetime.now(UTC)
     async with store.tx() as tx:
         for i in range(3000):

@@ -60,13 +60,6 @@ HOSTILE = {
 }
 
 
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    path = tmp_path / "work"
-    path.mkdir()
-    return path
-
-
 @pytest.mark.parametrize("case", list(HOSTILE))
 def test_policy_check_gives_one_clear_problem_fast_in_bounded_memory(workdir: Path, case: str) -> None:
     text, expected = HOSTILE[case]

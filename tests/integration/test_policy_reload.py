@@ -23,8 +23,9 @@ from bot.simulators.slack_driver import SlackDriver
 from bot.simulators.slack_sim import SlackSimulator
 from bot.simulators.stack import ACCOUNT, SIGNING_SECRET
 from bot.storage.store import Store
+from tests.policies import policy_text, role
 from tests.procs import ServeProcess
-from tests.resilience.live import open_store, serve_env, simulators, wait_until
+from tests.resilience.live import open_store, serve_env, shut_down, simulators, wait_until
 
 STAGING = "7a1c9e20-3b4d-4f5e-8a6b-2c3d4e5f6a70"
 PROD = "0f3e2a1b-6c2d-4c1e-9f7a-1b2c3d4e5f60"
@@ -34,14 +35,13 @@ ALICE = "U0ALICE"
 
 def policy(*roles: str, staging_max: str = "8h") -> str:
     """A policy with some of the roles staging (auto-approved), prod-db and new-role (auto-approved)."""
-    text = "defaults:\n  min_duration: 1m\nadmins: [U0ADMIN1]\nroles:\n"
     bodies = {
-        "staging": f"    group_id: {STAGING}\n    auto_approve: true\n    require_reason: false\n"
-                   f"    default_duration: 15m\n    max_duration: {staging_max}\n",
-        "prod-db": f"    group_id: {PROD}\n    approvers: [U0APPR01]\n",
-        "new-role": f"    group_id: {NEW}\n    auto_approve: true\n    require_reason: false\n",
+        "staging": role(STAGING, auto_approve=True, require_reason=False, default_duration="15m",
+                        max_duration=staging_max),
+        "prod-db": role(PROD, approvers=["U0APPR01"]),
+        "new-role": role(NEW, auto_approve=True, require_reason=False),
     }
-    return text + "".join(f"  {r}:\n    account_id: {ACCOUNT}\n{bodies[r]}" for r in roles)
+    return policy_text({r: bodies[r] for r in roles}, defaults={"min_duration": "1m"})
 
 
 @dataclass
@@ -90,11 +90,7 @@ async def _running(tmp_path: Path, database_url: str) -> AsyncIterator[Running]:
     try:
         yield Running(serve, slack, cf, driver, store, path, database_url)
     finally:
-        serve.kill()
-        await driver.close()
-        await store.engine.dispose()
-        await slack.stop()
-        await cf.stop()
+        await shut_down(serve, driver, store, slack, cf)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ access back, and take away what no grant still in its time needs."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,8 +13,17 @@ from bot.domain.model import GrantState, VoteChoice
 from bot.services import approval, grants, requests
 from bot.services.group_sync import sync_group
 from bot.simulators.cloudflare_sim import CloudflareSimulator
-from tests.core_harness import ACCOUNT, GROUP, GROUP2, POLICY, Core, make_core
-from tests.integration.test_cli import CF_TOKEN, all_grants, approved_grant, arun_cli, audit_rows, core_env, show
+from tests.core_harness import ACCOUNT, GROUP, GROUP2, Core, make_core
+from tests.integration.test_cli import (
+    CF_TOKEN,
+    all_grants,
+    approved_grant,
+    arun_cli,
+    audit_rows,
+    cli_core,
+    core_env,
+    show,
+)
 
 DOMAIN_RULE = {"email_domain": {"domain": "sre.example.com"}}
 
@@ -24,19 +33,9 @@ def rule(email: str) -> dict:
 
 
 @pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    """An empty working directory (no .env, no policy.yml) for the CLI process."""
-    path = tmp_path / "work"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
 async def earlier(database_url: str, workdir: Path) -> AsyncIterator[Core]:
     """The core with its clock three hours behind real time: grants made now end before the CLI's now."""
-    c = await make_core(database_url)
-    c.clock.advance(datetime.now(UTC) - timedelta(hours=3) - c.clock.now())
-    (workdir.parent / "policy.yml").write_text(POLICY)
+    c = await cli_core(database_url, workdir, behind=timedelta(hours=3))
     yield c
     await c.deps.store.engine.dispose()
 

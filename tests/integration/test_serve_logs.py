@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from bot.config.policy_file import load_policy
+from bot.polling import eventually
 from bot.simulators.cloudflare_sim import CloudflareSimulator
 from bot.simulators.slack_driver import SlackDriver
 from bot.simulators.slack_sim import SlackSimulator
@@ -38,10 +39,10 @@ async def _serve_once(tmp_path: Path, **env: str) -> list[dict[str, Any]]:
         url = await asyncio.to_thread(serve.start)
         async with SlackDriver(url, SIGNING_SECRET, slack) as driver:
             assert (await driver.slash("U0ALICE", f"request staging 1h {REASON}")).status == 200
-            deadline = asyncio.get_running_loop().time() + 20
-            while not slack.ephemerals("U0ALICE"):
-                assert asyncio.get_running_loop().time() < deadline, serve.log_path.read_text()[-3000:]
-                await asyncio.sleep(0.05)
+            try:
+                await eventually(lambda: slack.ephemerals("U0ALICE"), 20, "alice's reply", step=0.05)
+            except AssertionError:
+                raise AssertionError(serve.log_path.read_text()[-3000:]) from None
         async with aiohttp.ClientSession() as http, http.get(url + "/healthz") as resp:
             assert resp.status == 200
         assert await asyncio.to_thread(serve.terminate) == 0

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bot.bootstrap import open_store as bootstrap_store
 from bot.domain.clock import SystemClock
+from bot.polling import eventually
 from bot.simulators.cloudflare_sim import CloudflareSimulator
+from bot.simulators.slack_driver import SlackDriver
 from bot.simulators.slack_sim import SlackSimulator
 from bot.simulators.stack import ACCOUNT, CF_TOKEN, SIGNING_SECRET, SLACK_TOKEN
-from bot.storage.engine import make_engine
 from bot.storage.store import Store
+from tests.procs import ServeProcess
 
 FOREIGN = [{"email_domain": {"domain": "sre.example.com"}}, {"group": {"id": "aa11bb22-0000-4000-8000-000000000001"}},
            {"email": {"email": "standing@example.com"}}]
@@ -66,20 +68,24 @@ def foreign(body: dict[str, Any], user_emails: set[str]) -> list[Any]:
 
 async def open_store(database_url: str) -> Store:
     """A store on the bot's database, for the test to read."""
-    return Store(make_engine(database_url), SystemClock())
+    return await bootstrap_store(database_url, SystemClock(), migrate=False)
 
 
 async def wait_until(pred: Callable[[], Any], timeout: float, what: str, step: float = 0.1) -> Any:
-    """Poll an async or sync predicate until truthy; fail with `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        await asyncio.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    """Poll an async or sync predicate until truthy (every `step`: real processes, no need to hurry); fail with
+    `what` after `timeout`."""
+    return await eventually(pred, timeout, what, step=step)
+
+
+async def shut_down(serve: ServeProcess, driver: SlackDriver, store: Store, slack: SlackSimulator,
+                    cf: CloudflareSimulator) -> None:
+    """The end of a live test: kill the serve process (if still running), close the driver and the test's store,
+    stop both simulators."""
+    serve.kill()
+    await driver.close()
+    await store.engine.dispose()
+    await slack.stop()
+    await cf.stop()
 
 
 def request_id_from(responses: list[dict[str, Any]]) -> str | None:

@@ -11,10 +11,11 @@ from pathlib import Path
 
 from bot.domain.model import GrantState
 from bot.simulators.slack_driver import SlackDriver
-from bot.simulators.stack import ACCOUNT, SIGNING_SECRET
+from bot.simulators.stack import SIGNING_SECRET
 from bot.web_limits import Limits
+from tests.policies import policy_text, role
 from tests.procs import ServeProcess
-from tests.resilience.live import open_store, serve_env, simulators, wait_until
+from tests.resilience.live import open_store, serve_env, shut_down, simulators, wait_until
 
 GROUP = "11111111-1111-4111-8111-111111111111"
 USERS = {"U0USER01": "user01@example.com"}
@@ -24,18 +25,8 @@ GROWTH_LIMIT = 40 * MB
 LIMITS = Limits()
 CUT_WITHIN = LIMITS.body_seconds + LIMITS.linger_seconds + 8  # seconds, with room for a busy machine
 
-POLICY = f"""
-defaults:
-  min_duration: 1m
-  default_duration: 1h
-  require_reason: false
-admins: [U0USER01]
-roles:
-  team-0:
-    group_id: {GROUP}
-    account_id: {ACCOUNT}
-    auto_approve: true
-"""
+POLICY = policy_text({"team-0": role(GROUP, auto_approve=True)}, admins=["U0USER01"],
+                     defaults={"min_duration": "1m", "default_duration": "1h", "require_reason": False})
 
 
 def _rss(pid: int) -> int:
@@ -119,8 +110,4 @@ async def test_a_flood_of_stalled_large_bodies_is_bounded_in_memory_and_cut(tmp_
         await wait_until(granted, 15, "the signed request sent during the flood to be granted")
         assert await asyncio.to_thread(proc.terminate) == 0
     finally:
-        proc.kill()
-        await driver.close()
-        await store.engine.dispose()
-        await slack.stop()
-        await cf.stop()
+        await shut_down(proc, driver, store, slack, cf)

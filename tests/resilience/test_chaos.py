@@ -22,6 +22,7 @@ from bot.domain.audit import first_broken
 from bot.domain.model import GrantState, RequestState
 from bot.simulators.slack_driver import SlackDriver
 from bot.simulators.stack import ACCOUNT, SIGNING_SECRET
+from tests.policies import policy_text, role
 from tests.procs import ServeProcess
 from tests.resilience.live import (
     FOREIGN,
@@ -39,27 +40,11 @@ pytestmark = pytest.mark.chaos
 GROUPS = ["44444444-4444-4444-8444-444444444444", "55555555-5555-4555-8555-555555555555"]
 USERS = {f"U0CHAOS{i:02d}": f"chaos{i:02d}@example.com" for i in range(12)}
 APPROVER = "U0APPROVER"
-POLICY = f"""
-defaults:
-  min_duration: 1s
-  default_duration: 3s
-  warn_before: 1s
-  require_reason: false
-admins: [U0APPROVER]
-audit_channel: C0AUDIT
-roles:
-  red:
-    group_id: {GROUPS[0]}
-    account_id: {ACCOUNT}
-    approvers: [U0APPROVER]
-    approval_channel: C0APPROVE
-    revoke_sessions: true
-  blue:
-    group_id: {GROUPS[1]}
-    account_id: {ACCOUNT}
-    approvers: [U0APPROVER]
-    approval_channel: C0APPROVE
-"""
+POLICY = policy_text({
+    "red": role(GROUPS[0], approvers=[APPROVER], approval_channel="C0APPROVE", revoke_sessions=True),
+    "blue": role(GROUPS[1], approvers=[APPROVER], approval_channel="C0APPROVE"),
+}, defaults={"min_duration": "1s", "default_duration": "3s", "warn_before": "1s", "require_reason": False},
+    admins=[APPROVER], audit_channel="C0AUDIT")
 OVERSHOOT_LIMIT = 5.0
 
 

@@ -11,6 +11,7 @@ from bot.domain.audit import first_broken
 from bot.domain.model import GrantState
 from bot.simulators.slack_driver import SlackDriver
 from bot.simulators.stack import ACCOUNT, SIGNING_SECRET
+from tests.policies import policy_text, role
 from tests.procs import ServeProcess
 from tests.resilience.live import (
     FOREIGN,
@@ -29,10 +30,9 @@ USERS = {f"U0USER{i:02d}": f"user{i:02d}@example.com" for i in range(18)}
 
 
 def _policy() -> str:
-    roles = "\n".join(f"  team-{i}:\n    group_id: {gid}\n    account_id: {ACCOUNT}\n    auto_approve: true\n"
-                      for i, gid in enumerate(GROUPS))
-    return ("defaults:\n  min_duration: 1s\n  default_duration: 5s\n  warn_before: 2s\n  require_reason: false\n"
-            f"admins: [U0USER00]\nroles:\n{roles}")
+    return policy_text({f"team-{i}": role(gid, auto_approve=True) for i, gid in enumerate(GROUPS)},
+                       defaults={"min_duration": "1s", "default_duration": "5s", "warn_before": "2s",
+                                 "require_reason": False}, admins=["U0USER00"])
 
 
 async def test_two_serve_processes_on_one_database_do_each_thing_once(pg_database_url: str, tmp_path: Path) -> None:

@@ -14,10 +14,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.domain.clock import ManualClock
+from bot.bootstrap import open_store
+from bot.domain.clock import ManualClock, SystemClock
 from bot.simulators.stack import Stack, start_stack
-from bot.storage.engine import make_engine
-from bot.storage.migrate import upgrade
 from tests.conftest import BACKENDS, PG_URL
 from tests.scenario.helpers import AUDITED_POLICY, BASE_POLICY, CAROL, DANA
 
@@ -32,6 +31,12 @@ async def _admin(sql: str) -> None:
         await admin.dispose()
 
 
+async def _migrate(url: str) -> None:
+    """Bring the database at `url` to the newest schema (through the composition root, as serve does)."""
+    store = await open_store(url, SystemClock())
+    await store.engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def _scenario_pg_url() -> Iterator[str | None]:
     """One migrated PostgreSQL database for the whole session (CREATE DATABASE per test is the slow part);
@@ -44,11 +49,7 @@ def _scenario_pg_url() -> Iterator[str | None]:
 
     async def _create() -> None:
         await _admin(f'CREATE DATABASE "{name}"')
-        engine = make_engine(url)
-        try:
-            await upgrade(engine)
-        finally:
-            await engine.dispose()
+        await _migrate(url)
 
     asyncio.run(_create())
     yield url
@@ -60,14 +61,7 @@ def _scenario_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file migrated once; each test starts from a copy."""
     path = tmp_path_factory.mktemp("scenario-template") / "template.db"
 
-    async def _create() -> None:
-        engine = make_engine(f"sqlite+aiosqlite:///{path}")
-        try:
-            await upgrade(engine)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(_create())
+    asyncio.run(_migrate(f"sqlite+aiosqlite:///{path}"))
     return path
 
 

@@ -10,14 +10,16 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 from bot.domain.clock import ManualClock
 from bot.domain.model import AccessRequest, Grant, RequestState
+from bot.polling import eventually
 from bot.simulators.stack import ACCOUNT, PROD_GROUP, STAGING_GROUP, Stack
 from bot.storage.store import Tx
+from tests.policies import policy_text, role
+from tests.policies import policy_with as add_roles
 
 SECRETS_GROUP = "5b2c7d10-1a2b-4c3d-8e9f-0a1b2c3d4e01"
 SHARED_GROUP = "5b2c7d10-1a2b-4c3d-8e9f-0a1b2c3d4e02"
@@ -31,47 +33,33 @@ ALICE_EMAIL = "alice@example.com"
 APPROVE, DENY, REVOKE, CANCEL, EXTEND = "access_approve", "access_deny", "access_revoke", "access_cancel", \
     "access_extend"
 
-BASE_POLICY = f"""
-defaults:
-  min_duration: 1m
-  default_duration: 1h
-  max_duration: 8h
-  warn_before: 10m
-  request_timeout: 1h
-admins: [U0ADMIN1]
-roles:
-  prod-db:
-    description: Production database console
-    group_id: {PROD_GROUP}
-    account_id: {ACCOUNT}
-    approvers: [U0APPR01, S0SRETEAM]
-    approval_channel: {APPROVAL_CHANNEL}
-    revoke_sessions: true
-  staging:
-    description: Staging dashboards
-    group_id: {STAGING_GROUP}
-    account_id: {ACCOUNT}
-    auto_approve: true
-    require_reason: false
-  secrets:
-    description: The secrets vault
-    group_id: {SECRETS_GROUP}
-    account_id: {ACCOUNT}
-    approvers: [U0APPR01]
-    approval_channel: {APPROVAL_CHANNEL}
-    requesters: [S0ENGINEERS, U0ADMIN1]
-"""
+BASE_ROLES = {
+    "prod-db": role(PROD_GROUP, description="Production database console", approvers=["U0APPR01", "S0SRETEAM"],
+                    approval_channel=APPROVAL_CHANNEL, revoke_sessions=True),
+    "staging": role(STAGING_GROUP, description="Staging dashboards", auto_approve=True, require_reason=False),
+    "secrets": role(SECRETS_GROUP, description="The secrets vault", approvers=["U0APPR01"],
+                    approval_channel=APPROVAL_CHANNEL, requesters=["S0ENGINEERS", "U0ADMIN1"]),
+}
+BASE_DEFAULTS = {"min_duration": "1m", "default_duration": "1h", "max_duration": "8h", "warn_before": "10m",
+                 "request_timeout": "1h"}
 
+
+def base_policy(audit_channel: str | None = None, **defaults: Any) -> str:
+    """The base policy (prod-db with approvals, staging auto-approved, secrets restricted), with these defaults
+    changed and, given one, an audit channel."""
+    return policy_text(BASE_ROLES, defaults={**BASE_DEFAULTS, **defaults}, audit_channel=audit_channel)
+
+
+BASE_POLICY = base_policy()
 
 # The same with an audit channel: every audit event is also a one-line post in Slack (slower: only the tests
 # that look at the audit channel or at admin alerts use it).
-AUDITED_POLICY = BASE_POLICY.replace("admins: [U0ADMIN1]\n", f"admins: [U0ADMIN1]\naudit_channel: {AUDIT_CHANNEL}\n")
+AUDITED_POLICY = base_policy(AUDIT_CHANNEL)
 
 
 def policy_with(extra_roles: str, base: str = BASE_POLICY) -> str:
     """The base policy plus more roles (YAML written at the indentation of a role name: two spaces)."""
-    lines = [("  " + line if line.strip() else line) for line in extra_roles.strip("\n").splitlines()]
-    return base.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
+    return add_roles(extra_roles, base)
 
 
 TWO_APPROVALS = policy_with(f"""
@@ -105,18 +93,7 @@ by-dm:
 
 # ---- waiting -------------------------------------------------------------------------------------
 
-async def wait_until(pred: Callable[[], Any | Awaitable[Any]], timeout: float = 5.0, what: str = "") -> Any:
-    """Poll `pred()` (sync or async) until truthy; fail after `timeout` seconds of real time."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or pred}")
-        await asyncio.sleep(0.02)
+wait_until = eventually  # poll a sync or async predicate until truthy; fail after `timeout` seconds of real time
 
 
 async def settle(stack: Stack, timeout: float = 10.0) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
 
 from bot.domain.clock import ManualClock
 from bot.domain.model import GrantState
+from bot.polling import eventually
 from bot.simulators.stack import start_stack
 
 
@@ -27,6 +27,11 @@ async def _metric_or_zero(url: str, name: str) -> float:
         return 0.0
 
 
+async def _metric_is_one(url: str, name: str) -> bool:
+    """True once the metric reads 1."""
+    return await _metric_or_zero(url, name) == 1
+
+
 async def test_revocation_overdue_seconds_rises_while_cloudflare_refuses_and_falls_after(database_url: str) -> None:
     clock = ManualClock(datetime.now(UTC))
     stack = await start_stack(database_url=database_url, clock=clock,
@@ -43,10 +48,7 @@ async def test_revocation_overdue_seconds_rises_while_cloudflare_refuses_and_fal
         assert await _metric(stack.url, "accessbot_revocation_overdue_seconds") == 30
         # the failed attempt is recorded by its worker, which idle() does not wait for: poll a few seconds
         retrying = 'accessbot_effects_retrying{kind="cf.sync"}'
-        for _ in range(100):
-            if await _metric_or_zero(stack.url, retrying) == 1:
-                break
-            await asyncio.sleep(0.1)
+        await eventually(lambda: _metric_is_one(stack.url, retrying), 10, retrying, step=0.1)
         assert await _metric(stack.url, retrying) == 1
         stack.cloudflare.set_fault_rate(0.0)
         clock.advance(timedelta(minutes=2))

@@ -22,6 +22,7 @@ from tests.scenario.helpers import (
     all_text,
     approval_message,
     audit,
+    base_policy,
     click,
     emails,
     grants,
@@ -145,7 +146,7 @@ async def test_a_slack_outage_shorter_than_an_hour_loses_no_approval_message(
 
 async def test_an_approval_message_still_failing_after_an_hour_is_given_up_loudly(
         make_stack: StackFactory, clock: ManualClock) -> None:
-    stack = await make_stack(BASE_POLICY.replace("request_timeout: 1h", "request_timeout: 24h"))
+    stack = await make_stack(base_policy(request_timeout="24h"))
     stack.slack.fail_next("chat.postMessage", n=10_000, error="internal_error", status=500)
     await slash(stack, ALICE, "request prod-db 1h deploy")
     for _ in range(14):

@@ -9,9 +9,9 @@ from bot.domain.clock import SystemClock
 from bot.domain.model import GrantState
 from bot.simulators.stack import STAGING_GROUP
 from tests.scenario.conftest import StackFactory
-from tests.scenario.helpers import ALICE, ALICE_EMAIL, BASE_POLICY, emails, grants, slash, wait_until
+from tests.scenario.helpers import ALICE, ALICE_EMAIL, base_policy, emails, grants, slash, wait_until
 
-FAST = BASE_POLICY.replace("min_duration: 1m", "min_duration: 1s").replace("warn_before: 10m", "warn_before: 0")
+FAST = base_policy(min_duration="1s", warn_before="0")
 
 
 async def test_a_grant_is_revoked_within_a_second_of_its_expiry_on_real_time(make_stack: StackFactory) -> None:
