@@ -5,19 +5,18 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
-from sqlalchemy import func, select, text
 
 from bot.api import add_api_routes
 from bot.auth import AccessVerifier
-from bot.credentials import UPSTREAMS, CredentialHealth
+from bot.credentials import CredentialHealth
 from bot.metrics import Metrics
 from bot.rejections import RejectionLimiter
 from bot.scheduler import Scheduler
 from bot.services.context import Deps
 from bot.slack.http_events import SlackEvents
 from bot.slack.ingress import Ingress
-from bot.storage import tables as t
 from bot.web_limits import Limits, limits_middleware
+from bot.web_status import StatusPages
 
 log = logging.getLogger(__name__)
 
@@ -37,44 +36,10 @@ def build_web_app(deps: Deps, ingress: Ingress, scheduler: Scheduler, signing_se
     middleware, handler_args = limits_middleware(limits)
     app = web.Application(middlewares=[middleware], handler_args=handler_args)
 
-    async def healthz(request: web.Request) -> web.Response:
-        try:
-            async with deps.store.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001 - any database failure means unhealthy
-            return web.json_response({"ok": False, "error": f"database: {type(exc).__name__}"}, status=503)
-        if not scheduler.started:
-            return web.json_response({"ok": False, "error": "scheduler not running"}, status=503)
-        health.recheck()
-        rejected = health.problems()
-        if rejected:
-            return web.json_response({"ok": False, "error": "credentials rejected: " + ", ".join(sorted(rejected)),
-                                      "credentials": rejected}, status=503)
-        return web.json_response({"ok": True})
-
-    async def metrics_view(request: web.Request) -> web.Response:
-        async with deps.store.engine.connect() as conn:
-            metrics.set_grant_counts(dict((await conn.execute(
-                select(t.grants.c.state, func.count()).group_by(t.grants.c.state))).all()))
-            metrics.set_effect_counts(dict((await conn.execute(
-                select(t.effects.c.state, func.count()).group_by(t.effects.c.state))).all()))
-            metrics.retrying.clear()
-            for kind, n in (await conn.execute(
-                    select(t.effects.c.kind, func.count()).where(t.effects.c.state == "pending",
-                                                                 t.effects.c.attempts > 0)
-                    .group_by(t.effects.c.kind))).all():
-                metrics.retrying.labels(kind).set(n)
-            oldest = (await conn.execute(select(t.grants.c.expires_at).where(
-                t.grants.c.state.in_(["active", "revoking"]), t.grants.c.expires_at <= deps.clock.now())
-                .order_by(t.grants.c.expires_at).limit(1))).scalar()
-            metrics.overdue.set((deps.clock.now() - oldest).total_seconds() if oldest else 0)
-        for upstream in UPSTREAMS:
-            metrics.credentials_ok.labels(upstream).set(1 if health.ok(upstream) else 0)
-        return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
-
+    status = StatusPages(deps, scheduler, metrics, health)
     app.router.add_post("/slack/events", SlackEvents(deps, ingress, signing_secret, limiter, over_http=slack_over_http))
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics_view)
+    app.router.add_get("/healthz", status.healthz)
+    app.router.add_get("/metrics", status.metrics_view)
     limiters = [limiter]
     if api is not None:
         limiters.append(RejectionLimiter())

@@ -200,6 +200,19 @@ class FakeGrants(FakeRepo):
                       and g.expires_at <= now), key=lambda g: g.expires_at)
         return [g.id for g in due[:limit]]
 
+    async def counts_by_state(self) -> dict[str, int]:
+        """Grants per state."""
+        counts: dict[str, int] = {}
+        for g in self.db.grants.values():
+            counts[g.state.value] = counts.get(g.state.value, 0) + 1
+        return counts
+
+    async def oldest_overdue(self, now: datetime) -> datetime | None:
+        """The earliest end of a grant still holding access past it."""
+        ends = [g.expires_at for g in self.db.grants.values() if g.state in (GrantState.ACTIVE, GrantState.REVOKING)
+                and g.expires_at is not None and g.expires_at <= now]
+        return min(ends, default=None)
+
     async def due_warnings(self, now: datetime, limit: int = 200) -> list[str]:
         """Active, unwarned grants whose warning time has come."""
         return [g.id for g in self.db.grants.values() if g.state is GrantState.ACTIVE and not g.warned
@@ -307,6 +320,14 @@ class FakeOutbox(FakeRepo):
                     e["next_alert_at"] = next_alert_at
                 if alerts is not None:
                     e["alerts"] = alerts
+
+    async def retrying_by_kind(self) -> dict[str, int]:
+        """Pending effects that have failed at least once, per kind."""
+        counts: dict[str, int] = {}
+        for e in self._pending():
+            if e["attempts"] > 0:
+                counts[e["kind"]] = counts.get(e["kind"], 0) + 1
+        return counts
 
     async def effect_counts(self) -> dict[str, int]:
         """Effects per state."""

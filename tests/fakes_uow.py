@@ -126,6 +126,9 @@ class FakeUnitOfWork:
         """Record the lock (the fake store already runs one unit of work at a time)."""
         self.locked.append(user_id)
 
+    async def ping(self) -> None:
+        """The memory always answers."""
+
     async def next_due(self) -> datetime | None:
         """The earliest expiry, warning, request timeout or effect."""
         grants = [g for g in self.db.grants.values() if g.state is GrantState.ACTIVE]
@@ -157,6 +160,11 @@ class FakeStore:
             self.commits += 1
         for hook in self.after_commit:
             hook(tx)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[FakeUnitOfWork]:
+        """A look at a copy of the data; nothing done through it is kept."""
+        yield FakeUnitOfWork(copy.deepcopy(self.db), self.clock)
 
     # ---- what tests look at -------------------------------------------------------------------
     def effects(self, kind: str | None = None) -> list[dict[str, Any]]:

@@ -68,6 +68,14 @@ class Requests(Protocol):
 class Grants(Protocol):
     """Grants of a role to a person, with their expiry and warning times."""
 
+    async def counts_by_state(self) -> dict[str, int]:
+        """How many grants are in each state."""
+        ...
+
+    async def oldest_overdue(self, now: datetime) -> datetime | None:
+        """The earliest `expires_at` of a grant that still holds access (active or revoking) past it."""
+        ...
+
     async def add(self, g: Grant) -> Inserted:
         """Insert a new grant; ID_TAKEN when its ID exists, CONFLICT when the person already holds the role."""
         ...
@@ -169,6 +177,10 @@ class Outbox(Protocol):
     async def retry_effects(self, ids: list[int], at: datetime, error: str, *, first_failed_at: datetime,
                             next_alert_at: datetime | None = None, alerts: int | None = None) -> None:
         """Push pending effects to a later attempt, remembering the error and when failing began."""
+        ...
+
+    async def retrying_by_kind(self) -> dict[str, int]:
+        """Pending effects that have failed at least once, per kind."""
         ...
 
     async def effect_counts(self) -> dict[str, int]:

@@ -45,6 +45,10 @@ class UnitOfWork(Protocol):
         """Serialise one person's filings across processes until the unit of work ends."""
         ...
 
+    async def ping(self) -> None:
+        """Ask the database the cheapest question; raises when it does not answer."""
+        ...
+
     async def next_due(self) -> datetime | None:
         """The earliest moment anything falls due: an expiry, a warning, a request timeout, an effect."""
         ...
@@ -57,6 +61,11 @@ class UnitOfWorkFactory(Protocol):
 
     def tx(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """A new unit of work."""
+        ...
+
+    def read(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A unit of work for reading only: it takes no writer's lock, so a status page never waits behind
+        (or holds up) the writers; nothing written through it is kept."""
         ...
 
 

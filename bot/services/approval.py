@@ -193,28 +193,34 @@ async def _vote_in_tx(deps: Deps, request_id: str, voter: str, choice: VoteChoic
                 return Refused("lookup_failed", {"request_id": req.id}, "recheck_failed", recheck.refusal)
             if not recheck.allowed:
                 return await _deny_on_recheck(deps, tx, req, voter, choice, recheck)
-        v = Vote(req.id, voter, choice, deps.clock.now())
-        if not await tx.requests.add_vote(v):
-            await record(deps, tx, AuditEvent(voter, "approval.refused", **base,
-                                              details={"code": "already_voted", "choice": choice.value}))
-            return Refused("already_voted")
-        req.votes.append(v)
-        await record(deps, tx, AuditEvent(voter, "request.vote", **base,
-                                          details={"choice": choice.value, "note": note[:500],
-                                                   "approvals": len(req.approvals()),
-                                                   "required": role.approvals_required}))
-        if choice is VoteChoice.DENY:
-            await tx.requests.move(req.id, RequestState.PENDING, RequestState.DENIED, decided_by=voter,
-                                  decided_at=deps.clock.now(), decision_note=note[:500])
-            await record(deps, tx, AuditEvent(voter, "request.denied", **base, details={"note": note[:500]}))
-            await tx.outbox.owe(RefreshApprovalMessage(req.id))
-            await tx.outbox.owe(NotifyUser(req.requester, "denied", request_id=req.id))
-            await tx.outbox.owe(NotifyApprovers(req.id, "denied", except_=voter))
-            await owe_home_refresh(tx, req.requester, approvers_of=req.id)
-            return Denied(req.id)
-        if len(req.approvals()) >= role.approvals_required:
-            await approve_in_tx(deps, tx, req, voter)
-            return Approved(req.id)
+        return await _count_vote(deps, tx, req, role, voter, choice, note)
+
+
+async def _count_vote(deps: Deps, tx: UnitOfWork, req: AccessRequest, role: Role, voter: str, choice: VoteChoice,
+                      note: str) -> Outcome:
+    """Count a vote that passed every check: a deny closes the request, enough approvals approve it."""
+    base = dict(request_id=req.id, role=req.role, subject=req.email)
+    v = Vote(req.id, voter, choice, deps.clock.now())
+    if not await tx.requests.add_vote(v):
+        await record(deps, tx, AuditEvent(voter, "approval.refused", **base,
+                                          details={"code": "already_voted", "choice": choice.value}))
+        return Refused("already_voted")
+    req.votes.append(v)
+    await record(deps, tx, AuditEvent(voter, "request.vote", **base,
+                                      details={"choice": choice.value, "note": note[:500],
+                                               "approvals": len(req.approvals()),
+                                               "required": role.approvals_required}))
+    if choice is VoteChoice.DENY:
+        await tx.requests.move(req.id, RequestState.PENDING, RequestState.DENIED, decided_by=voter,
+                               decided_at=deps.clock.now(), decision_note=note[:500])
+        await record(deps, tx, AuditEvent(voter, "request.denied", **base, details={"note": note[:500]}))
         await tx.outbox.owe(RefreshApprovalMessage(req.id))
-        missing = role.approvals_required - len(req.approvals())
-        return Voted(req.id, missing)
+        await tx.outbox.owe(NotifyUser(req.requester, "denied", request_id=req.id))
+        await tx.outbox.owe(NotifyApprovers(req.id, "denied", except_=voter))
+        await owe_home_refresh(tx, req.requester, approvers_of=req.id)
+        return Denied(req.id)
+    if len(req.approvals()) >= role.approvals_required:
+        await approve_in_tx(deps, tx, req, voter)
+        return Approved(req.id)
+    await tx.outbox.owe(RefreshApprovalMessage(req.id))
+    return Voted(req.id, role.approvals_required - len(req.approvals()))

@@ -106,3 +106,35 @@ async def audit_event(deps: Deps, seq: int) -> dict[str, Any] | None:
     """The audit event numbered `seq`, or None."""
     found = await audit_page(deps, since_seq=seq - 1, limit=1)
     return found[0] if found else None
+
+
+@dataclass
+class Status:
+    """What /metrics shows of the database: grants and effects per state, retrying effects per kind, and how
+    long the most overdue grant has held access past its end."""
+
+    grants: dict[str, int]
+    effects: dict[str, int]
+    retrying: dict[str, int]
+    overdue_seconds: float
+
+
+async def status(deps: Deps) -> Status:
+    """The counts /metrics reports, read without waiting for the writers."""
+    now = deps.clock.now()
+    async with deps.store.read() as tx:
+        grants = await tx.grants.counts_by_state()
+        effects = await tx.outbox.effect_counts()
+        retrying = await tx.outbox.retrying_by_kind()
+        oldest = await tx.grants.oldest_overdue(now)
+    return Status(grants, effects, retrying, (now - oldest).total_seconds() if oldest else 0.0)
+
+
+async def database_answers(deps: Deps) -> str | None:
+    """None when the database answers a read; else the failure's type name (for /healthz)."""
+    try:
+        async with deps.store.read() as tx:
+            await tx.ping()
+    except Exception as exc:  # noqa: BLE001 - any database failure means unhealthy
+        return type(exc).__name__
+    return None

@@ -65,6 +65,10 @@ class Tx:
             await self.conn.execute(text("SELECT pg_advisory_xact_lock(:k, hashtext(:u))"),
                                     {"k": _PERSON_LOCK, "u": user_id})
 
+    async def ping(self) -> None:
+        """SELECT 1: raises when the database does not answer."""
+        await self.conn.execute(text("SELECT 1"))
+
     async def next_due(self) -> datetime | None:
         """The earliest moment anything falls due: an expiry, a warning, a request timeout, an effect."""
         q = select(
@@ -118,3 +122,12 @@ class Store:
                 await conn.commit()
         for hook in self.after_commit:
             hook(tx)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Tx]:
+        """A read-only look: a plain connection outside the SQLite writer's lock; rolled back at the end."""
+        async with self.engine.connect() as conn:
+            try:
+                yield Tx(conn, self.clock, self.pg)
+            finally:
+                await conn.rollback()

@@ -105,6 +105,17 @@ class SqlGrants(SqlRepo):
         ).order_by(t.grants.c.expires_at).limit(limit))
         return [r.id for r in rows]
 
+    async def counts_by_state(self) -> dict[str, int]:
+        """How many grants are in each state."""
+        rows = await self.conn.execute(select(t.grants.c.state, func.count()).group_by(t.grants.c.state))
+        return {r[0]: r[1] for r in rows}
+
+    async def oldest_overdue(self, now: datetime) -> datetime | None:
+        """The earliest `expires_at` of a grant that still holds access (active or revoking) past it."""
+        return (await self.conn.execute(select(t.grants.c.expires_at).where(
+            t.grants.c.state.in_([GrantState.ACTIVE.value, GrantState.REVOKING.value]), t.grants.c.expires_at <= now)
+            .order_by(t.grants.c.expires_at).limit(1))).scalar()
+
     async def due_warnings(self, now: datetime, limit: int = 200) -> list[str]:
         """IDs of active grants whose expiry warning is due."""
         rows = await self.conn.execute(select(t.grants.c.id).where(

@@ -111,6 +111,12 @@ class SqlOutbox(SqlRepo):
         await self.conn.execute(update(t.effects).where(
             t.effects.c.id.in_(ids), t.effects.c.state == "pending").values(**values))
 
+    async def retrying_by_kind(self) -> dict[str, int]:
+        """Pending effects that have failed at least once, per kind."""
+        rows = await self.conn.execute(select(t.effects.c.kind, func.count()).where(
+            t.effects.c.state == "pending", t.effects.c.attempts > 0).group_by(t.effects.c.kind))
+        return {r[0]: r[1] for r in rows}
+
     async def effect_counts(self) -> dict[str, int]:
         """How many effects are in each state."""
         rows = await self.conn.execute(select(t.effects.c.state, func.count()).group_by(t.effects.c.state))

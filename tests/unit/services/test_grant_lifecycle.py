@@ -8,6 +8,7 @@ import pytest
 
 from bot.domain.lanes import LANE_CF_REMOVE
 from bot.domain.model import GrantState, VoteChoice
+from bot.domain.wording import explain
 from bot.services import approval, grants, requests
 from tests.unit.services.world import ACCOUNT, GROUP, World, make_world
 
@@ -73,11 +74,11 @@ async def test_the_expiry_warning_is_sent_once_at_its_time(world: World) -> None
 async def test_an_approved_extension_moves_the_grants_end(world: World) -> None:
     grant = await world.active_grant()
     out = await requests.submit_extend(world.deps, "U0ALICE", grant.id, HOUR, "longer")
-    assert out.ok, out.message
+    assert out.ok, explain(out)
     second = await requests.submit_extend(world.deps, "U0ALICE", grant.id, HOUR, "again")
     assert not second.ok and second.code == "extension_pending"
     voted = await approval.vote(world.deps, out.data["request_id"], "U0APPR01", VoteChoice.APPROVE)  # type: ignore[index]
-    assert voted.ok, voted.message
+    assert voted.ok, explain(voted)
     assert (await world.grant(grant.id)).expires_at == grant.expires_at + HOUR  # type: ignore[operator]
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from bot.domain.model import GrantState, RequestState
 from bot.services import conversations, queries, requests
+from tests.fakes_uow import FakeUnitOfWork
 from tests.unit.services.world import World, make_world
 
 HOUR = timedelta(hours=1)
@@ -76,3 +77,34 @@ async def test_audit_page_and_audit_event_read_the_log_by_sequence_number(world:
     event = await queries.audit_event(world.deps, 1)
     assert event is not None and event["action"] == "request.created"
     assert await queries.audit_event(world.deps, 3) is None
+
+
+async def test_status_counts_grants_and_effects_and_measures_how_long_an_ended_grant_still_holds_access(
+        world: World) -> None:
+    grant = await world.active_grant()
+    before = await queries.status(world.deps)
+    assert before.grants == {"active": 1} and before.overdue_seconds == 0.0
+    assert before.effects.get("pending", 0) + before.effects.get("done", 0) > 0
+    world.clock.advance(grant.expires_at - world.clock.now() + timedelta(seconds=90))
+    late = await queries.status(world.deps)
+    assert late.overdue_seconds == 90.0, "an active grant 90 s past its end is 90 s overdue"
+
+
+async def test_status_counts_a_pending_effect_that_failed_once_as_retrying_by_its_kind(world: World) -> None:
+    await world.active_grant()
+    pending = [e for e in world.store.db.effects if e["state"] == "pending"]
+    assert pending, "the grant owes notices"
+    pending[0]["attempts"] = 1
+    retrying = (await queries.status(world.deps)).retrying
+    assert retrying == {pending[0]["kind"]: 1}
+
+
+async def test_the_database_answers_or_healthz_gets_the_failures_type(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert await queries.database_answers(world.deps) is None
+
+    async def refused(self: FakeUnitOfWork) -> None:
+        raise ConnectionRefusedError("down")
+
+    monkeypatch.setattr(FakeUnitOfWork, "ping", refused)
+    assert await queries.database_answers(world.deps) == "ConnectionRefusedError"

@@ -8,6 +8,7 @@ import pytest
 
 from bot.domain.errors import PermanentError, TransientError
 from bot.domain.model import GrantState
+from bot.domain.wording import explain
 from bot.services import grants, requests
 from bot.services.reconcile import reconcile
 from tests.fakes_uow import FakeLocker
@@ -25,7 +26,7 @@ def world() -> World:
 async def _pending_grant(world: World) -> str:
     """An auto-approved grant of shared-a, not yet applied; its ID."""
     out = await requests.submit(world.deps, "U0ALICE", "shared-a", HOUR, "")
-    assert out.ok, out.message
+    assert out.ok, explain(out)
     return out.data["grant_id"]  # type: ignore[index]
 
 

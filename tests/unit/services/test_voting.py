@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from bot.domain.model import RequestState, VoteChoice
+from bot.domain.wording import explain
 from bot.services import approval, requests
 from tests.unit.services.world import World, make_world
 
@@ -23,14 +24,14 @@ def world() -> World:
 async def _file(world: World, role: str = "prod-db", user: str = "U0ALICE") -> str:
     """File a request and return its ID."""
     out = await requests.submit(world.deps, user, role, HOUR, "incident 4211")
-    assert out.ok, out.message
+    assert out.ok, explain(out)
     return out.data["request_id"]  # type: ignore[index]
 
 
 async def test_an_approval_approves_the_request_and_makes_a_pending_grant_owing_a_group_add(world: World) -> None:
     rid = await _file(world)
     out = await approval.vote(world.deps, rid, "U0APPR01", APPROVE)
-    assert out.ok, out.message
+    assert out.ok, explain(out)
     req = await world.request(rid)
     assert req.state is RequestState.APPROVED and req.decided_by == "U0APPR01" and len(req.votes) == 1
     async with world.store.tx() as tx:

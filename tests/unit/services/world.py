@@ -11,6 +11,7 @@ from bot.config.policy_file import parse_policy
 from bot.domain.clock import ManualClock
 from bot.domain.ids import ALPHABET
 from bot.domain.model import AccessRequest, Grant, VoteChoice
+from bot.domain.wording import explain
 from bot.services import approval, group_sync, requests
 from bot.services.context import Deps
 from tests.core_harness import ACCOUNT, GROUP, GROUP2, POLICY
@@ -68,11 +69,11 @@ class World:
                            duration: timedelta = timedelta(hours=1)) -> Grant:
         """File, approve and apply a grant; returns it active."""
         out = await requests.submit(self.deps, user, role, duration, "incident 4211")
-        assert out.ok, out.message
+        assert out.ok, explain(out)
         rid = out.data["request_id"]
         if (await self.request(rid)).state.value == "pending":
             voted = await approval.vote(self.deps, rid, "U0APPR01", VoteChoice.APPROVE)
-            assert voted.ok, voted.message
+            assert voted.ok, explain(voted)
         role_group = self.deps.policy.role(role).group_id
         await self.sync(role_group)
         async with self.store.tx() as tx:
