@@ -56,9 +56,9 @@ def core_settings(database_url: str, **overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-async def make_core(database_url: str, policy_text: str = POLICY, **settings: Any) -> Core:
-    """Migrate a fresh database and wire the core through the composition root, with fakes at the ports."""
-    clock = ManualClock()
+def core_ports() -> tuple[FakeGroups, FakeDirectory]:
+    """The fakes at the ports every core test starts from: the policy's two groups (one with a standing rule the
+    bot does not own) and its people, with their Slack user groups."""
     groups = FakeGroups()
     groups.add(ACCOUNT, GROUP, include=[{"email_domain": {"domain": "sre.example.com"}}])
     groups.add(ACCOUNT, GROUP2)
@@ -66,6 +66,13 @@ async def make_core(database_url: str, policy_text: str = POLICY, **settings: An
     for uid in ("U0ALICE", "U0BOB", "U0APPR01", "U0APPR02", "U0APPR03", "U0ADMIN1"):
         directory.add_user(uid, f"{uid[2:].lower()}@example.com")
     directory.groups = {"S0SRE": {"U0APPR03"}, "S0ENG": {"U0BOB"}}
+    return groups, directory
+
+
+async def make_core(database_url: str, policy_text: str = POLICY, **settings: Any) -> Core:
+    """Migrate a fresh database and wire the core through the composition root, with fakes at the ports."""
+    clock = ManualClock()
+    groups, directory = core_ports()
     messenger = RecordingMessenger()
     wiring = await wire(core_settings(database_url, **settings), parse_policy(policy_text), clock=clock,
                         groups=groups, directory=directory, messenger=lambda _deps: messenger, seed=1)

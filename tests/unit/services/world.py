@@ -14,7 +14,7 @@ from bot.domain.model import AccessRequest, Grant, VoteChoice
 from bot.domain.wording import explain
 from bot.services import approval, group_sync, requests
 from bot.services.context import Deps
-from tests.core_harness import ACCOUNT, GROUP, GROUP2, POLICY
+from tests.core_harness import ACCOUNT, GROUP, GROUP2, POLICY, core_ports
 from tests.fakes import FakeDirectory, FakeGroups
 from tests.fakes_uow import FakeStore
 
@@ -86,13 +86,7 @@ def make_world(policy_text: str = POLICY) -> World:
     """A fresh world: the core harness's policy, people and groups, all in memory."""
     clock = ManualClock()
     store = FakeStore(clock)
-    groups = FakeGroups()
-    groups.add(ACCOUNT, GROUP, include=[{"email_domain": {"domain": "sre.example.com"}}])
-    groups.add(ACCOUNT, GROUP2)
-    directory = FakeDirectory()
-    for uid in ("U0ALICE", "U0BOB", "U0APPR01", "U0APPR02", "U0APPR03", "U0ADMIN1"):
-        directory.add_user(uid, f"{uid[2:].lower()}@example.com")
-    directory.groups = {"S0SRE": {"U0APPR03"}, "S0ENG": {"U0BOB"}}
+    groups, directory = core_ports()
     deps = Deps(store=store, clock=clock, policy=parse_policy(policy_text), directory=directory, groups=groups,
                 ids=counted_ids())
     return World(deps, store, clock, groups, directory)
