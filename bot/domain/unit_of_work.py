@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
@@ -58,6 +59,7 @@ class UnitOfWorkFactory(Protocol):
     """Opens units of work: `async with store.tx() as tx:` commits at the end, rolls back on an exception."""
 
     clock: Clock
+    after_commit: list[Callable[[UnitOfWork], None]]  # called with each unit of work once it has committed
 
     def tx(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """A new unit of work."""
