@@ -127,7 +127,7 @@ async def check_cloudflare(groups: AccessGroups, policy: Policy) -> list[str]:
         if isinstance(result, TransientError):
             unreachable.append((place, result))
         elif isinstance(result, ExternalError):
-            token, line = _refusal(place, roles[0], target, account_id, result)
+            token, line = _refusal(place, f"roles.{roles[0]}", target, account_id, result)
             (token_refusals if token else group_refusals).append(line)
         elif isinstance(result, str):
             group_refusals.append(f"{place}: {result}")
