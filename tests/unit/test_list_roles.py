@@ -73,3 +73,12 @@ def test_a_target_names_a_list_only_with_the_list_prefix() -> None:
 
 def test_item_values_are_lower_cased_and_odd_items_skipped() -> None:
     assert list_item_values([{"value": "Ann@Example.com"}, {"description": "x"}, "junk"]) == {"ann@example.com"}
+
+
+def test_an_admin_alert_about_a_list_role_names_the_zero_trust_list() -> None:
+    from bot.domain.effects import NotifyAdmins
+    from bot.slack.notifier import admin_text
+
+    alert = NotifyAdmins("revoke_recovered", account_id=ACCOUNT, group_id=f"list:{LIST.lower()}")
+    assert f"Zero Trust list `{LIST.lower()}`" in admin_text(alert)
+    assert "list:" not in admin_text(alert)
