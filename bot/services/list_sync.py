@@ -31,7 +31,10 @@ async def sync_list(deps: Deps, account_id: str, target: str, effect_ids: list[i
         managed = await tx.members.emails(account_id, target)
     bind_grants((g.request_id, g.id) for g in grants if g.state in (GrantState.PENDING, GrantState.REVOKING))
     now = deps.clock.now()
-    to_add = {g.email for g in grants if g.state is GrantState.PENDING and needs_membership(g, now)}
+    # A pending grant's email is appended (again, after a crash: appending is idempotent) unless a running
+    # grant's confirmed PATCH already put it there: Cloudflare is not asked to append a value it holds.
+    running = {g.email.lower() for g in grants if g.state is GrantState.ACTIVE and needs_membership(g, now)}
+    to_add = {g.email for g in grants if g.state is GrantState.PENDING and g.email.lower() not in running}
     change = plan_list_change(to_add, managed - needed_emails(grants, now))
     try:
         change = await _write_or_fall_back(deps, account_id, target, change, grants)
@@ -44,7 +47,7 @@ async def sync_list(deps: Deps, account_id: str, target: str, effect_ids: list[i
         await tx.members.remove(account_id, target, removed)
         applied = revoked = 0
         for g in grants:
-            if g.state is GrantState.PENDING and g.email.lower() in change.append:
+            if g.state is GrantState.PENDING:  # (a pending grant failed above is no longer pending: a no-op)
                 applied += await mark_applied(deps, tx, g, standing=False)
             elif g.state is GrantState.REVOKING:
                 revoked += await mark_revoked(deps, tx, g, left_group=g.email.lower() in removed)
@@ -72,9 +75,22 @@ async def _write_or_fall_back(deps: Deps, account_id: str, target: str, change: 
 
 async def write_list(deps: Deps, account_id: str, target: str, change: ListChange) -> None:
     """The ownership protocol's write for a list: record ownership of the emails about to be appended, then
-    PATCH once if anything changes. The caller forgets the removed emails once the PATCH succeeded."""
+    PATCH once if anything changes. The caller forgets the removed emails once the PATCH succeeded.
+
+    A PATCH refused for good changed nothing at Cloudflare, so the ownership just recorded is taken back (else
+    the next sync would ask Cloudflare to remove values it never held); after a timeout it stays (it may have
+    landed)."""
+    fresh: set[str] = set()
     if change.append:
         async with deps.store.tx() as tx:
-            await tx.members.add(account_id, target, set(change.append))
-    if change.changed:
+            fresh = set(change.append) - await tx.members.emails(account_id, target)
+            await tx.members.add(account_id, target, fresh)
+    if not change.changed:
+        return
+    try:
         await deps.groups.patch_list(account_id, list_of(target) or target, list(change.append), list(change.remove))
+    except PermanentError:
+        if fresh:
+            async with deps.store.tx() as tx:
+                await tx.members.remove(account_id, target, fresh)
+        raise

@@ -92,6 +92,21 @@ async def test_a_refused_append_fails_the_grant_and_tells_the_admins(world: Worl
     assert (await world.grant(gid)).state is GrantState.FAILED
     assert [e["payload"]["event"] for e in world.store.effects("notify.admins")] == ["grant_failed"]
     assert "1000 items" in world.store.effects("notify.admins")[0]["payload"]["error"]
+    async with world.store.tx() as tx:  # refused whole, so the email never became the bot's
+        assert await tx.members.emails(ACCOUNT, TARGET) == set()
+
+
+async def test_a_grant_whose_email_a_running_grant_already_put_on_the_list_needs_no_call(world: World) -> None:
+    await _grant(world, role_name="list-a")
+    await world.sync(TARGET)
+    world.groups.calls.clear()
+
+    second = await _grant(world, role_name="list-b")
+    await world.sync(TARGET)
+
+    assert world.groups.calls == []
+    assert (await world.grant(second)).state is GrantState.ACTIVE
+    assert world.groups.list_values(ACCOUNT, LIST).count("alice@example.com") == 1
 
 
 async def test_when_a_mixed_patch_is_refused_the_removals_still_happen_on_their_own(world: World) -> None:
