@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from bot.domain.clock import ManualClock
@@ -117,3 +118,35 @@ async def test_reconcile_reads_the_lists_items_and_fix_removes_only_what_the_bot
     assert cf.list_values(ACCOUNT, LIST) == ["standing@example.com"]
     assert [m for m, _, _ in list_calls(stack, since)] == ["GET", "PATCH"]
     assert f"Zero Trust list {LIST}" in render(report)
+
+
+async def test_past_the_list_rate_limit_the_patch_waits_for_retry_after_then_lands(
+        make_stack: StackFactory, clock: ManualClock) -> None:
+    stack = await make_stack(POLICY)
+    cf = stack.cloudflare
+    cf.list_rate_limit, cf.list_rate_window = 1, 0.5  # Cloudflare's 600 a minute, reached at once
+    await stack.bot.cloudflare.get_list(ACCOUNT, LIST)  # the window's one request
+    await slash(stack, ALICE, f"request {ROLE} 1h deploy")
+    await click(stack, BOB, await approval_message(stack), APPROVE)
+
+    assert list_calls(stack) == [("GET", f"lists/{LIST}", 200), ("PATCH", f"lists/{LIST}", 429)]
+    [grant] = await grants(stack)
+    assert grant.state is GrantState.PENDING
+    await asyncio.sleep(0.6)  # the simulator's window (real time) passes
+    await advance(stack, clock, timedelta(seconds=1.5))  # the bot's Retry-After (1 s, its clock) passes
+
+    assert list_calls(stack)[2:] == [("PATCH", f"lists/{LIST}", 200)]
+    assert cf.list_values(ACCOUNT, LIST) == [ALICE_EMAIL]
+    [grant] = await grants(stack)
+    assert grant.state is GrantState.ACTIVE
+
+
+async def test_reconcile_reads_every_page_of_a_long_list(make_stack: StackFactory) -> None:
+    stack = await make_stack(POLICY)
+    cf = stack.cloudflare
+    cf.add_list(ACCOUNT, LIST, values=[f"user{i:03}@example.com" for i in range(120)])
+
+    [drift] = [d for d in await reconcile(stack.bot.deps, stack.bot.scheduler.locker) if d.group_id == f"list:{LIST}"]
+
+    assert len(drift.standing) == 120 and not drift.drifted and drift.error is None
+    assert [m for m, _, _ in list_calls(stack)] == ["GET", "GET", "GET"]  # 50 a page
