@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.integration.test_cli import cli_env, run_cli, show
+from bot.domain.model import GrantState
+from bot.simulators.cloudflare_sim import CloudflareSimulator
+from tests.core_harness import ACCOUNT, make_core
+from tests.integration.test_cli import CF_TOKEN, approved_grant, arun_cli, cli_env, core_env, run_cli, show
 from tests.policies import list_role, policy_text, role
 
 
@@ -20,3 +24,42 @@ def test_policy_check_says_per_role_whether_it_writes_a_zero_trust_list_or_the_g
     assert lines[1].endswith("(GET + PUT per batch)")
     assert lines[2].startswith(f"  staging: Zero Trust list {list_id} in account ")
     assert lines[2].endswith("(1 call per batch: PATCH append/remove)")
+
+
+LIST = "5b2c1d0e-aaaa-4bbb-8ccc-0123456789ab"
+LIST_POLICY = policy_text({"list-role": list_role(LIST, auto_approve=True, require_reason=False)})
+
+
+async def test_reconcile_reports_a_lists_drift_and_fix_removes_only_the_bots_email(database_url: str,
+                                                                                  workdir: Path) -> None:
+    core = await make_core(database_url, LIST_POLICY)
+    try:
+        core.clock.advance(datetime.now(UTC) - core.clock.now())
+        (workdir.parent / "policy.yml").write_text(LIST_POLICY)
+        core.groups.add_list(ACCOUNT, LIST)
+        gid = await approved_grant(core, "U0ALICE", "list-role", timedelta(hours=1), "")
+        assert core.groups.list_values(ACCOUNT, LIST) == ["alice@example.com"]
+        async with core.deps.store.tx() as tx:  # the grant ended while its removal was lost
+            assert await tx.grants.move(gid, (GrantState.ACTIVE,), GrantState.REVOKED)
+        sim = CloudflareSimulator(token=CF_TOKEN)
+        await sim.start()
+        try:
+            sim.add_list(ACCOUNT, LIST, values=["hand@example.com", "alice@example.com"])
+            env = core_env(core, workdir, CLOUDFLARE_API_URL=sim.base_url, CLOUDFLARE_API_TOKEN=CF_TOKEN)
+
+            report = await arun_cli(workdir, "reconcile", env=env)
+            assert report.returncode == 1, show(report)
+            assert f"Zero Trust list {LIST}" in report.stdout, show(report)
+            [stale] = [line for line in report.stdout.splitlines() if "alice@example.com" in line]
+            assert "still present" in stale, show(report)
+            assert '{"value": "hand@example.com"}' in report.stdout, show(report)
+            assert sim.count("PATCH") == 0
+
+            fixed = await arun_cli(workdir, "reconcile", "--fix", env=env)
+            assert fixed.returncode == 0, show(fixed)
+            assert sim.list_values(ACCOUNT, LIST) == ["hand@example.com"]
+            assert sim.count("PATCH") == 1 and sim.invalid_requests == []
+        finally:
+            await sim.stop()
+    finally:
+        await core.deps.store.engine.dispose()
