@@ -8,7 +8,18 @@ from pathlib import Path
 from bot.domain.model import GrantState
 from bot.simulators.cloudflare_sim import CloudflareSimulator
 from tests.core_harness import ACCOUNT, make_core
-from tests.integration.test_cli import CF_TOKEN, approved_grant, arun_cli, cli_env, core_env, run_cli, show
+from tests.integration.test_cli import (
+    BOT_TOKEN,
+    CF_TOKEN,
+    approved_grant,
+    arun_cli,
+    cli_env,
+    core_env,
+    one_clear_line,
+    run_cli,
+    serve_env,
+    show,
+)
 from tests.policies import list_role, policy_text, role
 
 
@@ -63,3 +74,23 @@ async def test_reconcile_reports_a_lists_drift_and_fix_removes_only_the_bots_ema
             await sim.stop()
     finally:
         await core.deps.store.engine.dispose()
+
+
+async def test_serve_with_a_list_role_whose_list_is_not_of_type_email_exits_2_with_one_line(workdir: Path) -> None:
+    from bot.simulators.slack_sim import SlackSimulator
+
+    (workdir / "policy.yml").write_text(LIST_POLICY)
+    slack, cf = SlackSimulator(token=BOT_TOKEN), CloudflareSimulator(token=CF_TOKEN)
+    slack_url, cf_url = await slack.start(), await cf.start()
+    cf.add_list(ACCOUNT, LIST, type_="DOMAIN")
+    try:
+        env = serve_env(workdir / "accessbot.db", SLACK_API_URL=slack_url, CLOUDFLARE_API_URL=cf_url,
+                        ACCESSBOT_POLICY=str(workdir / "policy.yml"))
+        out = await arun_cli(workdir, "serve", env=env, timeout=60)
+    finally:
+        await slack.stop()
+        await cf.stop()
+    assert out.returncode == 2, show(out)
+    line = one_clear_line(out)
+    assert line.startswith(f"accessbot: roles.list-role.list_id: Cloudflare's Zero Trust list {LIST} "), line
+    assert "is of type DOMAIN, not EMAIL" in line, line
