@@ -1,4 +1,4 @@
-"""The Cloudflare simulator's Zero Trust lists: state, GET (with items pages), PATCH append/remove, their limits.
+"""The Cloudflare simulator's Zero Trust lists: state, POST, GET (items in pages), PATCH append/remove, limits.
 
 Cloudflare's documented limits are enforced: `list_max_items` entries per list (1,000 on the Standard plan; a
 PATCH that would pass it is refused whole with Cloudflare's error envelope) and `list_rate_limit` list API
@@ -27,6 +27,7 @@ from bot.simulators.cloudflare_wire import (
     retry_after_header,
 )
 
+LISTS_PATH = "/accounts/{account_id}/gateway/lists"
 LIST_PATH = "/accounts/{account_id}/gateway/lists/{list_id}"
 LIST_ITEMS_PATH = "/accounts/{account_id}/gateway/lists/{list_id}/items"
 CODE_LIST_LIMIT = 2083  # the simulator's code for "the list would exceed its item limit"
@@ -87,6 +88,23 @@ class ZeroTrustLists:
             return None, failure(404, CODE_NOT_FOUND,
                                  f"Could not route to {path}, perhaps your object identifier is invalid?")
         return stored, None
+
+    async def _create_list(self, request: web.Request) -> web.Response:
+        """`POST .../gateway/lists`: a new list (name, type, optional items); the list with its items."""
+        limited = self._list_rate_limited()
+        if limited is not None:
+            return limited
+        body, invalid = await self._checked_body(request, LISTS_PATH)  # type: ignore[attr-defined]
+        if invalid is not None:
+            return invalid
+        items = body.get("items") or []
+        if len(items) > self.list_max_items:
+            return failure(400, CODE_LIST_LIMIT, f"a list can hold at most {self.list_max_items} items on your plan")
+        account_id = request.match_info["account_id"]
+        made = self.add_list(account_id, name=body["name"], type_=body["type"],
+                             values=[i["value"] for i in items if isinstance(i.get("value"), str)])
+        stored = self._lists[(account_id, made["id"])]
+        return web.json_response(envelope({k: copy.deepcopy(v) for k, v in stored.items()}))
 
     async def _get_list(self, request: web.Request) -> web.Response:
         """`GET .../gateway/lists/{l}`: the list's details and count."""

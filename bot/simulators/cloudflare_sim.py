@@ -7,7 +7,7 @@ parts of the Cloudflare v4 API the bot uses:
 - ``GET  /client/v4/accounts/{a}/access/groups/{g}``             one group
 - ``PUT  /client/v4/accounts/{a}/access/groups/{g}``             replace the group wholesale
 - ``POST /client/v4/accounts/{a}/access/organizations/revoke_user``  ``{"email": ...}`` → ``true``
-- ``GET/PATCH /client/v4/accounts/{a}/gateway/lists/{l}``, ``GET .../items``: Zero Trust lists
+- ``POST .../gateway/lists``, ``GET/PATCH .../gateway/lists/{l}``, ``GET .../items``: Zero Trust lists
   (``cloudflare_lists``: append/remove, items pages, the 1,000-item and 600-a-minute limits)
 
 Every answer is a Cloudflare envelope ``{success, errors, messages, result}``. Every request needs
@@ -47,7 +47,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.simulators.cloudflare_faults import CloudflareFaults, Fault
-from bot.simulators.cloudflare_lists import LIST_ITEMS_PATH, LIST_PATH, ZeroTrustLists
+from bot.simulators.cloudflare_lists import LIST_ITEMS_PATH, LIST_PATH, LISTS_PATH, ZeroTrustLists
 from bot.simulators.cloudflare_openapi import GROUP_PATH, GROUPS_PATH, REVOKE_PATH, body_errors, load_validators
 from bot.simulators.cloudflare_wire import (
     API_PREFIX,
@@ -111,6 +111,7 @@ class CloudflareSimulator(CloudflareFaults, ZeroTrustLists):
         app.router.add_get(prefix + GROUP_PATH, self._get_group)
         app.router.add_put(prefix + GROUP_PATH, self._put_group)
         app.router.add_post(prefix + REVOKE_PATH, self._revoke_user)
+        app.router.add_post(prefix + LISTS_PATH, self._create_list)
         app.router.add_get(prefix + LIST_PATH, self._get_list)
         app.router.add_patch(prefix + LIST_PATH, self._patch_list)
         app.router.add_get(prefix + LIST_ITEMS_PATH, self._get_list_items)

@@ -111,3 +111,16 @@ async def test_past_600_list_requests_a_minute_the_answer_is_429_with_retry_afte
 
 async def test_the_simulator_defaults_to_cloudflares_documented_list_limits(sim: CloudflareSimulator) -> None:
     assert (sim.list_max_items, sim.list_rate_limit, sim.list_rate_window) == (1000, 600, 60.0)
+
+
+async def test_a_list_created_over_the_api_is_validated_and_kept(sim: CloudflareSimulator) -> None:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=sim.base_url, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+        made = await http.post(f"/accounts/{ACCOUNT}/gateway/lists",
+                               json={"name": "prod-db (accessbot)", "type": "EMAIL"})
+        refused = await http.post(f"/accounts/{ACCOUNT}/gateway/lists", json={"name": "no type"})
+
+    assert made.status_code == 200 and made.json()["result"]["type"] == "EMAIL"
+    assert sim.zt_list(ACCOUNT, made.json()["result"]["id"])["count"] == 0
+    assert refused.status_code == 400 and "'type' is a required property" in refused.text
