@@ -194,9 +194,11 @@ def _log_reload_failure(task: asyncio.Task) -> None:
 
 
 async def _probe_cloudflare(deps: Deps, cloudflare: CloudflareClient) -> None:
-    """GET the group of the policy's first role (the policy of now: it may have been reloaded)."""
+    """GET the group (or Zero Trust list) of the policy's first role (the policy of now: it may have been reloaded)."""
     role = next(iter(deps.policy.roles.values()), None)
-    if role is not None:
+    if role is not None and role.list_id:
+        await cloudflare.get_list(role.account_id, role.list_id)
+    elif role is not None:
         await cloudflare.get_group(role.account_id, role.group_id)
 
 

@@ -28,6 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import ConfigError
 from bot.credentials import CLOUDFLARE_AUTH_CODES, SLACK_TOKEN_ERRORS
 from bot.domain.errors import ExternalError, TransientError
+from bot.domain.membership import list_of
 from bot.domain.policy import Policy
 from bot.domain.ports import AccessGroups
 
@@ -78,34 +79,58 @@ def _header(headers: Any, name: str) -> str | None:
     return None
 
 
+async def _look_up(groups: AccessGroups, account_id: str, target: str) -> str | None:
+    """GET a role's group or Zero Trust list; the problem with a list that is not of type EMAIL, else None."""
+    list_id = list_of(target)
+    if list_id is None:
+        await groups.get_group(account_id, target)
+        return None
+    found = await groups.get_list(account_id, list_id)
+    if found.get("type") != "EMAIL":
+        return (f"Cloudflare's Zero Trust list {list_id} in account {account_id} is of type {found.get('type')}, "
+                f"not EMAIL (an Access group's email_list rule needs a list of emails)")
+    return None
+
+
+def _refusal(place: str, role_name: str, target: str, account_id: str, result: ExternalError) -> tuple[bool, str]:
+    """(whether the token is the problem, the line saying what Cloudflare refused)."""
+    answer = _answer(result)
+    codes = {e.get("code") for e in result.errors}
+    list_id = list_of(target)
+    noun, ident = ("list", list_id) if list_id else ("group", target)
+    if result.status in (401, 403) or codes & CLOUDFLARE_AUTH_CODES:
+        return True, (f"CLOUDFLARE_API_TOKEN: Cloudflare refused it ({answer} for the {noun} of {role_name}; the "
+                      "token needs Access: Organizations, Identity Providers, and Groups: Edit"
+                      f"{' and Zero Trust: Edit' if list_id else ''})")
+    if result.status == 404:
+        what = f"Zero Trust list {list_id}" if list_id else f"Access group {target}"
+        return False, f"{place}: Cloudflare has no {what} in account {account_id} ({answer})"
+    return False, f"{place}: Cloudflare refused GET {noun} {ident} in account {account_id} ({answer})"
+
+
 async def check_cloudflare(groups: AccessGroups, policy: Policy) -> list[str]:
-    """GET every role's Access group: raise ConfigError for a refused token or an unknown group; warnings else."""
+    """GET every role's Access group or Zero Trust list: raise ConfigError for a refused token, an unknown group
+    or list, or a list not of type EMAIL; warnings else."""
     wanted: dict[tuple[str, str], list[str]] = {}
     for role in policy.roles.values():
-        wanted.setdefault((role.account_id, role.group_id), []).append(role.name)
+        wanted.setdefault((role.account_id, role.target), []).append(role.name)
     keys = list(wanted)
-    results = await asyncio.gather(*(groups.get_group(a, g) for a, g in keys), return_exceptions=True)
+    results = await asyncio.gather(*(_look_up(groups, a, t) for a, t in keys), return_exceptions=True)
     token_refusals: list[str] = []
     group_refusals: list[str] = []
     unreachable: list[tuple[str, TransientError]] = []
-    for (account_id, group_id), result in zip(keys, results, strict=True):
-        roles = wanted[(account_id, group_id)]
-        place = f"roles.{roles[0]}.group_id" + (f" (also {', '.join(roles[1:])})" if roles[1:] else "")
+    for (account_id, target), result in zip(keys, results, strict=True):
+        roles = wanted[(account_id, target)]
+        list_id = list_of(target)
+        key = "list_id" if list_id else "group_id"
+        place = f"roles.{roles[0]}.{key}" + (f" (also {', '.join(roles[1:])})" if roles[1:] else "")
         if isinstance(result, TransientError):
             unreachable.append((place, result))
         elif isinstance(result, ExternalError):
-            answer = _answer(result)
-            codes = {e.get("code") for e in result.errors}
-            if result.status in (401, 403) or codes & CLOUDFLARE_AUTH_CODES:
-                token_refusals.append(f"CLOUDFLARE_API_TOKEN: Cloudflare refused it ({answer} for the group of "
-                                      f"{place.split('.group_id')[0]}; the token needs Access: Organizations, "
-                                      "Identity Providers, and Groups: Edit)")
-            elif result.status == 404:
-                group_refusals.append(f"{place}: Cloudflare has no Access group {group_id} in account {account_id} "
-                                      f"({answer})")
-            else:
-                group_refusals.append(f"{place}: Cloudflare refused GET group {group_id} in account {account_id} "
-                                      f"({answer})")
+            token, line = _refusal(place, f"roles.{roles[0]}", target, account_id, result)
+            (token_refusals if token else group_refusals).append(line)
+        elif isinstance(result, str):
+            group_refusals.append(f"{place}: {result}")
         elif isinstance(result, BaseException):
             raise result
     if token_refusals:  # the token is the problem: one line says it, whichever group showed it

@@ -6,6 +6,7 @@ import json
 import logging
 from datetime import timedelta
 
+from bot.domain.membership import list_of
 from bot.scheduler import Job
 from bot.services.context import Deps
 from bot.services.reconcile import GroupDrift, reconcile
@@ -18,7 +19,9 @@ def render(report: list[GroupDrift]) -> str:
     """The report for people."""
     lines = []
     for d in report:
-        head = f"group {d.group_id} (account {d.account_id}; roles: {', '.join(d.roles) or 'none in the policy'})"
+        list_id = list_of(d.group_id)
+        where = f"Zero Trust list {list_id}" if list_id else f"group {d.group_id}"
+        head = f"{where} (account {d.account_id}; roles: {', '.join(d.roles) or 'none in the policy'})"
         lines.append(head)
         if d.error:
             lines.append(f"  ERROR: {d.error}")

@@ -21,13 +21,14 @@ from bot.domain.errors import ExternalError
 
 
 class FakeGroups:
-    """AccessGroups in memory: whole-group GET/PUT, revoke_user, call counts and scripted failures."""
+    """AccessGroups in memory: whole-group GET/PUT, Zero Trust lists, revoke_user, call counts, scripted failures."""
 
     def __init__(self) -> None:
         self.groups: dict[tuple[str, str], dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []
         self.revoked: list[tuple[str, str]] = []
         self.failures: list[ExternalError] = []
+        self.lists: dict[tuple[str, str], dict[str, Any]] = {}
 
     def add(self, account_id: str, group_id: str, include: list[dict[str, Any]] | None = None) -> None:
         """Create a group with these include rules."""
@@ -37,6 +38,15 @@ class FakeGroups:
     def emails(self, account_id: str, group_id: str) -> list[str]:
         """Emails of plain email rules in the group's include, in order."""
         return [r["email"]["email"] for r in self.groups[(account_id, group_id)]["include"] if "email" in r]
+
+    def add_list(self, account_id: str, list_id: str, values: list[str] | None = None, type_: str = "EMAIL") -> None:
+        """Create a Zero Trust list of that type with these values."""
+        self.lists[(account_id, list_id)] = {"id": list_id, "name": "l", "type": type_,
+                                             "items": [{"value": v} for v in values or []]}
+
+    def list_values(self, account_id: str, list_id: str) -> list[str]:
+        """The list's values, in order."""
+        return [i["value"] for i in self.lists[(account_id, list_id)]["items"]]
 
     def _maybe_fail(self) -> None:
         if self.failures:
@@ -57,6 +67,26 @@ class FakeGroups:
         self.calls.append(("REVOKE_USER", email))
         self._maybe_fail()
         self.revoked.append((account_id, email))
+
+    async def get_list(self, account_id: str, list_id: str) -> dict[str, Any]:
+        self.calls.append(("GET_LIST", list_id))
+        self._maybe_fail()
+        found = self.lists[(account_id, list_id)]
+        return {k: v for k, v in found.items() if k != "items"} | {"count": len(found["items"])}
+
+    async def get_list_items(self, account_id: str, list_id: str) -> list[dict[str, Any]]:
+        self.calls.append(("GET_ITEMS", list_id))
+        self._maybe_fail()
+        return copy.deepcopy(self.lists[(account_id, list_id)]["items"])
+
+    async def patch_list(self, account_id: str, list_id: str, append: list[str], remove: list[str]) -> None:
+        self.calls.append(("PATCH", list_id))
+        self._maybe_fail()
+        found = self.lists[(account_id, list_id)]
+        gone = {v.lower() for v in remove}
+        kept = [i for i in found["items"] if i["value"].lower() not in gone]
+        have = {i["value"].lower() for i in kept}
+        found["items"] = kept + [{"value": v} for v in append if v.lower() not in have]
 
 
 class FakeDirectory:

@@ -45,3 +45,8 @@ def policy_with(extra_roles: str, base: str) -> str:
     """`base` plus more roles (YAML written at the indentation of a role name: two spaces)."""
     lines = [("  " + line if line.strip() else line) for line in extra_roles.strip("\n").splitlines()]
     return base.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
+
+
+def list_role(list_id: str, account_id: str = ACCOUNT, **fields: Any) -> dict[str, Any]:
+    """A list role's fields: its Zero Trust EMAIL list and account first, then the rest in the order given."""
+    return {"list_id": list_id, "account_id": account_id, **fields}

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from bot.cli.codes import EXIT_CONFIG, EXIT_OK, EXIT_PROBLEM
+from bot.domain.policy import Role
 
 
 def demo(args: argparse.Namespace) -> Any:
@@ -32,7 +33,17 @@ def policy_check(args: argparse.Namespace) -> int:
         print(f"{target}: {len(exc.problems)} problem(s)", file=sys.stderr)
         return EXIT_PROBLEM
     print(f"{target}: OK, {len(policy.roles)} role(s): {', '.join(sorted(policy.roles))}")
+    for name in sorted(policy.roles):
+        print(write_path(policy.roles[name]))
     return EXIT_OK
+
+
+def write_path(role: Role) -> str:
+    """How the bot changes Cloudflare for `role`, in one line: `prod-db: Zero Trust list L… (1 call per batch)`."""
+    if role.list_id:
+        return (f"  {role.name}: Zero Trust list {role.list_id} in account {role.account_id} "
+                "(1 call per batch: PATCH append/remove)")
+    return f"  {role.name}: Access group {role.group_id} in account {role.account_id} (GET + PUT per batch)"
 
 
 def audit_keygen(args: argparse.Namespace) -> int:

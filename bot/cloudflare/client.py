@@ -1,4 +1,4 @@
-"""The Cloudflare API client: Access groups as wholes, and ending a person's Access sessions.
+"""The Cloudflare API client: Access groups as wholes, Zero Trust lists by item, ending Access sessions.
 
 `CloudflareClient` implements the `bot.domain.ports.AccessGroups` port over `httpx.AsyncClient`.
 Each method makes exactly one attempt (a list makes one attempt per page); retrying, backoff and
@@ -51,7 +51,7 @@ from bot.logging_setup import get_logger
 
 log = logging.getLogger(__name__)
 _calls = get_logger(__name__)  # one line per call; the grant and request ids come from the context
-_GROUP = re.compile(r"/access/groups/([^/?]+)")
+_GROUP = re.compile(r"/(?:access/groups|gateway/lists)/([^/?]+)")
 
 PER_PAGE = 50
 # A guard against a server that keeps saying "there is another page".
@@ -168,6 +168,43 @@ class CloudflareClient:
                 break
             page += 1
         return groups
+
+    # -- Zero Trust lists ------------------------------------------------------------------------
+
+    async def get_list(self, account_id: str, list_id: str) -> dict[str, Any]:
+        """The Zero Trust list (`result` of GET /accounts/{a}/gateway/lists/{l}: id, name, type, count)."""
+        path = f"/accounts/{_seg(account_id)}/gateway/lists/{_seg(list_id)}"
+        result, _ = await self._call("GET", path, op=f"GET list {list_id}")
+        return self._expect_dict(result, f"GET list {list_id}")
+
+    async def get_list_items(self, account_id: str, list_id: str) -> list[dict[str, Any]]:
+        """Every item of the list, following `result_info` pagination (page/per_page, total_count)."""
+        path = f"/accounts/{_seg(account_id)}/gateway/lists/{_seg(list_id)}/items"
+        items: list[dict[str, Any]] = []
+        page = 1
+        while page <= _MAX_PAGES:
+            op = f"GET items of list {list_id} (page {page})"
+            result, info = await self._call("GET", path, op=op, params={"page": page, "per_page": PER_PAGE})
+            if result is None:
+                result = []
+            if not isinstance(result, list):
+                self._unexpected(op, "result is not a list")
+            items.extend(i for i in result if isinstance(i, dict))
+            if not _has_next_page(info, page, len(result)):
+                break
+            page += 1
+        return items
+
+    async def patch_list(self, account_id: str, list_id: str, append: list[str], remove: list[str]) -> None:
+        """One PATCH of the list: `{"append": [{"value": v}...], "remove": [v...]}` (keys left out when empty)."""
+        path = f"/accounts/{_seg(account_id)}/gateway/lists/{_seg(list_id)}"
+        body: dict[str, Any] = {}
+        if append:
+            body["append"] = [{"value": v} for v in append]
+        if remove:
+            body["remove"] = list(remove)
+        op = f"PATCH list {list_id} (+{len(append)} -{len(remove)})"
+        await self._call("PATCH", path, op=op, json=body)
 
     # -- plumbing --------------------------------------------------------------------------------
 

@@ -83,6 +83,17 @@ def _approver_problems(prefix: str, raw: dict[Any, Any], good: dict[str, Any], e
     return [f"{prefix}.approvals_required: {needed}{where} is more than the {listed} listed"]
 
 
+def _target_problems(prefix: str, raw: dict[Any, Any]) -> list[str]:
+    """A role names exactly one of group_id (the bot edits the group) and list_id (the bot edits a list)."""
+    has_group, has_list = raw.get("group_id") is not None, raw.get("list_id") is not None
+    if has_group and has_list:
+        return [f"{prefix}: give group_id or list_id, not both (group_id: the bot edits the Access group's own "
+                f"rules; list_id: the bot edits a Zero Trust EMAIL list the group includes)"]
+    if not has_group and not has_list:
+        return [f"{prefix}.group_id: missing (the Access group's id; or list_id, a Zero Trust EMAIL list's id)"]
+    return []
+
+
 def _check_role(
     name: str,
     raw: Any,
@@ -93,8 +104,10 @@ def _check_role(
     """One role with the defaults applied, or None; every problem it has is added to `problems`."""
     prefix = f"roles.{key_text(name)}"
     if raw is None:
-        problems.append(f"{prefix}: must be a mapping with at least group_id (got nothing)")
+        problems.append(f"{prefix}: must be a mapping with at least group_id or list_id (got nothing)")
         return None
+    if isinstance(raw, dict):
+        problems.extend(_target_problems(prefix, raw))
     model = _validate(RoleModel, raw, prefix, problems)
     good = salvage(RoleModel, raw)
     given = {k: v for k, v in good.items() if k in OVERRIDABLE and v is not None}
@@ -107,11 +120,12 @@ def _check_role(
     if "account_id" not in raw and not account_id:
         problems.append(f"{prefix}.account_id: missing (set it here or CLOUDFLARE_ACCOUNT_ID)")
     problems.extend(_approver_problems(prefix, raw, good, effective, given))
-    if model is None or not account_id:
+    if model is None or not account_id or (model.group_id is None) == (model.list_id is None):
         return None
     return Role(
         name=name,
-        group_id=model.group_id,
+        group_id=model.group_id or "",
+        list_id=model.list_id,
         account_id=account_id,
         description=model.description.strip(),
         approvers=tuple(dict.fromkeys(model.approvers or ())),

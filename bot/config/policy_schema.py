@@ -84,6 +84,16 @@ GroupUuid = Annotated[
     ),
     AfterValidator(str.lower),
 ]
+ListUuid = Annotated[
+    StrictStr,
+    AfterValidator(
+        _matching(
+            r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+            "a UUID (the Zero Trust list's id, from Gateway → Lists or GET /accounts/{a}/gateway/lists)",
+        )
+    ),
+    AfterValidator(str.lower),
+]
 AccountId = Annotated[
     StrictStr,
     AfterValidator(_matching(r"[0-9a-f]{32}", "a Cloudflare account ID (32 lowercase hex characters)")),
@@ -118,7 +128,8 @@ class RoleModel(_Overridable):
     """One role under `roles:`, as written (before defaults are applied)."""
 
     description: StrictStr = ""
-    group_id: GroupUuid
+    group_id: GroupUuid | None = None
+    list_id: ListUuid | None = None
     account_id: AccountId | None = None
     approvers: list[PrincipalId] | None = None
     approval_channel: ChannelId | None = None

@@ -1,4 +1,4 @@
-"""The read-modify-write of an Access group: change only the bot's own email rules, keep the rest."""
+"""Membership plans: an Access group's read-modify-write (only the bot's own rules), a Zero Trust list's PATCH."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain.model import Grant, GrantState
+from bot.domain.policy import LIST_TARGET
 
 # Fields Cloudflare returns that are not part of a PUT body.
 _READ_ONLY = ("id", "created_at", "updated_at", "uid")
@@ -92,3 +93,36 @@ def plan_group_change(group: dict[str, Any], add: set[str], remove: set[str]) ->
     body["include"] = include
     body.setdefault("name", group.get("name", ""))
     return GroupChange(body, frozenset(added), frozenset(removed), frozenset(present & add_l))
+
+
+def list_of(target: str) -> str | None:
+    """The Zero Trust list ID a grant's target names (`list:<id>`), or None when the target is a group."""
+    return target[len(LIST_TARGET):] if target.startswith(LIST_TARGET) else None
+
+
+@dataclass(frozen=True)
+class ListChange:
+    """What one PATCH of a Zero Trust EMAIL list will do: no read first, so no knowledge of what is there."""
+
+    append: tuple[str, ...]
+    remove: tuple[str, ...]
+
+    @property
+    def changed(self) -> bool:
+        """True when a PATCH is needed."""
+        return bool(self.append or self.remove)
+
+
+def plan_list_change(add: set[str], remove: set[str]) -> ListChange:
+    """The PATCH that appends `add` and removes `remove` (lower-cased, sorted; an email in both stays).
+
+    Emails compare case-insensitively, as Cloudflare matches them; an email both to add and to remove is
+    only appended (a grant needs it)."""
+    add_l = {e.lower() for e in add}
+    remove_l = {e.lower() for e in remove} - add_l
+    return ListChange(tuple(sorted(add_l)), tuple(sorted(remove_l)))
+
+
+def list_item_values(items: Iterable[Any]) -> set[str]:
+    """Lower-cased `value`s of a list's items (as GET .../items returns them); anything odd is skipped."""
+    return {i["value"].lower() for i in items if isinstance(i, dict) and isinstance(i.get("value"), str)}

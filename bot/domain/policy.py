@@ -9,10 +9,18 @@ from typing import Any
 from bot.domain.durations import format_duration
 from bot.domain.outcomes import Refused
 
+# A grant's `group_id` (and the outbox key, the lock and the ownership records) names a list role's target
+# as `list:<list_id>`: Cloudflare's group and list IDs are UUIDs, so the two can never collide.
+LIST_TARGET = "list:"
+
 
 @dataclass(frozen=True)
 class Role:
-    """One requestable role: which Access group it grants, its limits and who decides."""
+    """One requestable role: which Access group (or Zero Trust EMAIL list) it grants, its limits and who decides.
+
+    A role names exactly one of `group_id` (the bot edits the group's own email rules) and `list_id` (the bot
+    appends to and removes from a Zero Trust list the group includes); `group_id` is "" for a list role.
+    """
 
     name: str
     group_id: str
@@ -31,6 +39,12 @@ class Role:
     request_timeout: timedelta = timedelta(hours=24)
     require_reason: bool = True
     revoke_sessions: bool = False
+    list_id: str | None = None
+
+    @property
+    def target(self) -> str:
+        """What grants of this role change: the group ID, or `list:<list_id>` (see bot.domain.membership)."""
+        return f"{LIST_TARGET}{self.list_id}" if self.list_id else self.group_id
 
     @property
     def approver_users(self) -> tuple[str, ...]:

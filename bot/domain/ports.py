@@ -17,7 +17,7 @@ from bot.domain.effects import (
 
 
 class AccessGroups(Protocol):
-    """Cloudflare Access: groups as wholes, and ending a person's sessions.
+    """Cloudflare Access: groups as wholes, Zero Trust lists by item, and ending a person's sessions.
 
     Every method raises `bot.domain.errors.TransientError` or `PermanentError` on failure.
     """
@@ -32,6 +32,18 @@ class AccessGroups(Protocol):
 
     async def revoke_user(self, account_id: str, email: str) -> None:
         """POST /accounts/{a}/access/organizations/revoke_user {"email": email}."""
+        ...
+
+    async def get_list(self, account_id: str, list_id: str) -> dict[str, Any]:
+        """The Zero Trust list (`result` of GET /accounts/{a}/gateway/lists/{l}: id, name, type, count, ...)."""
+        ...
+
+    async def get_list_items(self, account_id: str, list_id: str) -> list[dict[str, Any]]:
+        """Every item of the list (`{"value": ..., ...}`), all pages of GET /accounts/{a}/gateway/lists/{l}/items."""
+        ...
+
+    async def patch_list(self, account_id: str, list_id: str, append: list[str], remove: list[str]) -> None:
+        """One PATCH /accounts/{a}/gateway/lists/{l}: append these values and remove those."""
         ...
 
 

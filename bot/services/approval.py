@@ -56,7 +56,7 @@ async def approve_in_tx(deps: Deps, tx: UnitOfWork, req: AccessRequest, actor: s
         return await _extend(deps, tx, req, actor)
     grant = Grant(
         id="", request_id=req.id, role=role.name, requester=req.requester, email=req.email,
-        account_id=role.account_id, group_id=role.group_id, duration=req.duration, created_at=now,
+        account_id=role.account_id, group_id=role.target, duration=req.duration, created_at=now,
         revoke_sessions=role.revoke_sessions,
     )
     await insert_grant(deps, tx, grant, already_granted(role))

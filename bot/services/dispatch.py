@@ -18,9 +18,11 @@ from bot.domain.effects import (
     SyncGroup,
     decode,
 )
+from bot.domain.membership import list_of
 from bot.domain.ports import Messenger
 from bot.services.context import Deps
 from bot.services.group_sync import revoke_sessions, sync_group
+from bot.services.list_sync import sync_list
 
 
 class NoHandler(LookupError):
@@ -43,6 +45,9 @@ class Dispatcher:
         """Carry out one effect and mark its rows done (a group sync settles every row in `effect_ids`).
 
         Raises `ExternalError` to be retried (the rows stay pending) and `NoHandler` when nothing can."""
+        if isinstance(effect, SyncGroup) and list_of(effect.group_id):
+            await sync_list(self.deps, effect.account_id, effect.group_id, effect_ids, had_alerts=had_alerts)
+            return
         if isinstance(effect, SyncGroup):
             await sync_group(self.deps, effect.account_id, effect.group_id, effect_ids, had_alerts=had_alerts)
             return

@@ -21,7 +21,7 @@ from bot.domain.trace import bind_grants
 from bot.domain.unit_of_work import UnitOfWork
 from bot.services.context import Deps, owe_home_refresh, record
 
-_LIVE = (GrantState.PENDING, GrantState.ACTIVE, GrantState.REVOKING)
+LIVE = (GrantState.PENDING, GrantState.ACTIVE, GrantState.REVOKING)
 
 
 async def sync_group(deps: Deps, account_id: str, group_id: str, effect_ids: list[int], *,
@@ -31,7 +31,7 @@ async def sync_group(deps: Deps, account_id: str, group_id: str, effect_ids: lis
     The caller holds the group's lock. Returns counts of what changed.
     """
     async with deps.store.tx() as tx:
-        grants = await tx.grants.find(states=_LIVE, account_id=account_id, group_id=group_id)
+        grants = await tx.grants.find(states=LIVE, account_id=account_id, group_id=group_id)
         managed = await tx.members.emails(account_id, group_id)
     bind_grants((g.request_id, g.id) for g in grants if g.state in (GrantState.PENDING, GrantState.REVOKING))
     now = deps.clock.now()
@@ -42,7 +42,7 @@ async def sync_group(deps: Deps, account_id: str, group_id: str, effect_ids: lis
         group = await deps.groups.get_group(account_id, group_id)
         change = await write_group(deps, account_id, group_id, group, to_add, to_remove)
     except PermanentError as exc:
-        await _give_up(deps, grants, exc, effect_ids)
+        await give_up(deps, grants, exc, effect_ids)
         return {"failed": len(grants)}
     standing = (emails_in(group) - managed) - set(change.added)
     async with deps.store.tx() as tx:
@@ -51,10 +51,10 @@ async def sync_group(deps: Deps, account_id: str, group_id: str, effect_ids: lis
         applied = revoked = 0
         for g in grants:
             if g.state is GrantState.PENDING:
-                applied += await _mark_applied(deps, tx, g, standing=g.email.lower() in standing)
+                applied += await mark_applied(deps, tx, g, standing=g.email.lower() in standing)
             elif g.state is GrantState.REVOKING:
                 left = g.email.lower() in change.removed or g.email.lower() not in emails_in(change.body)
-                revoked += await _mark_revoked(deps, tx, g, left_group=left)
+                revoked += await mark_revoked(deps, tx, g, left_group=left)
         if had_alerts and revoked:
             await tx.outbox.owe(NotifyAdmins("revoke_recovered", account_id=account_id, group_id=group_id))
     return {"applied": applied, "revoked": revoked, "added": len(change.added), "removed": len(change.removed),
@@ -81,7 +81,7 @@ async def forget_removed(tx: UnitOfWork, account_id: str, group_id: str, change:
     await tx.members.remove(account_id, group_id, set(change.removed))
 
 
-async def _mark_applied(deps: Deps, tx: UnitOfWork, g: Grant, *, standing: bool) -> int:
+async def mark_applied(deps: Deps, tx: UnitOfWork, g: Grant, *, standing: bool) -> int:
     """Cloudflare confirmed the add: the grant is active and its clock starts now."""
     now = deps.clock.now()
     role = deps.policy.role(g.role)
@@ -102,7 +102,7 @@ async def _mark_applied(deps: Deps, tx: UnitOfWork, g: Grant, *, standing: bool)
     return 1
 
 
-async def _mark_revoked(deps: Deps, tx: UnitOfWork, g: Grant, *, left_group: bool) -> int:
+async def mark_revoked(deps: Deps, tx: UnitOfWork, g: Grant, *, left_group: bool) -> int:
     """Cloudflare confirmed the removal (or another grant still needs the email): the grant is over."""
     now = deps.clock.now()
     if not await tx.grants.move(g.id, (GrantState.REVOKING,), GrantState.REVOKED, revoked_at=now):
@@ -130,7 +130,7 @@ def _overshoot(g: Grant, now: datetime) -> float | None:
     return round((now - g.expires_at).total_seconds(), 3)
 
 
-async def _give_up(deps: Deps, grants: list[Grant], exc: ExternalError, effect_ids: list[int]) -> None:
+async def give_up(deps: Deps, grants: list[Grant], exc: ExternalError, effect_ids: list[int]) -> None:
     """Cloudflare refused for good: mark the grants failed, tell the requester and the admins, audit why."""
     now = deps.clock.now()
     async with deps.store.tx() as tx:

@@ -8,12 +8,20 @@ from typing import Any
 from bot.domain.audit import AuditEvent
 from bot.domain.effects import NotifyAdmins
 from bot.domain.errors import ExternalError
-from bot.domain.membership import email_of_rule, needed_emails, needs_membership
+from bot.domain.membership import (
+    email_of_rule,
+    list_item_values,
+    list_of,
+    needed_emails,
+    needs_membership,
+    plan_list_change,
+)
 from bot.domain.model import GrantState
 from bot.domain.unit_of_work import Locker
 from bot.services.approval import sync_key
 from bot.services.context import Deps, record
 from bot.services.group_sync import forget_removed, write_group
+from bot.services.list_sync import write_list
 
 
 @dataclass
@@ -45,7 +53,7 @@ def _groups(deps: Deps, extra: set[tuple[str, str]]) -> dict[tuple[str, str], li
     """Every group to compare (the policy's, and any where the bot still owns emails) with its roles."""
     out: dict[tuple[str, str], list[str]] = {}
     for role in deps.policy.roles.values():
-        out.setdefault((role.account_id, role.group_id), []).append(role.name)
+        out.setdefault((role.account_id, role.target), []).append(role.name)
     for key in extra:
         out.setdefault(key, [])
     return out
@@ -83,14 +91,19 @@ async def _inspect(deps: Deps, drift: GroupDrift, fix: bool) -> None:
         grants = await tx.grants.find(states=(GrantState.PENDING, GrantState.ACTIVE, GrantState.REVOKING),
                                  account_id=drift.account_id, group_id=drift.group_id)
         managed = await tx.members.emails(drift.account_id, drift.group_id)
-    group = await deps.groups.get_group(drift.account_id, drift.group_id)
-    present: set[str] = set()
-    for rule in group.get("include") or []:
-        email = email_of_rule(rule)
-        if email is not None:
-            present.add(email.lower())
-        if email is None or email.lower() not in managed:
-            drift.standing.append(rule)
+    list_id = list_of(drift.group_id)
+    if list_id is not None:
+        present = list_item_values(await deps.groups.get_list_items(drift.account_id, list_id))
+        drift.standing = [{"value": v} for v in sorted(present - managed)]
+    else:
+        group = await deps.groups.get_group(drift.account_id, drift.group_id)
+        present = set()
+        for rule in group.get("include") or []:
+            email = email_of_rule(rule)
+            if email is not None:
+                present.add(email.lower())
+            if email is None or email.lower() not in managed:
+                drift.standing.append(rule)
     # What the grants need now, at the clock's now (one rule for every writer): a grant whose end passed
     # while the bot was down needs nothing, so its email is never reported missing nor put back.
     now = deps.clock.now()
@@ -98,7 +111,13 @@ async def _inspect(deps: Deps, drift: GroupDrift, fix: bool) -> None:
     running = {g.email.lower() for g in grants if g.state is GrantState.ACTIVE and needs_membership(g, now)}
     drift.missing = sorted(running - present)
     drift.stale = sorted((managed - needed) & present)
-    if fix and drift.drifted:
+    if fix and drift.drifted and list_id is not None:
+        # The same write the list sync makes: own the appended emails first, PATCH once, then forget the removed.
+        await write_list(deps, drift.account_id, drift.group_id, plan_list_change(set(drift.missing), set(drift.stale)))
+        async with deps.store.tx() as tx:
+            await tx.members.remove(drift.account_id, drift.group_id, set(drift.stale))
+        drift.fixed = True
+    elif fix and drift.drifted:
         # The same write the group sync makes for grants: own the added emails first, PUT, then forget the removed.
         change = await write_group(deps, drift.account_id, drift.group_id, group, set(drift.missing), set(drift.stale))
         async with deps.store.tx() as tx:

@@ -1,9 +1,9 @@
 """`python -m bot.simulators`: the Slack and Cloudflare simulators on 127.0.0.1, for trying `serve` without accounts.
 
-It starts both simulators (free ports unless given), creates the Access group of every role in the policy
-(the demo policy unless `--policy` names one) and the demo's people, then prints the settings `serve` needs as
-`KEY=VALUE` lines (also written to `--env-file`, ready for `--env-file` of docker or a `.env`), and runs until
-SIGINT or SIGTERM.
+It starts both simulators (free ports unless given), creates the Access group (or Zero Trust list) of every role
+in the policy (the demo policy unless `--policy` names one) and the demo's people, then prints the settings
+`serve` needs as `KEY=VALUE` lines (also written to `--env-file`, ready for `--env-file` of docker or a `.env`),
+and runs until SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
@@ -61,7 +61,10 @@ async def run(args: argparse.Namespace) -> int:
     cloudflare = CloudflareSimulator(token=CF_TOKEN)
     default_people(slack)
     for role in policy.roles.values():
-        cloudflare.add_group(role.account_id, role.group_id, name=f"{role.name} (accessbot)")
+        if role.list_id:  # a list role: an empty Zero Trust EMAIL list
+            cloudflare.add_list(role.account_id, role.list_id, name=f"{role.name} (accessbot)")
+        else:
+            cloudflare.add_group(role.account_id, role.group_id, name=f"{role.name} (accessbot)")
     slack_url = await slack.start(port=args.slack_port)
     cf_url = await cloudflare.start(port=args.cloudflare_port)
     try:

@@ -1,4 +1,4 @@
-"""A fake Cloudflare API (Access groups, revoke_user) with real state, for tests and `accessbot demo`.
+"""A fake Cloudflare API (Access groups, Zero Trust lists, revoke_user) with real state, for tests and the demo.
 
 `CloudflareSimulator` is a small aiohttp server on 127.0.0.1 (a free port) that behaves like the
 parts of the Cloudflare v4 API the bot uses:
@@ -7,6 +7,8 @@ parts of the Cloudflare v4 API the bot uses:
 - ``GET  /client/v4/accounts/{a}/access/groups/{g}``             one group
 - ``PUT  /client/v4/accounts/{a}/access/groups/{g}``             replace the group wholesale
 - ``POST /client/v4/accounts/{a}/access/organizations/revoke_user``  ``{"email": ...}`` → ``true``
+- ``POST .../gateway/lists``, ``GET/PATCH .../gateway/lists/{l}``, ``GET .../items``: Zero Trust lists
+  (``cloudflare_lists``: append/remove, items pages, the 1,000-item and 600-a-minute limits)
 
 Every answer is a Cloudflare envelope ``{success, errors, messages, result}``. Every request needs
 ``Authorization: Bearer <token>`` (401/403 with code 10000 otherwise), and every PUT/POST body is
@@ -45,6 +47,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.simulators.cloudflare_faults import CloudflareFaults, Fault
+from bot.simulators.cloudflare_lists import LIST_ITEMS_PATH, LIST_PATH, LISTS_PATH, ZeroTrustLists
 from bot.simulators.cloudflare_openapi import GROUP_PATH, GROUPS_PATH, REVOKE_PATH, body_errors, load_validators
 from bot.simulators.cloudflare_wire import (
     API_PREFIX,
@@ -66,7 +69,7 @@ _READ_ONLY = ("id", "created_at", "updated_at")
 _NO_BODY = object()
 
 
-class CloudflareSimulator(CloudflareFaults):
+class CloudflareSimulator(CloudflareFaults, ZeroTrustLists):
     """An in-process Cloudflare API with state, schema validation, faults and rate limiting."""
 
     def __init__(
@@ -90,6 +93,7 @@ class CloudflareSimulator(CloudflareFaults):
         self._id_rng = random.Random(seed)
         self._hits: dict[str, deque[float]] = {}
         self._validators = load_validators(schema_path)
+        self._init_lists()
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
 
@@ -107,6 +111,10 @@ class CloudflareSimulator(CloudflareFaults):
         app.router.add_get(prefix + GROUP_PATH, self._get_group)
         app.router.add_put(prefix + GROUP_PATH, self._put_group)
         app.router.add_post(prefix + REVOKE_PATH, self._revoke_user)
+        app.router.add_post(prefix + LISTS_PATH, self._create_list)
+        app.router.add_get(prefix + LIST_PATH, self._get_list)
+        app.router.add_patch(prefix + LIST_PATH, self._patch_list)
+        app.router.add_get(prefix + LIST_ITEMS_PATH, self._get_list_items)
         app.router.add_route("*", "/{tail:.*}", self._no_route)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()

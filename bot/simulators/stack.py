@@ -126,6 +126,12 @@ async def start_stack(policy_text: str = DEMO_POLICY, *, database_url: str, cloc
     default_people(slack)
     policy = parse_policy(policy_text, "policy.yml")
     for role in policy.roles.values():
+        if role.list_id:  # a list role: its Zero Trust EMAIL list, made empty unless the test made it first
+            try:
+                cloudflare.zt_list(role.account_id, role.list_id)
+            except KeyError:
+                cloudflare.add_list(role.account_id, role.list_id, name=f"{role.name} (accessbot)")
+            continue
         try:
             cloudflare.group(role.account_id, role.group_id)
         except KeyError:

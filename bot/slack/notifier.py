@@ -22,6 +22,7 @@ from bot.domain.effects import (
 )
 from bot.domain.errors import TransientError
 from bot.domain.ids import ID_PATTERN
+from bot.domain.membership import list_of
 from bot.domain.model import AccessRequest, Grant
 from bot.services import conversations, queries
 from bot.services.context import Deps
@@ -234,16 +235,22 @@ def user_message(p: NotifyUser, grant: Grant | None,
     return f"accessbot: {event}", None
 
 
+def _target(target: str | None) -> str:
+    """`group `G`` or `Zero Trust list `L``: what a sync's target names, for people."""
+    list_id = list_of(target or "")
+    return f"Zero Trust list `{list_id}`" if list_id else f"group `{target}`"
+
+
 def admin_text(p: NotifyAdmins) -> str:
     """An alert for the admins."""
     event = p.event
     if event == "revoke_failing":
         grants = ", ".join(f"`{g}`" for g in p.grants or ())
-        return (f":rotating_light: Revoking {grants} from Cloudflare group `{p.group_id}` has been failing "
+        return (f":rotating_light: Revoking {grants} from Cloudflare {_target(p.group_id)} has been failing "
                 f"since {p.since}: {inert(cut(p.error or '', 400))}. The bot keeps trying; "
                 "access is still open until it succeeds.")
     if event == "revoke_recovered":
-        return (f":white_check_mark: Revocations on Cloudflare group `{p.group_id}` succeed again; "
+        return (f":white_check_mark: Revocations on Cloudflare {_target(p.group_id)} succeed again; "
                 "the pending removals are done.")
     if event == "grant_failed":
         return (f":warning: Cloudflare refused to {p.stage} grant `{p.grant_id}` for good: "

@@ -234,7 +234,7 @@ BAD_POLICY_PROBLEMS = [
     "admins[0]:",
     "roles.prod-db.max_duration: must be ≥ min_duration",
     "roles.prod-db.colour: unknown key",
-    "roles.staging.group_id: missing",
+    "roles.staging.group_id: missing (the Access group's id; or list_id, a Zero Trust EMAIL list's id)",
     "roles.staging.approvers: empty",
 ]
 

@@ -196,3 +196,45 @@ async def test_cloudflare_rejecting_the_token_later_marks_it_and_a_success_clear
     cloudflare.token = CF_TOKEN
     await cf_client.get_group(ACCOUNT, GROUP)
     assert health.ok("cloudflare")
+
+
+# --------------------------------------------------------------------------- Zero Trust lists
+
+LIST = "5b2c1d0e-aaaa-4bbb-8ccc-0123456789ab"
+LIST_POLICY = parse_policy(f"""
+roles:
+  prod-db:
+    group_id: {GROUP}
+    account_id: {ACCOUNT}
+    approvers: [U0APPR01]
+  list-role:
+    list_id: {LIST}
+    account_id: {ACCOUNT}
+    auto_approve: true
+""")
+
+
+async def test_a_list_roles_email_list_is_fetched_and_passes(cloudflare: CloudflareSimulator,
+                                                            cf_client: CloudflareClient) -> None:
+    cloudflare.add_list(ACCOUNT, LIST, type_="EMAIL")
+    assert await check_cloudflare(cf_client, LIST_POLICY) == []
+    assert cloudflare.count("GET", f"/gateway/lists/{LIST}") == 1
+
+
+async def test_an_unknown_list_stops_the_start_naming_the_role(cf_client: CloudflareClient) -> None:
+    with pytest.raises(ConfigError) as caught:
+        await check_cloudflare(cf_client, LIST_POLICY)
+    message = str(caught.value)
+    assert message.startswith(f"roles.list-role.list_id: Cloudflare has no Zero Trust list {LIST} in account "
+                              f"{ACCOUNT} (HTTP 404"), message
+    assert "\n" not in message
+
+
+async def test_a_list_that_is_not_of_type_email_stops_the_start(cloudflare: CloudflareSimulator,
+                                                               cf_client: CloudflareClient) -> None:
+    cloudflare.add_list(ACCOUNT, LIST, type_="IP")
+    with pytest.raises(ConfigError) as caught:
+        await check_cloudflare(cf_client, LIST_POLICY)
+    assert str(caught.value) == (f"roles.list-role.list_id: Cloudflare's Zero Trust list {LIST} in account "
+                                 f"{ACCOUNT} is of type IP, not EMAIL (an Access group's email_list rule needs a "
+                                 "list of emails)")

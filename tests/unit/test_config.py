@@ -16,6 +16,7 @@ from bot.config.settings import Settings, _settings_error, load_settings
 REPO = Path(__file__).resolve().parents[2]
 GROUP = "0f3e2a1b-6c2d-4c1e-9f7a-1b2c3d4e5f60"
 ACCOUNT = "1234567890abcdef1234567890abcdef"
+MISSING_TARGET = "group_id: missing (the Access group's id; or list_id, a Zero Trust EMAIL list's id)"
 
 
 def policy_text(
@@ -236,7 +237,7 @@ def test_group_id_and_account_id_are_not_defaults_keys():
 
 def test_a_role_without_group_id_is_a_problem():
     text = f"roles:\n  prod-db:\n    account_id: {ACCOUNT}\n    approvers: [U0APPR01]\n"
-    assert problems_of(text) == ["roles.prod-db.group_id: missing"]
+    assert problems_of(text) == ["roles.prod-db." + MISSING_TARGET]
 
 
 def test_group_id_must_be_a_uuid():
@@ -369,7 +370,7 @@ def test_roles_must_be_a_mapping():
 
 def test_a_role_with_an_empty_body_is_a_problem():
     assert problems_of("roles:\n  prod-db:\n") == [
-        "roles.prod-db: must be a mapping with at least group_id (got nothing)"
+        "roles.prod-db: must be a mapping with at least group_id or list_id (got nothing)"
     ]
 
 
@@ -406,7 +407,7 @@ def test_every_problem_in_the_file_is_reported_with_its_place():
         "defaults.warn_before: '10x' is not a duration: unknown unit 'x'; write it like 90s, 15m, 2h, 1d or 1h30m",
         "admins[1]: 'X' is not a Slack user ID (U… or W…)",
         "roles.Bad Name: a role name is [a-z0-9][a-z0-9_-]{0,62}",
-        "roles.prod-db.group_id: missing",
+        "roles.prod-db." + MISSING_TARGET,
         "roles.prod-db.colour: unknown key",
         "roles.prod-db.max_duration: must be ≥ min_duration (2h)",
         "roles.grafana.approvers: empty (a role needs approvers unless it has auto_approve: true)",

@@ -10,9 +10,10 @@ from typing import Any
 from bot.config.policy_file import parse_policy
 from bot.domain.clock import ManualClock
 from bot.domain.ids import ALPHABET
+from bot.domain.membership import list_of
 from bot.domain.model import AccessRequest, Grant, VoteChoice
 from bot.domain.wording import explain
-from bot.services import approval, group_sync, requests
+from bot.services import approval, group_sync, list_sync, requests
 from bot.services.context import Deps
 from tests.core_harness import ACCOUNT, GROUP, GROUP2, POLICY, core_ports
 from tests.fakes import FakeDirectory, FakeGroups
@@ -63,6 +64,8 @@ class World:
         """Carry out the Cloudflare syncs owed to a group, as the scheduler would."""
         ids = [e["id"] for e in self.store.effects("cf.sync")
                if e["state"] == "pending" and e["payload"]["group_id"] == group_id]
+        if list_of(group_id):
+            return await list_sync.sync_list(self.deps, ACCOUNT, group_id, ids)
         return await group_sync.sync_group(self.deps, ACCOUNT, group_id, ids)
 
     async def active_grant(self, user: str = "U0ALICE", role: str = "prod-db",
@@ -74,7 +77,7 @@ class World:
         if (await self.request(rid)).state.value == "pending":
             voted = await approval.vote(self.deps, rid, "U0APPR01", VoteChoice.APPROVE)
             assert voted.ok, explain(voted)
-        role_group = self.deps.policy.role(role).group_id
+        role_group = self.deps.policy.role(role).target
         await self.sync(role_group)
         async with self.store.tx() as tx:
             [grant] = await tx.grants.find(request_id=rid)
