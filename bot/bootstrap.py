@@ -175,11 +175,11 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
     metrics = Metrics()
     # In Socket Mode no request comes over HTTP: a random secret makes /slack/events refuse every caller.
     signing_secret = _secret(settings.slack_signing_secret) or secrets.token_hex(32)
-    in_flight = InFlight()
+    in_flight = InFlight(settings.accessbot_max_pending_work)
     responses = ResponseUrls()
     bolt = build_app(deps, slack, signing_secret, early_ack=early_ack, in_flight=in_flight, responses=responses)
     ingress = Ingress(bolt, metrics, first_time=functools.partial(conversations.first_delivery, deps),
-                      early_ack=early_ack, in_flight=in_flight)
+                      early_ack=early_ack, in_flight=in_flight, responses=responses)
     api = None
     if settings.api_enabled:
         assert settings.cf_access_team_domain and settings.cf_access_aud
