@@ -20,8 +20,13 @@ class InFlight:
 
     @property
     def full(self) -> bool:
-        """True when no more work should be taken on (the ingress turns requests away)."""
-        return 0 < self.limit <= len(self._tasks)
+        """True when no more work should be taken on (the ingress turns requests away). The task asking does
+        not count when it is itself tracked (a Socket Mode envelope is handled in tracked work)."""
+        try:
+            asking = asyncio.current_task()
+        except RuntimeError:  # no running loop
+            asking = None
+        return 0 < self.limit <= len(self._tasks) - (asking in self._tasks)
 
     def track(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task:
         """Run `work` as a task in the set; it leaves the set when done, and a failure is logged."""

@@ -8,15 +8,18 @@ from datetime import timedelta
 
 import aiohttp
 
+from bot.domain.clock import ManualClock
 from bot.domain.model import RequestState
 from bot.polling import eventually
-from bot.simulators.stack import STAGING_GROUP, Stack
+from bot.simulators.slack_driver import SlackDriver
+from bot.simulators.stack import STAGING_GROUP, Stack, start_stack
 from bot.slack.busy import BUSY_TEXT
 from tests.scenario.conftest import StackFactory
 from tests.scenario.helpers import (
     ALICE,
     ALICE_EMAIL,
     APPROVE,
+    BASE_POLICY,
     BOB,
     CAROL,
     all_requests,
@@ -112,3 +115,23 @@ async def test_under_the_limit_commands_run_as_before(make_stack: StackFactory) 
     await asyncio.wait_for(settle(stack), 10)
     assert ALICE_EMAIL in emails(stack, STAGING_GROUP)
     assert await _busy_count(stack, "command") == 0
+
+
+async def test_over_socket_mode_a_command_beyond_the_limit_gets_the_busy_answer_as_its_ack_payload(
+        database_url: str, clock: ManualClock) -> None:
+    stack = await start_stack(BASE_POLICY, database_url=database_url, clock=clock, max_sleep=0.2, socket_mode=True,
+                              settings_overrides={"accessbot_reconcile_interval": timedelta(0),
+                                                  "accessbot_max_pending_work": LIMIT})
+    driver = SlackDriver("http://127.0.0.1:9", "not-used-in-socket-mode", stack.slack)
+    try:
+        stack.slack.delay_next("response_url", HOLD, n=LIMIT)
+        for _ in range(LIMIT):
+            assert (await driver.socket_slash(CAROL, "help")).ack["payload"] is None
+        await eventually(lambda: len(stack.bot.ingress.in_flight) == LIMIT, timeout=2)
+        result = await driver.socket_slash(ALICE, "request staging 1h")
+        assert result.ack["payload"] == {"response_type": "ephemeral", "text": BUSY_TEXT}
+        await settle(stack)
+        assert await all_requests(stack) == []
+    finally:
+        await driver.close()
+        await stack.stop()
