@@ -41,6 +41,7 @@ from bot.slack.directory import SlackDirectory
 from bot.slack.in_flight import InFlight
 from bot.slack.ingress import Ingress
 from bot.slack.notifier import SlackMessenger
+from bot.slack.response_urls import ResponseUrls
 from bot.slack.socket_mode import SocketModeRunner
 from bot.storage.engine import make_engine, sqlite_file
 from bot.storage.locks import Locker
@@ -75,10 +76,12 @@ class Bot:
     health: CredentialHealth = field(default_factory=CredentialHealth)
     reloader: PolicyReloader | None = None
     ingress: Ingress | None = None  # where Slack's requests go, over HTTP or Socket Mode
+    responses: ResponseUrls = field(default_factory=ResponseUrls)  # the one session for response_url replies
 
     async def close(self) -> None:
         """Release clients and the database."""
         await self.cloudflare.aclose()
+        await self.responses.aclose()
         if self.api is not None:
             await self.api.aclose()
         with contextlib.suppress(Exception):
@@ -172,10 +175,11 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
     metrics = Metrics()
     # In Socket Mode no request comes over HTTP: a random secret makes /slack/events refuse every caller.
     signing_secret = _secret(settings.slack_signing_secret) or secrets.token_hex(32)
-    in_flight = InFlight()
-    bolt = build_app(deps, slack, signing_secret, early_ack=early_ack, in_flight=in_flight)
+    in_flight = InFlight(settings.accessbot_max_pending_work)
+    responses = ResponseUrls()
+    bolt = build_app(deps, slack, signing_secret, early_ack=early_ack, in_flight=in_flight, responses=responses)
     ingress = Ingress(bolt, metrics, first_time=functools.partial(conversations.first_delivery, deps),
-                      early_ack=early_ack, in_flight=in_flight)
+                      early_ack=early_ack, in_flight=in_flight, responses=responses)
     api = None
     if settings.api_enabled:
         assert settings.cf_access_team_domain and settings.cf_access_aud
@@ -184,7 +188,7 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
                             health=health, slack_over_http=not settings.socket_mode)
     reloader = PolicyReloader(deps, settings.accessbot_policy, settings.cloudflare_account_id, cloudflare)
     return Bot(settings, deps, scheduler, web_app, cloudflare, slack, metrics, bolt, api, new_database=new_file,
-               health=health, reloader=reloader, ingress=ingress)
+               health=health, reloader=reloader, ingress=ingress, responses=responses)
 
 
 def _log_reload_failure(task: asyncio.Task) -> None:

@@ -18,6 +18,9 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.slack_requests = Counter("accessbot_slack_requests_total", "Slack HTTP requests by outcome",
                                       ["outcome"], registry=self.registry)
+        self.slack_busy = Counter("accessbot_slack_busy_total",
+                                  "Slack requests turned away while ACCESSBOT_MAX_PENDING_WORK acked work was in "
+                                  "flight, by kind (command, action, event)", ["kind"], registry=self.registry)
         self.ack_seconds = Histogram("accessbot_slack_ack_seconds", "Time to answer Slack's HTTP request",
                                      buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 3),
                                      registry=self.registry)

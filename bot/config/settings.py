@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     # at most this many requests and extensions filed by one person in any ACCESSBOT_FILING_WINDOW; 0 = no limit
     accessbot_filing_limit: int = Field(default=10, ge=0, le=100_000)
     accessbot_filing_window: timedelta = timedelta(minutes=10)
+    # Slack commands, clicks and events acked and still being worked on, at most; beyond, "busy"; 0 = no limit
+    accessbot_max_pending_work: int = Field(default=300, ge=0, le=100_000)
     # signed audit checkpoints (README §8): the signing key file, where copies go, how often, the verifying key
     accessbot_audit_key_file: str | None = None
     accessbot_audit_checkpoint_dir: str | None = None

@@ -1,19 +1,17 @@
-"""The Cloudflare simulator's trouble: queued and random faults, the token check and Cloudflare's rate limit."""
+"""The Cloudflare simulator's trouble: queued and random faults, the token check and Cloudflare's rate limits."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import hmac
-import math
 import random
-import time
-from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from aiohttp import web
 
+from bot.simulators.cloudflare_budget import Budget, Refusal, Window
 from bot.simulators.cloudflare_wire import (
     CODE_AUTH,
     CODE_INTERNAL,
@@ -41,14 +39,15 @@ class CloudflareFaults:
 
     token: str
     hang_seconds: float
-    rate_limit: int
-    rate_window: float
+    now: Callable[[], float]
+    rate_refusals: list[Refusal]
+    _token_window: Window
+    _ip_window: Window
     fault_rate: float
     fault_kinds: tuple[str, ...]
     fault_retry_after: float | None
     _faults: list[Fault]
     _rng: random.Random
-    _hits: dict[str, deque[float]]
     _closing: asyncio.Event
 
     def fail_next(
@@ -128,23 +127,25 @@ class CloudflareFaults:
             return failure(403, CODE_AUTH, "Authentication error")
         return None
 
-    def _check_auth(self, request: web.Request) -> web.Response | None:
-        """A 401/403 failure unless the request carries the bearer token, else None."""
-        header = request.headers.get("Authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not given:
-            return failure(401, CODE_AUTH, "Authentication error")
-        if not hmac.compare_digest(given.strip().encode(), self.token.encode()):
-            return failure(403, CODE_AUTH, "Authentication error")
-        return None
+    def set_budgets(self, token: Budget | None = None, ip: Budget | None = None) -> None:
+        """Change the rate limits (and forget what was counted under the old ones): `token` for every request
+        with the token, `ip` for every request from one client address."""
+        if token is not None:
+            self._token_window = Window(token)
+        if ip is not None:
+            self._ip_window = Window(ip)
 
-    def _rate_limited(self, token: str) -> float | None:
-        """Seconds until a slot frees up when over the limit, else None (and the request counts)."""
-        now = time.monotonic()
-        hits = self._hits.setdefault(token, deque())
-        while hits and hits[0] <= now - self.rate_window:
-            hits.popleft()
-        if len(hits) >= self.rate_limit:
-            return float(max(1, math.ceil(hits[0] + self.rate_window - now)))
-        hits.append(now)
-        return None
+    def _over_budget(self, request: web.Request) -> web.Response | None:
+        """Cloudflare's 429 (code 971, Retry-After) when the client's IP or the token is over its budget, else
+        None (and the request counts against both). A refusal is recorded in `rate_refusals`."""
+        now = self.now()
+        wait = self._ip_window.take(request.remote or "", now)
+        scope = "ip"
+        if wait is None:
+            wait = self._token_window.take(self.token, now)
+            scope = "token"
+        if wait is None:
+            return None
+        self.rate_refusals.append(Refusal(scope, now, wait))
+        return failure(429, CODE_RATE_LIMITED, "Please wait and consider throttling your request speed",
+                       headers=retry_after_header(wait))

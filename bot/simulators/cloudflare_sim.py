@@ -19,8 +19,10 @@ the bot sends what the real API would accept.
 
 Tests look at the state (``group()``, ``revoked_users``), at the traffic (``calls``, ``count()``) and
 inject trouble: ``fail_next()`` for the next n requests, ``set_fault_rate()`` for random 500/429/
-timeouts (seeded), and Cloudflare's rate limit (``rate_limit`` requests per ``rate_window`` seconds
-per token, 1200 per 300 s as in production; lower it in tests).
+timeouts (seeded). Cloudflare's rate limits are on by default with the real numbers (`cloudflare_budget`):
+1,200 requests per 5 minutes per token (then blocked for 5 minutes) and 200 per second per client IP;
+past either a request gets 429, code 971 and a Retry-After, and is recorded in ``rate_refusals``. Lower
+them with ``token_budget=``/``ip_budget=`` (or ``set_budgets()``); ``now`` is the budgets' clock.
 
     async with CloudflareSimulator() as sim:
         group = sim.add_group("acc1", name="Grafana users")
@@ -39,13 +41,13 @@ import math
 import random
 import time
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from bot.simulators.cloudflare_budget import IP_BUDGET, TOKEN_BUDGET, Budget, Refusal, Window
 from bot.simulators.cloudflare_faults import CloudflareFaults, Fault
 from bot.simulators.cloudflare_lists import LIST_ITEMS_PATH, LIST_PATH, LISTS_PATH, ZeroTrustLists
 from bot.simulators.cloudflare_openapi import GROUP_PATH, GROUPS_PATH, REVOKE_PATH, body_errors, load_validators
@@ -54,13 +56,11 @@ from bot.simulators.cloudflare_wire import (
     CODE_INVALID,
     CODE_NO_ROUTE,
     CODE_NOT_FOUND,
-    CODE_RATE_LIMITED,
     Call,
     InvalidRequest,
     envelope,
     failure,
     now_iso,
-    retry_after_header,
 )
 
 __all__ = ["Call", "CloudflareSimulator", "InvalidRequest"]
@@ -73,17 +73,22 @@ class CloudflareSimulator(CloudflareFaults, ZeroTrustLists):
     """An in-process Cloudflare API with state, schema validation, faults and rate limiting."""
 
     def __init__(
-        self, token: str = "cf-test-token", *, schema_path: Path | None = None, seed: int = 0
+        self, token: str = "cf-test-token", *, schema_path: Path | None = None, seed: int = 0,
+        token_budget: Budget = TOKEN_BUDGET, ip_budget: Budget = IP_BUDGET,
+        now: Callable[[], float] = time.monotonic,
     ) -> None:
-        """A simulator with no groups or faults; `schema_path` replaces Cloudflare's schema, `seed` fixes ids."""
+        """A simulator with no groups or faults; `schema_path` replaces Cloudflare's schema, `seed` fixes ids,
+        `token_budget`/`ip_budget` replace Cloudflare's rate limits and `now` (seconds) is their clock."""
         self.token = token
         self.base_url: str | None = None
         self.calls: list[Call] = []
         self.revoked_users: list[tuple[str, str]] = []
         self.invalid_requests: list[InvalidRequest] = []
         self.hang_seconds = 30.0
-        self.rate_limit = 1200
-        self.rate_window = 300.0
+        self.now = now
+        self.rate_refusals: list[Refusal] = []
+        self._token_window = Window(token_budget)
+        self._ip_window = Window(ip_budget)
         self.fault_rate = 0.0
         self.fault_kinds: tuple[str, ...] = ("500", "429", "timeout")
         self.fault_retry_after: float | None = 1.0
@@ -91,7 +96,6 @@ class CloudflareSimulator(CloudflareFaults, ZeroTrustLists):
         self._faults: list[Fault] = []
         self._rng = random.Random(seed)
         self._id_rng = random.Random(seed)
-        self._hits: dict[str, deque[float]] = {}
         self._validators = load_validators(schema_path)
         self._init_lists()
         self._runner: web.AppRunner | None = None
@@ -210,15 +214,7 @@ class CloudflareSimulator(CloudflareFaults, ZeroTrustLists):
         denied = self._check_auth(request)
         if denied is not None:
             return denied
-        wait = self._rate_limited(self.token)
-        if wait is not None:
-            return failure(
-                429,
-                CODE_RATE_LIMITED,
-                "Please wait and consider throttling your request speed",
-                headers=retry_after_header(wait),
-            )
-        return await handler(request)
+        return self._over_budget(request) or await handler(request)
 
     async def _checked_body(self, request: web.Request, openapi_path: str) -> tuple[Any, web.Response | None]:
         """The body, and a 400 when it fails the requestBody schema of the operation (recorded too)."""

@@ -5,7 +5,7 @@
 API callbacks (JSON), each signed like Slack (HMAC-SHA256 over ``v0:{timestamp}:{body}`` with the
 signing secret, in ``X-Slack-Request-Timestamp``/``X-Slack-Signature``). The payloads follow the real
 samples in shared/reference/slack/samples/. Response URLs and trigger ids come from the
-`SlackSimulator`, so the bot's ``respond()`` and ``views.open`` land there; a slash command's
+`SlackSimulator`, so the bot's response_url replies and ``views.open`` land there; a slash command's
 acknowledgement body is shown as Slack shows it (an ephemeral message, via ``sim.deliver_ack``), and
 a view_submission's ``response_action`` (update/push) is applied to the simulator's views.
 

@@ -15,15 +15,17 @@ from bot.services.context import Deps
 from bot.slack.in_flight import InFlight
 from bot.slack.listeners import Kit, actions, commands, errors, events, views
 from bot.slack.replies import Replier
+from bot.slack.response_urls import ResponseUrls
 
 
 def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_ack: bool = True,
-              in_flight: InFlight | None = None) -> AsyncApp:
+              in_flight: InFlight | None = None, responses: ResponseUrls | None = None) -> AsyncApp:
     """The bolt app with every listener registered (nothing runs until a request arrives).
 
     `early_ack=False` gives bolt's own ack path (its runner polls for `ack()` every 10 ms); the
     benchmark compares the two. Work listeners start after their ack joins `in_flight` (give it the
-    ingress's, so shutdown waits for it).
+    ingress's, so shutdown waits for it). Replies to response_urls go over `responses`' one session (give
+    the bot's, so shutdown closes it).
     """
     # bolt's own logger: setup_logging keeps it at ERROR (bolt otherwise warns that the SLACK_BOT_TOKEN it
     # finds in the environment is unused, since the client carries it)
@@ -31,7 +33,8 @@ def build_app(deps: Deps, client: AsyncWebClient, signing_secret: str, *, early_
                    logger=logging.getLogger("slack_bolt"),
                    request_verification_enabled=True,
                    ignoring_self_events_enabled=False)
-    kit = Kit(deps, client, Replier(deps, client), in_flight if in_flight is not None else InFlight())
+    replier = Replier(deps, client, responses if responses is not None else ResponseUrls())
+    kit = Kit(deps, client, replier, in_flight if in_flight is not None else InFlight())
     commands.register(app, kit)
     actions.register(app, kit)
     views.register(app, kit)

@@ -1,4 +1,4 @@
-"""Work still running after Slack got its ack, tracked so settling and graceful shutdown can wait for it."""
+"""Work still running after Slack got its ack: tracked (settling and shutdown wait for it) and bounded."""
 
 from __future__ import annotations
 
@@ -13,9 +13,20 @@ log = logging.getLogger(__name__)
 class InFlight:
     """The set of tasks started for Slack requests that have not finished yet."""
 
-    def __init__(self) -> None:
-        """An empty set."""
+    def __init__(self, limit: int = 0) -> None:
+        """An empty set; with `limit` > 0 it is `full` once that many tasks are running (0: never full)."""
         self._tasks: set[asyncio.Task] = set()
+        self.limit = limit
+
+    @property
+    def full(self) -> bool:
+        """True when no more work should be taken on (the ingress turns requests away). The task asking does
+        not count when it is itself tracked (a Socket Mode envelope is handled in tracked work)."""
+        try:
+            asking = asyncio.current_task()
+        except RuntimeError:  # no running loop
+            asking = None
+        return 0 < self.limit <= len(self._tasks) - (asking in self._tasks)
 
     def track(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task:
         """Run `work` as a task in the set; it leaves the set when done, and a failure is logged."""

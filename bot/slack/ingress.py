@@ -9,6 +9,9 @@ request and a `Reply` (how it acknowledges), and hands both to `Ingress.handle`:
 - Commands, block actions and events are acknowledged at once with nothing, then their listener runs as tracked
   work (`in_flight`), which shutdown drains; anything else (view submissions, …) runs first and bolt's answer
   is the ack.
+- While `in_flight` is full (ACCESSBOT_MAX_PENDING_WORK), a command or click is answered "busy" at once and
+  nothing is queued (`bot.slack.busy`), and an event is acknowledged and dropped; each is counted in
+  `accessbot_slack_busy_total{kind}` and logged (outcome `busy`), not audited: it is a flood.
 - Each delivered ack is counted in `accessbot_slack_requests_total` and timed in `accessbot_slack_ack_seconds`;
   each request gets one log line (`bot.slack.request_log`).
 """
@@ -25,8 +28,10 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot.metrics import Metrics
+from bot.slack.busy import BusyNotes, busy_ack
 from bot.slack.in_flight import InFlight
 from bot.slack.request_log import dispatch, kind_of, log_request
+from bot.slack.response_urls import ResponseUrls
 
 # True the first time a delivery key is seen (the `deliveries` table), False for a repeat.
 FirstTime = Callable[[str], Awaitable[bool]]
@@ -70,15 +75,18 @@ class Ingress:
     """The path every Slack request takes from "it arrived, verified" to "acknowledged and handed to bolt"."""
 
     def __init__(self, bolt: AsyncApp, metrics: Metrics, *, first_time: FirstTime | None = None,
-                 early_ack: bool = True, in_flight: InFlight | None = None) -> None:
+                 early_ack: bool = True, in_flight: InFlight | None = None,
+                 responses: ResponseUrls | None = None) -> None:
         """`first_time` checks delivery keys (no de-duplication without it); `early_ack=False` lets bolt
-        acknowledge everything itself; `in_flight` is shared with listeners that start work of their own."""
+        acknowledge everything itself; `in_flight` is shared with listeners that start work of their own (its
+        limit turns requests away); busy notes to clicks go over `responses`' session."""
         self.bolt = bolt
         self.metrics = metrics
         self.first_time = first_time
         self.early_ack = early_ack
         self.in_flight = in_flight if in_flight is not None else InFlight()
         self.accepting = True
+        self.busy_notes = BusyNotes(responses if responses is not None else ResponseUrls())
 
     def close(self) -> None:
         """Stop taking requests (graceful shutdown begins); what is in flight carries on."""
@@ -87,6 +95,7 @@ class Ingress:
     async def drain(self, timeout: float = 20.0) -> None:
         """Wait for the work still running after its ack."""
         await self.in_flight.drain(timeout)
+        await self.busy_notes.drain(timeout)
 
     def track(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run `work` as tracked in-flight work."""
@@ -115,6 +124,9 @@ class Ingress:
                             retry_attempt=retry_attempt(arrival.request))
             return
         if self.early_ack and acks_at_once(body):
+            if self.in_flight.full:
+                await self._busy(arrival, reply)
+                return
             if await reply.send(None):
                 self._acked("200", arrival.started)
             elif key is None:
@@ -128,7 +140,29 @@ class Ingress:
         if await reply.send(response):
             self._acked(str(response.status), arrival.started)
 
+    async def _busy(self, arrival: Arrival, reply: Reply) -> None:
+        """Turn a command, click or event away while too much work is in flight: the busy answer (an event
+        is only acknowledged), counted and logged, nothing queued."""
+        body = arrival.request.body
+        kind = kind_of(body)
+        if not await reply.send(busy_ack(body)):
+            log_request(arrival.transport, kind, None, "ack_failed", arrival.started)
+            return
+        self._acked("busy", arrival.started)
+        self.metrics.slack_busy.labels(kind).inc()
+        noted = kind == "action" and self.busy_notes.send(body)
+        log_request(arrival.transport, kind, _user_of(body), "busy", arrival.started,
+                    pending=len(self.in_flight), note_sent=noted)
+
     def _acked(self, outcome: str, started: float) -> None:
         """Count a delivered ack and time it."""
         self.metrics.slack_requests.labels(outcome).inc()
         self.metrics.ack_seconds.observe(time.perf_counter() - started)
+
+
+def _user_of(body: dict[str, Any]) -> str | None:
+    """Who sent a command or click (for the log line), None for an event."""
+    user = body.get("user")
+    if isinstance(user, dict):
+        return str(user.get("id") or "") or None
+    return str(body["user_id"]) if body.get("user_id") else None

@@ -1,7 +1,8 @@
 """Answering the person behind a command or a click, with or without a `response_url`.
 
 Slash commands and clicks on messages carry a `response_url`; clicks on the App Home tab (and on views)
-do not. Every answer goes through `Replier.tell`: by `respond()` when there is a response_url, else an
+do not. Every answer goes through `Replier.tell`: to the response_url when there is one (over the bot's one
+shared session, `bot.slack.response_urls`; bolt's `respond()` opened a session per reply), else an
 ephemeral message in the channel the click came from, else a DM; a click on the Home tab also has the
 Home view published again, so it shows the vote or the revocation.
 """
@@ -23,6 +24,7 @@ from bot.slack.errors import call
 from bot.slack.home import publish_home
 from bot.slack.render import slack_answer
 from bot.slack.request_log import set_outcome
+from bot.slack.response_urls import ResponseUrls, ephemeral
 from bot.slack.text import cut, inert
 
 log = logging.getLogger(__name__)
@@ -61,16 +63,17 @@ def _channel(body: dict[str, Any]) -> str | None:
 class Replier:
     """Answers the sender of a Slack request, whatever surface it came from."""
 
-    def __init__(self, deps: Deps, client: AsyncWebClient) -> None:
+    def __init__(self, deps: Deps, client: AsyncWebClient, responses: ResponseUrls) -> None:
+        """Answers through `client` (Web API) and `responses` (response_urls)."""
         self.deps = deps
         self.client = client
+        self.responses = responses
 
-    async def tell(self, body: dict[str, Any], respond: Any, text: str,
-                   blocks: list[dict[str, Any]] | None = None) -> None:
+    async def tell(self, body: dict[str, Any], text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         """An answer only the sender sees; a Home-tab click also refreshes their Home view."""
         user = _user(body)
-        if respond is not None and response_url(body):
-            await respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+        if url := response_url(body):
+            await self.responses.post(url, ephemeral(text, blocks))
         elif (channel := _channel(body)) and not from_home(body):
             await call(self.client.chat_postEphemeral, channel=channel, user=user, text=text, blocks=blocks)
         else:
@@ -78,17 +81,17 @@ class Replier:
         if from_home(body) and user:
             await publish_home(self.deps, self.client, user)
 
-    async def outcome(self, body: dict[str, Any], respond: Any, out: Outcome) -> None:
+    async def outcome(self, body: dict[str, Any], out: Outcome) -> None:
         """A use case's outcome as an answer, leaving the clicked message as it is."""
         set_outcome("ok" if out.ok else "refused")
-        await self.tell(body, respond, slack_answer(out))
+        await self.tell(body, slack_answer(out))
 
-    async def refused(self, body: dict[str, Any], respond: Any, code: str, reason: str,
+    async def refused(self, body: dict[str, Any], code: str, reason: str,
                       details: dict[str, Any] | None = None) -> None:
         """Audit a click the bot cannot act on (its code and these words) and tell the person the words."""
         await audit_refusal(self.deps, _user(body) or "", code, reason, details=details)
         set_outcome("refused")
-        await self.tell(body, respond, f":warning: {reason}")
+        await self.tell(body, f":warning: {reason}")
 
     def answers_failures(self, listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
         """When Slack or Cloudflare fails mid-listener, the person still gets an answer (and nothing is lost)."""
@@ -102,8 +105,7 @@ class Replier:
                 log.warning("listener %s: %s", listener.__name__, exc)
                 body = kwargs.get("body") or kwargs.get("command") or {}
                 try:
-                    await self.tell(body, kwargs.get("respond"),
-                                    f":warning: I could not finish that: {inert(cut(str(exc), 300))}. "
+                    await self.tell(body, f":warning: I could not finish that: {inert(cut(str(exc), 300))}. "
                                     "Nothing was changed; please try again in a minute.")
                 except ExternalError as again:
                     log.warning("listener %s: could not tell the user either: %s", listener.__name__, again)

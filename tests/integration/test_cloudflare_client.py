@@ -16,6 +16,7 @@ from bot.cloudflare.gate import DEFAULT_WAIT
 from bot.domain.clock import ManualClock
 from bot.domain.errors import ExternalError, PermanentError, TransientError
 from bot.domain.membership import email_rule, plan_group_change
+from bot.simulators.cloudflare_budget import Budget
 from bot.simulators.cloudflare_sim import CloudflareSimulator
 
 ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"
@@ -261,16 +262,19 @@ async def test_going_over_the_rate_limit_gets_429_with_retry_after(sim: Cloudfla
     clock = ManualClock()
     assert sim.base_url is not None
     client = CloudflareClient(sim.base_url, TOKEN, timeout=2.0, clock=clock)
-    sim.rate_limit = 3
+    now = [0.0]
+    sim.now = lambda: now[0]
+    sim.set_budgets(token=Budget(3, 300.0, block=300.0))
     for _ in range(3):
         await client.get_group(ACCOUNT, group["id"])
 
     with pytest.raises(TransientError) as caught:
         await client.get_group(ACCOUNT, group["id"])
     assert caught.value.status == 429
-    assert caught.value.retry_after is not None and caught.value.retry_after >= 1
+    assert caught.value.retry_after == 300
+    assert caught.value.errors == [{"code": 971, "message": "Please wait and consider throttling your request speed"}]
 
-    sim.rate_window = 0.0  # the window has passed
+    now[0] += 300  # the block and the window have passed
     clock.advance(timedelta(seconds=caught.value.retry_after))  # and so has Retry-After
     await client.get_group(ACCOUNT, group["id"])
     await client.aclose()

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import httpx
 import pytest
 
 from bot.cloudflare.client import CloudflareClient
@@ -14,6 +15,7 @@ from bot.cloudflare.gate import DEFAULT_WAIT, MAX_WAIT, RateGate
 from bot.domain.clock import ManualClock
 from bot.domain.errors import TransientError
 from bot.domain.membership import email_rule
+from bot.simulators.cloudflare_budget import IP_BUDGET, TOKEN_BUDGET, Budget
 from bot.simulators.cloudflare_sim import CloudflareSimulator
 
 ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"
@@ -135,3 +137,56 @@ async def test_two_clients_given_one_gate_share_the_token_s_rate_limit(sim: Clou
         assert held.value.retry_after == 3 and len(sim.calls) == 1
         clock.advance(timedelta(seconds=3))
         await other.get_group(ACCOUNT, group["id"])
+
+
+async def test_over_the_simulated_token_budget_the_client_sends_nothing_until_retry_after_then_goes_on() -> None:
+    now = [0.0]
+    async with CloudflareSimulator(TOKEN, token_budget=Budget(3, 60.0, block=60.0), now=lambda: now[0]) as sim:
+        group = sim.add_group(ACCOUNT, name="A", include=[email_rule("ann@example.com")])
+        clock = ManualClock()
+        async with _client(sim, clock) as cf:
+            for _ in range(3):
+                await cf.get_group(ACCOUNT, group["id"])
+            with pytest.raises(TransientError) as refused:
+                await cf.put_group(ACCOUNT, group["id"], {"name": "A", "include": []})
+            assert refused.value.status == 429 and refused.value.retry_after == 60
+            assert refused.value.errors[0]["code"] == 971
+            assert [(r.scope, r.retry_after) for r in sim.rate_refusals] == [("token", 60)]
+            sent = len(sim.calls)
+
+            now[0] += 59
+            clock.advance(timedelta(seconds=59))
+            with pytest.raises(TransientError) as held:
+                await cf.revoke_user(ACCOUNT, "ann@example.com")
+            assert "was not sent" in str(held.value) and held.value.retry_after == pytest.approx(1)
+            assert len(sim.calls) == sent, "a call went out before Retry-After"
+
+            now[0] += 1
+            clock.advance(timedelta(seconds=1))
+            await cf.put_group(ACCOUNT, group["id"], {"name": "A", "include": []})
+            await cf.revoke_user(ACCOUNT, "ann@example.com")
+    assert sim.group(ACCOUNT, group["id"])["include"] == []
+    assert [c.status for c in sim.calls[sent:]] == [200, 200]
+    assert len(sim.rate_refusals) == 1
+
+
+async def test_past_the_per_ip_budget_the_simulator_answers_429_with_cloudflare_s_envelope() -> None:
+    now = [5.0]
+    async with CloudflareSimulator(TOKEN, ip_budget=Budget(2, 1.0), now=lambda: now[0]) as sim:
+        group = sim.add_group(ACCOUNT)
+        assert sim.base_url is not None
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+            url = f"{sim.base_url}/accounts/{ACCOUNT}/access/groups/{group['id']}"
+            assert [(await http.get(url)).status_code for _ in range(2)] == [200, 200]
+            over = await http.get(url)
+            now[0] += 1.0
+            again = await http.get(url)
+    assert over.status_code == 429 and over.headers["Retry-After"] == "1"
+    assert over.json() == {"success": False, "result": None, "messages": [], "errors": [
+        {"code": 971, "message": "Please wait and consider throttling your request speed"}]}
+    assert again.status_code == 200
+    assert [(r.scope, r.retry_after) for r in sim.rate_refusals] == [("ip", 1)]
+
+
+async def test_by_default_the_simulator_enforces_cloudflare_s_real_budget(sim: CloudflareSimulator) -> None:
+    assert (sim._token_window.budget, sim._ip_window.budget) == (TOKEN_BUDGET, IP_BUDGET)  # noqa: SLF001

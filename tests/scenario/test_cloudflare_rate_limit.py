@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from bot.domain.clock import ManualClock
 from bot.domain.model import GrantState
+from bot.simulators.cloudflare_budget import Budget
 from bot.simulators.stack import PROD_GROUP, STAGING_GROUP, Stack
 from tests.scenario.helpers import (
     ALICE,
@@ -46,3 +47,27 @@ async def test_after_a_429_on_one_group_the_revocation_of_another_waits_for_retr
     states = {g.role: g.state for g in await grants(stack)}
     assert states == {"staging": GrantState.REVOKED, "prod-db": GrantState.ACTIVE}
     assert all(c.status == 200 for c in stack.cloudflare.calls[since + 2:])
+
+
+async def test_over_cloudflare_s_token_budget_a_revocation_waits_out_the_block_and_then_completes(
+        stack: Stack, clock: ManualClock) -> None:
+    stack.cloudflare.now = lambda: clock.now().timestamp()  # the simulator's budget runs on the test's clock
+    stack.cloudflare.set_budgets(token=Budget(2, 60.0, block=60.0))  # two calls a minute, then a minute's block
+    await slash(stack, ALICE, "request staging 1h")  # GET + PUT: the budget is spent
+    [staging] = await grants(stack)
+    assert ALICE_EMAIL in emails(stack, STAGING_GROUP)
+    since = len(stack.cloudflare.calls)
+
+    await slash(stack, ALICE, f"revoke {staging.id}")
+    assert [c.status for c in stack.cloudflare.calls[since:]] == [429]  # the revocation's GET is refused
+    assert [(r.scope, r.retry_after) for r in stack.cloudflare.rate_refusals] == [("token", 60)]
+    for _ in range(3):
+        await advance(stack, clock, timedelta(seconds=19))
+    assert len(stack.cloudflare.calls) == since + 1, "a call went out before Retry-After (60 s) had passed"
+    assert ALICE_EMAIL in emails(stack, STAGING_GROUP)
+
+    await advance(stack, clock, timedelta(seconds=3.5))
+    assert ALICE_EMAIL not in emails(stack, STAGING_GROUP)
+    assert [g.state for g in await grants(stack)] == [GrantState.REVOKED]
+    assert [c.status for c in stack.cloudflare.calls[since + 1:]] == [200, 200]
+    assert len(stack.cloudflare.rate_refusals) == 1

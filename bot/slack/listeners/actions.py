@@ -23,23 +23,23 @@ from bot.slack.listeners.views import open_request_modal
 from bot.slack.text import cut
 
 
-async def clicked_id(kit: Kit, body: dict[str, Any], respond, kind: str) -> str | None:  # noqa: ANN001
+async def clicked_id(kit: Kit, body: dict[str, Any], kind: str) -> str | None:
     """The request or grant ID a button carries; a value that is not one is refused and audited."""
     value = str((body.get("actions") or [{}])[0].get("value") or "")
     ident = normalise_id(value)
     if ID_PATTERN.match(ident) and ident[0] == kind[0]:
         return ident
-    await kit.replier.refused(body, respond, "bad_value", f"that button does not carry a {kind} ID", details={
+    await kit.replier.refused(body, "bad_value", f"that button does not carry a {kind} ID", details={
         "action_id": cut(str(body["actions"][0].get("action_id", "")), 64), "value": cut(value, 64)})
     return None
 
 
-async def on_clicked_id(kit: Kit, body: dict[str, Any], respond, kind: str,  # noqa: ANN001
+async def on_clicked_id(kit: Kit, body: dict[str, Any], kind: str,
                         case: Callable[[Deps, str, str], Awaitable[Outcome]]) -> None:
     """Run the use case `case(deps, clicker, id)` on the ID the button carries, and answer with its outcome."""
-    ident = await clicked_id(kit, body, respond, kind)
+    ident = await clicked_id(kit, body, kind)
     if ident is not None:
-        await kit.replier.outcome(body, respond, await case(kit.deps, body["user"]["id"], ident))
+        await kit.replier.outcome(body, await case(kit.deps, body["user"]["id"], ident))
 
 
 def voting(choice: VoteChoice) -> Callable[[Deps, str, str], Awaitable[Outcome]]:
@@ -47,26 +47,26 @@ def voting(choice: VoteChoice) -> Callable[[Deps, str, str], Awaitable[Outcome]]
     return lambda deps, user, request_id: approval_cases.vote(deps, request_id, user, choice)
 
 
-async def ask_extension(kit: Kit, body: dict[str, Any], respond) -> None:  # noqa: ANN001
+async def ask_extension(kit: Kit, body: dict[str, Any]) -> None:
     """Ask to extend the grant the button carries by its role's default duration."""
-    grant_id = await clicked_id(kit, body, respond, "grant")
+    grant_id = await clicked_id(kit, body, "grant")
     if grant_id is None:
         return
     grant = await queries.grant(kit.deps, grant_id)
     role = kit.deps.policy.role(grant.role) if grant else None
     duration = role.default_duration if role else None
     if duration is None:
-        await kit.replier.tell(body, respond, f":warning: grant `{grant_id}` cannot be extended")
+        await kit.replier.tell(body, f":warning: grant `{grant_id}` cannot be extended")
         return
     out = await request_cases.submit_extend(kit.deps, body["user"]["id"], grant_id, duration,
                                             "extension asked from the expiry warning")
-    await kit.replier.outcome(body, respond, out)
+    await kit.replier.outcome(body, out)
 
 
-async def refuse_unknown(kit: Kit, body: dict[str, Any], respond) -> None:  # noqa: ANN001
+async def refuse_unknown(kit: Kit, body: dict[str, Any]) -> None:
     """Refuse (and audit) a button no listener knows."""
     action = (body.get("actions") or [{}])[0]
-    await kit.replier.refused(body, respond, "unknown_action", "that button is not one I know",
+    await kit.replier.refused(body, "unknown_action", "that button is not one I know",
                               details={"action_id": cut(str(action.get("action_id", "")), 64)})
 
 
@@ -76,38 +76,38 @@ def register(app: AsyncApp, kit: Kit) -> None:
 
     @app.action(bk.APPROVE)
     @answers_failures
-    async def approve(ack, body, respond) -> None:  # noqa: ANN001
+    async def approve(ack, body) -> None:  # noqa: ANN001
         """Approve the request."""
         await ack()
-        await on_clicked_id(kit, body, respond, "request", voting(VoteChoice.APPROVE))
+        await on_clicked_id(kit, body, "request", voting(VoteChoice.APPROVE))
 
     @app.action(bk.DENY)
     @answers_failures
-    async def deny(ack, body, respond) -> None:  # noqa: ANN001
+    async def deny(ack, body) -> None:  # noqa: ANN001
         """Deny the request."""
         await ack()
-        await on_clicked_id(kit, body, respond, "request", voting(VoteChoice.DENY))
+        await on_clicked_id(kit, body, "request", voting(VoteChoice.DENY))
 
     @app.action(bk.REVOKE)
     @answers_failures
-    async def revoke(ack, body, respond) -> None:  # noqa: ANN001
+    async def revoke(ack, body) -> None:  # noqa: ANN001
         """Revoke the grant."""
         await ack()
-        await on_clicked_id(kit, body, respond, "grant", grant_cases.revoke)
+        await on_clicked_id(kit, body, "grant", grant_cases.revoke)
 
     @app.action(bk.CANCEL)
     @answers_failures
-    async def cancel(ack, body, respond) -> None:  # noqa: ANN001
+    async def cancel(ack, body) -> None:  # noqa: ANN001
         """Cancel the request."""
         await ack()
-        await on_clicked_id(kit, body, respond, "request", request_cases.cancel)
+        await on_clicked_id(kit, body, "request", request_cases.cancel)
 
     @app.action(bk.EXTEND)
     @answers_failures
-    async def extend(ack, body, respond) -> None:  # noqa: ANN001
+    async def extend(ack, body) -> None:  # noqa: ANN001
         """Ask to extend the grant."""
         await ack()
-        await ask_extension(kit, body, respond)
+        await ask_extension(kit, body)
 
     @app.action(OPEN_MODAL)
     @answers_failures
@@ -118,7 +118,7 @@ def register(app: AsyncApp, kit: Kit) -> None:
 
     @app.action(re.compile(".*"))  # registered last: only actions no listener above knows
     @answers_failures
-    async def unknown_action(ack, body: dict[str, Any], respond) -> None:  # noqa: ANN001
+    async def unknown_action(ack, body: dict[str, Any]) -> None:  # noqa: ANN001
         """Refuse a button no listener above knows."""
         await ack()
-        await refuse_unknown(kit, body, respond)
+        await refuse_unknown(kit, body)

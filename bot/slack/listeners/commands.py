@@ -16,11 +16,11 @@ def register(app: AsyncApp, kit: Kit) -> None:
 
     @app.command("/access")
     @kit.replier.answers_failures
-    async def access_command(ack, command: dict[str, Any], body: dict[str, Any], respond) -> None:  # noqa: ANN001
+    async def access_command(ack, command: dict[str, Any], body: dict[str, Any]) -> None:  # noqa: ANN001
         """Open the modal for an empty command, else run the command's words and answer them."""
         await ack()
         if not (command.get("text") or "").strip():
             await open_request_modal(kit, command["user_id"], command["trigger_id"])
             return
         reply = await commands.handle(kit.deps, command["user_id"], command.get("text") or "")
-        await kit.replier.tell(body, respond, reply.text, reply.blocks)
+        await kit.replier.tell(body, reply.text, reply.blocks)
