@@ -61,7 +61,8 @@ def _add_serve(sub: Any) -> None:
              "CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_URL", _DB, _POLICY,
              "ACCESSBOT_HOST, ACCESSBOT_PORT", "CF_ACCESS_TEAM_DOMAIN, CF_ACCESS_AUD (both set: /api is on)",
              "LOG_LEVEL (default INFO), LOG_FORMAT (json or text), ACCESSBOT_LOG_DEBUG",
-             "ACCESSBOT_REVOKE_ALERT_AFTER, ACCESSBOT_RECONCILE_INTERVAL, ACCESSBOT_CF_TIMEOUT")
+             "ACCESSBOT_REVOKE_ALERT_AFTER, ACCESSBOT_RECONCILE_INTERVAL, ACCESSBOT_CF_TIMEOUT",
+             "ACCESSBOT_RETENTION (default 30d; 0 keeps done effects and delivery keys for ever)")
     s.add_argument("--no-migrate", action="store_true",
                    help="do not apply database migrations at start (run `accessbot db upgrade` yourself)")
     s.add_argument("--host", help="address to listen on (default: ACCESSBOT_HOST, else 0.0.0.0)")

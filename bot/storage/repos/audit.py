@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import insert, or_, select, text
 
+from bot.domain import repositories
 from bot.domain.audit import GENESIS_HASH, AuditEvent, canonical_json, seal
 from bot.storage import tables as t
 from bot.storage.repos.base import SqlRepo
@@ -72,3 +74,17 @@ class SqlAuditLog(SqlRepo):
             q = q.limit(limit)
         rows = [audit_row(r) for r in (await self.conn.execute(q)).all()]
         return list(reversed(rows)) if newest else rows
+
+    async def stream(self, *, since_seq: int = 0, since_at: str | None = None,
+                     page: int | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Every row after `since_seq` (and at or after `since_at`), oldest first, `page` rows a query (keyset
+        on seq: each page starts after the last seq seen, so no row is read twice or skipped)."""
+        size = page or repositories.AUDIT_PAGE
+        after = since_seq
+        while True:
+            batch = await self.rows(since_seq=after, since_at=since_at, limit=size)
+            for row in batch:
+                yield row
+            if len(batch) < size:
+                return
+            after = batch[-1]["seq"]
