@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from bot.domain.durations import format_duration
 from bot.scheduler import Job
 from bot.services.context import Deps
 from bot.services.retention import prune
@@ -22,6 +23,6 @@ def retention_job(deps: Deps, retention: timedelta) -> Job:
         """One turn: prune, then log the counts (one line, not one audit event per row)."""
         pruned = await prune(deps, retention)
         log.info("pruned %d done effect(s) and %d delivery key(s) older than %s", pruned.effects,
-                 pruned.deliveries, retention)
+                 pruned.deliveries, format_duration(retention))
 
     return Job("retention", min(PRUNE_EVERY, retention), run)

@@ -4,6 +4,7 @@ The same tests run against the SQL store in tests/integration/test_repository_co
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -97,3 +98,19 @@ async def test_prune_never_touches_the_audit_log(store: FakeStore) -> None:
     assert await prune(_deps(store), DAY) == Pruned(1, 0)
     async with store.tx() as tx:
         assert [r["seq"] for r in await tx.audit.rows()] == [1]
+
+
+async def test_the_retention_job_logs_how_many_rows_each_prune_deleted(
+        store: FakeStore, caplog: pytest.LogCaptureFixture) -> None:
+    from bot.retention import retention_job
+
+    await _effect(store, "done", "done")
+    async with store.tx() as tx:
+        await tx.deliveries.first("event:1")
+    store.clock.advance(2 * DAY)
+    job = retention_job(_deps(store), DAY)
+    assert (job.name, job.interval) == ("retention", timedelta(hours=1))
+    with caplog.at_level(logging.INFO, logger="bot.retention"):
+        await job.run()
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.retention"] == [
+        "pruned 1 done effect(s) and 1 delivery key(s) older than 1d"]
