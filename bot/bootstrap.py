@@ -32,6 +32,7 @@ from bot.metrics import Metrics
 from bot.policy_reload import PolicyReloader
 from bot.preflight import preflight
 from bot.reconcile import reconcile_job
+from bot.retention import retention_job
 from bot.scheduler import Scheduler
 from bot.services import conversations
 from bot.services.checkpoints import start_periodic as start_checkpoints
@@ -151,6 +152,9 @@ async def wire(settings: Settings, policy: Policy, *, clock: Clock | None = None
     interval = settings.accessbot_reconcile_interval
     if interval and interval.total_seconds() > 0:
         jobs.append(reconcile_job(deps, locker, interval))
+    retention = settings.accessbot_retention
+    if retention.total_seconds() > 0:
+        jobs.append(retention_job(deps, retention))
     scheduler = Scheduler(deps, locker, messenger(deps) if messenger else None, max_sleep=max_sleep, seed=seed,
                           jobs=jobs)
     return Wiring(deps, locker, scheduler, owned)

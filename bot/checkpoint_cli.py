@@ -109,49 +109,36 @@ class _Source:
 
 
 async def verify(store: Any, settings: Any, args: argparse.Namespace) -> int:
-    """Check the hash chain, then every checkpoint (stored, and given with --checkpoint) against it."""
-    from sqlalchemy import select
-
-    from bot.domain.audit import GENESIS_HASH, first_broken
-    from bot.storage import tables as t
+    """Check the hash chain, then every checkpoint (stored, and given with --checkpoint) against it. The rows are
+    streamed a page at a time: only the chain hashes at the checkpoints' sizes are kept."""
+    from bot.domain.audit import GENESIS_HASH, ChainCheck
     from bot.storage.checkpoints import stored_notes
-    from bot.storage.store import audit_row
 
     sources = [await _read_source(s) for s in getattr(args, "checkpoint", [])]
     key = _public_key(getattr(args, "public_key", None), settings, needed=bool(sources))
-    async with store.engine.connect() as conn:
+    async with store.read() as tx:
         # checkpoints first: the log only grows, so every checkpoint read is covered by the rows read after it
-        notes = await stored_notes(conn)
-        rows = [audit_row(r) for r in (await conn.execute(select(t.audit_log).order_by(t.audit_log.c.seq)))]
+        notes = await stored_notes(tx.conn)
+        stored, given, unreadable = _open_checkpoints(notes, sources, key)
+        sizes = {cp.size for cp in [*stored, *given]}
+        chain = ChainCheck()
+        hash_at: dict[int, str] = {}
+        async for row in tx.audit.stream():
+            chain.add(row)
+            if row["seq"] in sizes:
+                hash_at[row["seq"]] = row["hash"]
     problems: list[str] = []
-    bad = first_broken(rows)
-    if bad is not None:
-        problems.append(f"audit chain BROKEN at seq {bad}")
-    stored: list[ckpt.Checkpoint] = []
-    given: list[ckpt.Checkpoint] = []
+    if chain.broken is not None:
+        problems.append(f"audit chain BROKEN at seq {chain.broken}")
+    problems += unreadable
     if key is not None:
-        for i, note in enumerate(notes, 1):
-            try:
-                stored.append(ckpt.open_note(note, key))
-            except ckpt.CheckpointError as exc:
-                problems.append(f"stored checkpoint {i}: {exc}")
-        for source in sources:
-            found = ckpt.split_notes(source.text)
-            if not found:
-                problems.append(f"{source.name}: holds no checkpoint")
-            for note in found:
-                try:
-                    given.append(ckpt.open_note(note, key))
-                except ckpt.CheckpointError as exc:
-                    problems.append(f"{source.name}: {exc}")
-        by_seq = {r["seq"]: r["hash"] for r in rows}
-        for f in ckpt.findings(len(rows), lambda seq: by_seq.get(seq, ""), stored, given, GENESIS_HASH):
+        for f in ckpt.findings(chain.count, lambda seq: hash_at.get(seq, ""), stored, given, GENESIS_HASH):
             problems.append(f"{f.kind.upper()}: {f.text}")
     if problems:
         for line in problems:
             print(line)
         return EXIT_PROBLEM
-    line = f"audit chain OK: {len(rows)} event(s)"
+    line = f"audit chain OK: {chain.count} event(s)"
     checked = {cp.hash: cp for cp in [*stored, *given]}
     if checked:
         newest = max(checked.values(), key=lambda c: (c.size, c.at))
@@ -161,6 +148,32 @@ async def verify(store: Any, settings: Any, args: argparse.Namespace) -> int:
         line += f" ({len(notes)} stored checkpoint(s) not checked: no public key)"
     print(line)
     return EXIT_OK
+
+
+def _open_checkpoints(notes: list[str], sources: list[_Source], key: ckpt.PublicKey | None,
+                      ) -> tuple[list[ckpt.Checkpoint], list[ckpt.Checkpoint], list[str]]:
+    """The stored and the given checkpoints whose signatures check out, and a line for each that does not
+    (nothing is opened without a key)."""
+    stored: list[ckpt.Checkpoint] = []
+    given: list[ckpt.Checkpoint] = []
+    problems: list[str] = []
+    if key is None:
+        return stored, given, problems
+    for i, note in enumerate(notes, 1):
+        try:
+            stored.append(ckpt.open_note(note, key))
+        except ckpt.CheckpointError as exc:
+            problems.append(f"stored checkpoint {i}: {exc}")
+    for source in sources:
+        found = ckpt.split_notes(source.text)
+        if not found:
+            problems.append(f"{source.name}: holds no checkpoint")
+        for note in found:
+            try:
+                given.append(ckpt.open_note(note, key))
+            except ckpt.CheckpointError as exc:
+                problems.append(f"{source.name}: {exc}")
+    return stored, given, problems
 
 
 def _public_key(option: str | None, settings: Any, *, needed: bool) -> ckpt.PublicKey | None:

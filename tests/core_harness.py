@@ -50,9 +50,10 @@ class Core:
 
 
 def core_settings(database_url: str, **overrides: Any) -> Settings:
-    """Settings for a core in a test: the database, no periodic drift check unless asked, nothing from .env."""
+    """Settings for a core in a test: the database, no periodic drift check nor retention prune unless asked,
+    nothing from .env."""
     values: dict[str, Any] = {"database_url": database_url, "accessbot_reconcile_interval": timedelta(0),
-                              **overrides}
+                              "accessbot_retention": timedelta(0), **overrides}
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 

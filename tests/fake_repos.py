@@ -12,7 +12,7 @@ from bot.domain.clock import Clock
 from bot.domain.effects import Effect, encode
 from bot.domain.lanes import KEYS_PER_LANE, LANES, lane_of
 from bot.domain.model import AccessRequest, Grant, GrantState, RequestKind, RequestState, Vote
-from bot.domain.repositories import Inserted
+from bot.domain.repositories import PRUNE_BATCH, Inserted
 
 LIVE = (GrantState.PENDING, GrantState.ACTIVE)
 
@@ -253,7 +253,8 @@ class FakeOutbox(FakeRepo):
         """Owe an effect (its payload stored as JSON, as the database stores it)."""
         now = self.clock.now()
         self.db.effects.append(dict(
-            id=len(self.db.effects) + 1, kind=kind, key=key or kind, payload=json.loads(json.dumps(payload)),
+            id=max((e["id"] for e in self.db.effects), default=0) + 1, kind=kind, key=key or kind,
+            payload=json.loads(json.dumps(payload)),
             state="pending", attempts=0, next_at=at or now, created_at=now, alerts=0, done_at=None,
             last_error=None, first_failed_at=None, next_alert_at=None,
             lane=lane_of(kind) if lane is None else lane))
@@ -335,3 +336,11 @@ class FakeOutbox(FakeRepo):
         for e in self.db.effects:
             counts[e["state"]] = counts.get(e["state"], 0) + 1
         return counts
+
+    async def prune_done(self, before: datetime, limit: int = PRUNE_BATCH) -> int:
+        """Delete up to `limit` effects done before `before`, oldest first (pending and dead ones are kept)."""
+        old = {e["id"] for e in sorted(self.db.effects, key=lambda e: e["id"])
+               if e["state"] == "done" and e["done_at"] is not None and e["done_at"] < before}
+        old = set(sorted(old)[:limit])
+        self.db.effects[:] = [e for e in self.db.effects if e["id"] not in old]
+        return len(old)

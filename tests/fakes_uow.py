@@ -10,10 +10,12 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+from bot.domain import repositories
 from bot.domain.audit import GENESIS_HASH, AuditEvent, canonical_json, seal
 from bot.domain.checkpoint import Checkpoint
 from bot.domain.clock import Clock
 from bot.domain.model import GrantState, RequestState
+from bot.domain.repositories import PRUNE_BATCH
 from tests.fake_repos import FakeDb, FakeGrants, FakeMembers, FakeOutbox, FakeRepo, FakeRequests, Row
 
 
@@ -51,6 +53,19 @@ class FakeAuditLog(FakeRepo):
         if limit:
             rows = rows[-limit:] if newest else rows[:limit]
         return rows
+
+    async def stream(self, *, since_seq: int = 0, since_at: str | None = None,
+                     page: int | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Every row after `since_seq` (at or after `since_at`), oldest first, read a page at a time by seq."""
+        size = page or repositories.AUDIT_PAGE
+        after = since_seq
+        while True:
+            batch = await self.rows(since_seq=after, since_at=since_at, limit=size)
+            for row in batch:
+                yield row
+            if len(batch) < size:
+                return
+            after = batch[-1]["seq"]
 
 
 class FakeCheckpoints(FakeRepo):
@@ -95,6 +110,13 @@ class FakeDeliveries(FakeRepo):
             return False
         self.db.deliveries[key[:200]] = self.clock.now()
         return True
+
+    async def prune(self, before: datetime, limit: int = PRUNE_BATCH) -> int:
+        """Forget up to `limit` delivery keys first seen before `before`, oldest first."""
+        old = sorted((at, key) for key, at in self.db.deliveries.items() if at < before)[:limit]
+        for _, key in old:
+            del self.db.deliveries[key]
+        return len(old)
 
 
 class FakeUnitOfWork:

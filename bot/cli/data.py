@@ -130,19 +130,19 @@ async def audit_export(args: argparse.Namespace) -> int:
 
 
 async def _export(store: Any, _settings: Any, args: argparse.Namespace) -> int:
-    """Stream the audit rows as JSON lines or CSV."""
+    """Stream the audit rows as JSON lines or CSV, a page at a time (never the whole log in memory)."""
     from bot.domain.audit import FIELDS
 
-    async with store.tx() as tx:
-        rows = await tx.audit.rows(since_at=args.since_at)
-    if args.format == "jsonl":
-        for row in rows:
-            print(json.dumps({k: row[k] for k in FIELDS}, ensure_ascii=False))
-    else:
-        w = csv.writer(sys.stdout)
-        w.writerow(FIELDS)
-        for row in rows:
-            w.writerow([json.dumps(row[k], sort_keys=True) if k == "details" else row[k] for k in FIELDS])
+    out = sys.stdout
+    async with store.read() as tx:
+        if args.format == "jsonl":
+            async for row in tx.audit.stream(since_at=args.since_at):
+                out.write(json.dumps({k: row[k] for k in FIELDS}, ensure_ascii=False) + "\n")
+        else:
+            w = csv.writer(out)
+            w.writerow(FIELDS)
+            async for row in tx.audit.stream(since_at=args.since_at):
+                w.writerow([json.dumps(row[k], sort_keys=True) if k == "details" else row[k] for k in FIELDS])
     return EXIT_OK
 
 

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.config.errors import ConfigError
 from bot.config.problems import error_message, got
 from bot.domain.durations import DurationError, parse_duration
+from bot.domain.retention import DEFAULT_RETENTION, check_retention
 from bot.storage.urls import normalise_database_url
 
 __all__ = ["Settings", "load_settings"]
@@ -118,6 +119,8 @@ class Settings(BaseSettings):
     accessbot_audit_checkpoint_dir: str | None = None
     accessbot_audit_checkpoint_interval: timedelta = timedelta(hours=1)
     accessbot_audit_public_key: str | None = None
+    # done outbox effects and delivery keys older than this are deleted (0 keeps everything; audit events always stay)
+    accessbot_retention: timedelta = DEFAULT_RETENTION
 
     @field_validator("database_url")
     @classmethod
@@ -204,6 +207,18 @@ class Settings(BaseSettings):
     def _checkpoint_interval(cls, value: Any) -> Any:
         """0 turns periodic checkpoints off (`accessbot audit checkpoint` still writes one)."""
         return _setting_duration(value, zero_ok=True)
+
+    @field_validator("accessbot_retention", mode="before")
+    @classmethod
+    def _retention(cls, value: Any) -> Any:
+        """A duration like 30d; 0 keeps everything."""
+        return _setting_duration(value, zero_ok=True)
+
+    @field_validator("accessbot_retention")
+    @classmethod
+    def _retention_floor(cls, value: timedelta) -> timedelta:
+        """At least the replay window (bot.domain.retention.RETENTION_FLOOR), unless 0."""
+        return check_retention(value)
 
     @property
     def socket_mode(self) -> bool:

@@ -69,11 +69,31 @@ def short_head(chain_hash: str) -> str:
 
 def first_broken(records: list[dict[str, Any]] | Any, start_prev: str = GENESIS_HASH) -> int | None:
     """The seq of the first row whose hash, link or numbering is wrong, or None when the chain holds."""
-    prev = start_prev
-    expected_seq = 1
+    check = ChainCheck(start_prev)
     for rec in records:
-        if rec["seq"] != expected_seq or rec["prev_hash"] != prev or chain_hash(prev, rec) != rec["hash"]:
-            return rec["seq"]
-        prev = rec["hash"]
-        expected_seq += 1
+        if not check.add(rec):
+            return check.broken
     return None
+
+
+class ChainCheck:
+    """The hash chain checked one row at a time (oldest first), so a log of any size is checked in constant
+    memory: `add` each row; `broken` is the seq of the first bad one (None while the chain holds), `count` the
+    rows added."""
+
+    def __init__(self, start_prev: str = GENESIS_HASH) -> None:
+        self.prev = start_prev
+        self.count = 0
+        self.broken: int | None = None
+
+    def add(self, rec: dict[str, Any]) -> bool:
+        """Count the row and check it follows the rows before it; False from the first bad row on."""
+        self.count += 1
+        if self.broken is not None:
+            return False
+        prev = self.prev
+        if rec["seq"] != self.count or rec["prev_hash"] != prev or chain_hash(prev, rec) != rec["hash"]:
+            self.broken = rec["seq"]
+            return False
+        self.prev = rec["hash"]
+        return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -10,6 +11,9 @@ from bot.domain.audit import AuditEvent
 from bot.domain.checkpoint import Checkpoint
 from bot.domain.effects import Effect
 from bot.domain.model import AccessRequest, Grant, GrantState, RequestState, Vote
+
+AUDIT_PAGE = 5000  # audit rows read at a time when the log is streamed
+PRUNE_BATCH = 1000  # rows deleted at a time by the retention job
 
 
 class Inserted(StrEnum):
@@ -187,6 +191,10 @@ class Outbox(Protocol):
         """How many effects are in each state."""
         ...
 
+    async def prune_done(self, before: datetime, limit: int = PRUNE_BATCH) -> int:
+        """Delete up to `limit` effects done before `before` (pending and dead ones are kept); how many went."""
+        ...
+
 
 class AuditLog(Protocol):
     """The hash-chained audit log."""
@@ -200,6 +208,13 @@ class AuditLog(Protocol):
                    subject: str | None = None, newest: bool = False) -> list[dict[str, Any]]:
         """Audit rows in order (oldest first unless `newest`), filtered; `actor` and `subject` together
         mean either one."""
+        ...
+
+    def stream(self, *, since_seq: int = 0, since_at: str | None = None,
+               page: int | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Every audit row after `since_seq` (and at or after `since_at`), oldest first, read `page` rows at a
+        time (AUDIT_PAGE by default) by keyset on seq, one short query a page: a log of any size in bounded
+        memory."""
         ...
 
     async def lock(self) -> None:
@@ -248,4 +263,8 @@ class Deliveries(Protocol):
 
     async def first(self, key: str) -> bool:
         """True the first time a delivery key is seen."""
+        ...
+
+    async def prune(self, before: datetime, limit: int = PRUNE_BATCH) -> int:
+        """Forget up to `limit` delivery keys first seen before `before`; how many went."""
         ...

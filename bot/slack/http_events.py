@@ -17,6 +17,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.response import BoltResponse
 
+from bot.domain.retention import SLACK_SIGNATURE_WINDOW
 from bot.rejections import RejectionLimiter, audit_rejection
 from bot.services.context import Deps
 from bot.slack.inbound import BodyError, ParsedBoltRequest, decode, parse_slack_body
@@ -123,7 +124,7 @@ def signed(secret: bytes, raw: bytes, timestamp: str, signature: str) -> bool:
 def _fresh(ts: str) -> bool:
     """True when the timestamp is a number within Slack's 5-minute window."""
     try:
-        return abs(time.time() - int(ts)) <= 300
+        return abs(time.time() - int(ts)) <= SLACK_SIGNATURE_WINDOW.total_seconds()
     except ValueError:
         return False
 

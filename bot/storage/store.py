@@ -104,6 +104,15 @@ class Store:
         self.after_commit: list[Callable[[Tx], None]] = [lambda tx: log_audited(tx.audited)]
 
     @asynccontextmanager
+    async def read(self) -> AsyncIterator[Tx]:
+        """A unit of work that only reads, each statement its own short read (autocommit on PostgreSQL; on SQLite
+        no BEGIN IMMEDIATE), so a long export or verify paging through the log holds no writer off."""
+        async with self.engine.connect() as conn:
+            if self.pg:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield Tx(conn, self.clock, self.pg)
+
+    @asynccontextmanager
     async def tx(self) -> AsyncIterator[Tx]:
         """A transaction: commits when the block ends, rolls back on an exception."""
         if self.pg:
@@ -122,12 +131,3 @@ class Store:
                 await conn.commit()
         for hook in self.after_commit:
             hook(tx)
-
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[Tx]:
-        """A read-only look: a plain connection outside the SQLite writer's lock; rolled back at the end."""
-        async with self.engine.connect() as conn:
-            try:
-                yield Tx(conn, self.clock, self.pg)
-            finally:
-                await conn.rollback()

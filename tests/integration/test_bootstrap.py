@@ -44,7 +44,9 @@ async def test_wire_uses_the_ports_it_is_given_and_owns_nothing_it_did_not_build
         assert deps.store.clock is clock and deps.filing_limit.count == 3
         assert wiring.scheduler.deps is deps and wiring.scheduler.locker is wiring.locker
         assert wiring.owned == []
-        assert [j.name for j in wiring.scheduler.jobs] == ["reconcile"]  # the default interval is an hour
+        # the drift check every hour and the retention prune every hour (30 days kept), by default
+        assert [(j.name, j.interval) for j in wiring.scheduler.jobs] == [("reconcile", timedelta(hours=1)),
+                                                                        ("retention", timedelta(hours=1))]
     finally:
         await deps.store.engine.dispose()
 
@@ -53,7 +55,8 @@ async def test_wire_builds_the_cloudflare_client_and_slack_directory_from_the_se
         database_url: str) -> None:
     store = await open_store(database_url, ManualClock())
     wiring = await wire(settings(database_url, cloudflare_api_url="http://127.0.0.1:9/client/v4",
-                                 accessbot_reconcile_interval=timedelta(0)), parse_policy(POLICY), store=store)
+                                 accessbot_reconcile_interval=timedelta(0), accessbot_retention="0"),
+                       parse_policy(POLICY), store=store)
     try:
         assert isinstance(wiring.deps.groups, CloudflareClient)
         assert wiring.deps.groups.base_url == "http://127.0.0.1:9/client/v4"

@@ -18,6 +18,12 @@ from tests.unit.services.test_fake_store import (  # noqa: F401 - collected here
     test_the_audit_log_is_a_hash_chain_and_filters_by_person,
     test_the_unique_rules_refuse_second_pending_requests_extensions_and_live_grants,
 )
+from tests.unit.services.test_retention import (  # noqa: F401 - collected here against the SQL store
+    test_a_replay_within_the_signature_window_is_still_refused_after_a_prune,
+    test_prune_deletes_only_done_effects_older_than_the_retention_in_batches,
+    test_prune_forgets_delivery_keys_older_than_the_retention_and_keeps_the_newer,
+    test_prune_never_touches_the_audit_log,
+)
 
 
 @pytest.fixture

@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import insert, or_, select, text
 
-from bot.domain.audit import GENESIS_HASH, AuditEvent, canonical_json, seal
+from bot.domain import repositories
+from bot.domain.audit import FIELDS, GENESIS_HASH, AuditEvent, canonical_json, seal
 from bot.storage import tables as t
 from bot.storage.repos.base import SqlRepo
 
 AUDIT_LOCK = 727100002
 
 
+# The audit_log columns in the order of the fields the hash covers (a row is read as a plain tuple: fast).
+_COLUMNS = [t.audit_log.c[name] for name in FIELDS]
+
+
 def audit_row(row: Any) -> dict[str, Any]:
-    """An audit_log row as the dict the hash covers (details parsed back from their canonical JSON)."""
-    return {
-        "seq": row.seq, "at": row.at, "actor": row.actor, "action": row.action,
-        "request_id": row.request_id, "grant_id": row.grant_id, "role": row.role,
-        "subject": row.subject, "details": json.loads(row.details), "prev_hash": row.prev_hash,
-        "hash": row.hash,
-    }
+    """An audit_log row selected as `_COLUMNS` as the dict the hash covers (details parsed back from their
+    canonical JSON)."""
+    record = dict(zip(FIELDS, row, strict=True))
+    record["details"] = json.loads(record["details"])
+    return record
 
 
 class SqlAuditLog(SqlRepo):
@@ -57,7 +61,7 @@ class SqlAuditLog(SqlRepo):
                    subject: str | None = None, newest: bool = False) -> list[dict[str, Any]]:
         """Audit rows in order (oldest first unless `newest`), filtered; `actor` and `subject` together
         mean either one (a person's events: what they did, and what was done about them)."""
-        q = select(t.audit_log).where(t.audit_log.c.seq > since_seq)
+        q = select(*_COLUMNS).where(t.audit_log.c.seq > since_seq)
         if since_at:
             q = q.where(t.audit_log.c.at >= since_at)
         if action:
@@ -72,3 +76,17 @@ class SqlAuditLog(SqlRepo):
             q = q.limit(limit)
         rows = [audit_row(r) for r in (await self.conn.execute(q)).all()]
         return list(reversed(rows)) if newest else rows
+
+    async def stream(self, *, since_seq: int = 0, since_at: str | None = None,
+                     page: int | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Every row after `since_seq` (and at or after `since_at`), oldest first, `page` rows a query (keyset
+        on seq: each page starts after the last seq seen, so no row is read twice or skipped)."""
+        size = page or repositories.AUDIT_PAGE
+        after = since_seq
+        while True:
+            batch = await self.rows(since_seq=after, since_at=since_at, limit=size)
+            for row in batch:
+                yield row
+            if len(batch) < size:
+                return
+            after = batch[-1]["seq"]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
 
 from bot.domain.effects import Effect, encode
 from bot.domain.lanes import KEYS_PER_LANE, LANES, lane_of
+from bot.domain.repositories import PRUNE_BATCH
 from bot.storage import tables as t
 from bot.storage.repos.base import SqlRepo
 
@@ -121,3 +122,12 @@ class SqlOutbox(SqlRepo):
         """How many effects are in each state."""
         rows = await self.conn.execute(select(t.effects.c.state, func.count()).group_by(t.effects.c.state))
         return {r[0]: r[1] for r in rows}
+
+    async def prune_done(self, before: datetime, limit: int = PRUNE_BATCH) -> int:
+        """Delete up to `limit` effects done before `before` (pending and dead ones are kept). No ORDER BY: no index
+        orders by done_at, and the first rows found are as good as any (each batch stops at `limit` matches)."""
+        old = select(t.effects.c.id).where(t.effects.c.state == "done", t.effects.c.done_at < before).limit(limit)
+        ids = [r.id for r in await self.conn.execute(old)]
+        if ids:
+            await self.conn.execute(delete(t.effects).where(t.effects.c.id.in_(ids)))
+        return len(ids)

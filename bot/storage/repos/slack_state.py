@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from bot.domain.repositories import PRUNE_BATCH
 from bot.storage import tables as t
 from bot.storage.repos.base import SqlRepo
 
@@ -53,3 +55,12 @@ class SqlDeliveries(SqlRepo):
         except IntegrityError:
             return False
         return True
+
+    async def prune(self, before: datetime, limit: int = PRUNE_BATCH) -> int:
+        """Forget up to `limit` delivery keys first seen before `before`; how many went. No ORDER BY: `at` has no
+        index, and a sort would read every old key for each batch."""
+        old = select(t.deliveries.c.key).where(t.deliveries.c.at < before).limit(limit)
+        keys = [r.key for r in await self.conn.execute(old)]
+        if keys:
+            await self.conn.execute(delete(t.deliveries).where(t.deliveries.c.key.in_(keys)))
+        return len(keys)
