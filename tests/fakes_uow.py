@@ -57,15 +57,11 @@ class FakeAuditLog(FakeRepo):
     async def stream(self, *, since_seq: int = 0, since_at: str | None = None,
                      page: int | None = None) -> AsyncIterator[dict[str, Any]]:
         """Every row after `since_seq` (at or after `since_at`), oldest first, read a page at a time by seq."""
-        size = page or repositories.AUDIT_PAGE
-        after = since_seq
-        while True:
-            batch = await self.rows(since_seq=after, since_at=since_at, limit=size)
-            for row in batch:
-                yield row
-            if len(batch) < size:
-                return
-            after = batch[-1]["seq"]
+        async def read_page(after: int, size: int) -> list[dict[str, Any]]:
+            return await self.rows(since_seq=after, since_at=since_at, limit=size)
+
+        async for row in repositories.keyset_pages(read_page, since_seq, page or repositories.AUDIT_PAGE):
+            yield row
 
 
 class FakeCheckpoints(FakeRepo):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -13,6 +13,19 @@ from bot.domain.effects import Effect
 from bot.domain.model import AccessRequest, Grant, GrantState, RequestState, Vote
 
 AUDIT_PAGE = 5000  # audit rows read at a time when the log is streamed
+
+
+async def keyset_pages(read_page: Callable[[int, int], Awaitable[list[dict[str, Any]]]], after: int,
+                       size: int) -> AsyncIterator[dict[str, Any]]:
+    """Every row `read_page(after_seq, size)` gives, page after page: each page starts after the last `seq` seen,
+    so no row is read twice or skipped however many are appended meanwhile; stops at a short page."""
+    while True:
+        batch = await read_page(after, size)
+        for row in batch:
+            yield row
+        if len(batch) < size:
+            return
+        after = batch[-1]["seq"]
 PRUNE_BATCH = 1000  # rows deleted at a time by the retention job
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -22,19 +21,6 @@ from bot.simulators.cloudflare_sim import CloudflareSimulator
 ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"
 TOKEN = "cf-SECRET-token-must-not-leak"
 
-
-@pytest.fixture
-async def sim() -> AsyncIterator[CloudflareSimulator]:
-    async with CloudflareSimulator(TOKEN) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-async def client(sim: CloudflareSimulator) -> AsyncIterator[CloudflareClient]:
-    assert sim.base_url is not None
-    cf = CloudflareClient(sim.base_url, TOKEN, timeout=2.0)
-    yield cf
-    await cf.aclose()
 
 
 def assert_no_token(error: ExternalError, token: str = TOKEN) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
@@ -21,11 +20,6 @@ from bot.simulators.cloudflare_sim import CloudflareSimulator
 ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"
 TOKEN = "cf-gate-token"
 
-
-@pytest.fixture
-async def sim() -> AsyncIterator[CloudflareSimulator]:
-    async with CloudflareSimulator(TOKEN) as simulator:
-        yield simulator
 
 
 def _client(sim: CloudflareSimulator, clock: ManualClock | None = None) -> CloudflareClient:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from bot.cloudflare.client import PER_PAGE, CloudflareClient
@@ -15,19 +13,6 @@ ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353"
 TOKEN = "cf-list-token"
 LIST_PATH = "/accounts/{account_id}/gateway/lists/{list_id}"
 
-
-@pytest.fixture
-async def sim() -> AsyncIterator[CloudflareSimulator]:
-    async with CloudflareSimulator(TOKEN) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-async def client(sim: CloudflareSimulator) -> AsyncIterator[CloudflareClient]:
-    assert sim.base_url is not None
-    cf = CloudflareClient(sim.base_url, TOKEN, timeout=2.0)
-    yield cf
-    await cf.aclose()
 
 
 async def test_one_patch_appends_and_removes_with_a_body_cloudflares_schema_accepts(

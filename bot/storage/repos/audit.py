@@ -81,12 +81,8 @@ class SqlAuditLog(SqlRepo):
                      page: int | None = None) -> AsyncIterator[dict[str, Any]]:
         """Every row after `since_seq` (and at or after `since_at`), oldest first, `page` rows a query (keyset
         on seq: each page starts after the last seq seen, so no row is read twice or skipped)."""
-        size = page or repositories.AUDIT_PAGE
-        after = since_seq
-        while True:
-            batch = await self.rows(since_seq=after, since_at=since_at, limit=size)
-            for row in batch:
-                yield row
-            if len(batch) < size:
-                return
-            after = batch[-1]["seq"]
+        async def read_page(after: int, size: int) -> list[dict[str, Any]]:
+            return await self.rows(since_seq=after, since_at=since_at, limit=size)
+
+        async for row in repositories.keyset_pages(read_page, since_seq, page or repositories.AUDIT_PAGE):
+            yield row
