@@ -103,9 +103,11 @@ def _rows(db: str, c: int, results: dict[str, tuple[list[float], list[float], in
                       (results["bare bolt"], results["bare bolt pbr"]))
     bare_rate = " / ".join(f"{statistics.median(r):.0f}/s" for _, r, _ in
                            (results["bare bolt"], results["bare bolt pbr"]))
-    target = {1: "p50 < 2 ms", 50: f"p99 <= {1.5 * p99(results['bare bolt'][0]):.1f} ms (1.5x bare)"}.get(c, "")
-    rate_target = f">= {0.7 * statistics.median(results['bare bolt'][1]):.0f}/s (0.7x bare)"
-    return [Row(NAME, f"ack latency c={c}", db, bot_t, "ms", target, "bare: " + bare),
-            Row(NAME, f"requests/s c={c}", db, bot_r, "/s", rate_target, "bare: " + bare_rate),
+    best_p99 = min(p99(results[k][0]) for k in ("bare bolt", "bare bolt pbr"))
+    best_rate = max(statistics.median(results[k][1]) for k in ("bare bolt", "bare bolt pbr"))
+    target = {1: "p50 < 2 ms", 50: f"p99 <= {1.5 * best_p99:.1f} ms (1.5x best bare)"}.get(c, "")
+    rate_target = f">= {0.7 * best_rate:.0f}/s (0.7x best bare)"
+    return [Row(NAME, f"ack latency c={c}", db, bot_t, "ms", target, "bare default / pbr: " + bare),
+            Row(NAME, f"requests/s c={c}", db, bot_r, "/s", rate_target, "bare default / pbr: " + bare_rate),
             Row(NAME, f"non-200 answers c={c}", db, [float(bot_bad)], "", "0")]
 
