@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 import time
 import traceback
@@ -55,9 +56,15 @@ async def run_all(args: argparse.Namespace) -> tuple[list[Row], list[str]]:
     return rows, errors
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM as Ctrl-C: the scenarios' clean-ups (serve, simulators, databases) still run."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run, print the table (and errors); exit 1 when a scenario failed, never for slowness."""
     args = parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # so a killed run still stops its serve processes
     started = time.monotonic()
     rows, errors = asyncio.run(run_all(args))
     load = os.getloadavg()
