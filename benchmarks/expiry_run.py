@@ -64,5 +64,8 @@ async def run_expiries(db: str, expiries: list[datetime], groups: int, latency: 
         later = [c for c in bench.cloudflare.calls if c.at >= first]
         return ExpiryResult(lags, gone_at - first, len(later), sum(1 for c in later if c.status == 429),
                             bench.memory_kb("VmHWM") / 1024)
+    except BaseException:
+        bench.keep = True
+        raise
     finally:
         await bench.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
 import time
 import uuid
@@ -62,6 +63,7 @@ class Bench:
     serve: ServeProcess
     store: Store
     cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    keep: bool = False  # keep the work folder (serve's log) after a failure
 
     async def start_serve(self) -> float:
         """Start `accessbot serve` and wait for `/healthz` 200; seconds from the spawn to that answer."""
@@ -94,6 +96,8 @@ class Bench:
         await self.cloudflare.stop()
         for cleanup in reversed(self.cleanups):
             await cleanup()
+        if not self.keep:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 async def _admin(pg_url: str, sql: str) -> None:
