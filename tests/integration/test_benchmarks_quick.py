@@ -1,0 +1,41 @@
+"""`python -m benchmarks --quick`: its smallest scenarios run against a real serve and print their table rows."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import benchmarks.__main__ as bench_main
+from benchmarks.config import Config
+from benchmarks.table import Row, p99, render
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_quick_footprint_and_steady_expiry_scenarios_print_their_rows_and_exit_zero() -> None:
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--pg", "", "--only", "footprint",
+                           "--only", "expiries"], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[1].split()[:5] == ["scenario", "figure", "db", "median", "p99"]
+    for figure in ("start-up to /healthz 200", "idle RSS after start", "revocation lag (40 grants",
+                   "Cloudflare calls", "429s received"):
+        assert any(figure in line and " sqlite " in line for line in lines), (figure, done.stdout)
+    assert "ERROR" not in done.stdout
+
+
+def test_a_scenario_that_crashes_is_reported_and_makes_the_exit_code_non_zero(monkeypatch, capsys) -> None:
+    async def crashes(db: str, cfg: Config) -> list[Row]:
+        raise TimeoutError("revocations never finished")
+
+    monkeypatch.setitem(bench_main.SCENARIOS, "footprint", crashes)
+    assert bench_main.main(["--quick", "--pg", "", "--only", "footprint"]) == 1
+    assert "ERROR footprint on sqlite: TimeoutError: revocations never finished" in capsys.readouterr().out
+
+
+def test_the_table_shows_median_p99_and_count_beside_target_and_naive() -> None:
+    row = Row("2 sweep", "Cloudflare calls", "sqlite", [float(v) for v in range(1, 101)], "", "<= 40", "20000")
+    header, rule, line = render([row]).splitlines()
+    assert line.split() == ["2", "sweep", "Cloudflare", "calls", "sqlite", "50.50", "99", "100", "<=", "40", "20000"]
+    assert p99([5.0]) == 5.0 and p99([float(v) for v in range(1000)]) == 989.0
