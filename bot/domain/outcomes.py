@@ -31,135 +31,111 @@ class Refused:
         return {"retry_after_s": int(wait.total_seconds())} if isinstance(wait, timedelta) else None
 
 
+class _Success:
+    """What every success shares: `ok`, its `code` (/api's and the audit's), the `key` of its wording, and `data`,
+    the IDs named in `DATA` that a machine caller may act on (None when it names none)."""
+
+    ok: ClassVar[bool] = True
+    code: ClassVar[str] = "ok"
+    key: ClassVar[str]
+    DATA: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def data(self) -> dict[str, Any] | None:
+        """The IDs a caller may act on, by name, or None."""
+        return {name: getattr(self, name) for name in self.DATA} or None
+
+
 @dataclass(frozen=True)
-class Filed:
+class Filed(_Success):
     """A request is filed and waits for `approvals_required` approvals."""
 
     request_id: str
     role: str
     duration: timedelta
     approvals_required: int
-    ok: ClassVar[bool] = True
-    code: ClassVar[str] = "ok"
     key: ClassVar[str] = "filed"
-
-    @property
-    def data(self) -> dict[str, Any]:
-        """The request's ID."""
-        return {"request_id": self.request_id}
+    DATA: ClassVar[tuple[str, ...]] = ("request_id",)
 
 
 @dataclass(frozen=True)
-class ExtensionFiled:
+class ExtensionFiled(_Success):
     """An extension of grant `grant_id` by `duration` is filed and waits for approval."""
 
     request_id: str
     grant_id: str
     duration: timedelta
-    ok: ClassVar[bool] = True
-    code: ClassVar[str] = "ok"
     key: ClassVar[str] = "extension_filed"
-
-    @property
-    def data(self) -> dict[str, Any]:
-        """The extension request's ID."""
-        return {"request_id": self.request_id}
+    DATA: ClassVar[tuple[str, ...]] = ("request_id",)
 
 
 @dataclass(frozen=True)
-class AutoApproved:
+class AutoApproved(_Success):
     """A request for an auto_approve role is approved at once and grant `grant_id` made."""
 
     request_id: str
     grant_id: str
     role: str
     duration: timedelta
-    ok: ClassVar[bool] = True
-    code: ClassVar[str] = "ok"
     key: ClassVar[str] = "auto_approved"
-
-    @property
-    def data(self) -> dict[str, Any]:
-        """The request's and the grant's IDs."""
-        return {"request_id": self.request_id, "grant_id": self.grant_id}
+    DATA: ClassVar[tuple[str, ...]] = ("request_id", "grant_id")
 
 
 @dataclass(frozen=True)
-class AutoExtended:
+class AutoExtended(_Success):
     """An extension on an auto_approve role is approved at once: grant `grant_id` lasts `duration` longer."""
 
     request_id: str
     grant_id: str
     duration: timedelta
-    ok: ClassVar[bool] = True
-    code: ClassVar[str] = "ok"
     key: ClassVar[str] = "auto_extended"
-
-    @property
-    def data(self) -> dict[str, Any]:
-        """The extension request's ID."""
-        return {"request_id": self.request_id}
+    DATA: ClassVar[tuple[str, ...]] = ("request_id",)
 
 
 @dataclass(frozen=True)
-class Cancelled:
+class Cancelled(_Success):
     """A pending request is withdrawn by the person who filed it."""
 
     request_id: str
-    ok: ClassVar[bool] = True
-    code: ClassVar[str] = "ok"
     key: ClassVar[str] = "cancelled"
-    data: ClassVar[None] = None
 
 
 @dataclass(frozen=True)
-class Revoking:
+class Revoking(_Success):
     """Grant `grant_id` of `role` is being revoked (Cloudflare is told by the outbox)."""
 
     grant_id: str
     role: str
-    ok: ClassVar[bool] = True
-    code: ClassVar[str] = "ok"
     key: ClassVar[str] = "revoking"
-
-    @property
-    def data(self) -> dict[str, Any]:
-        """The grant's ID."""
-        return {"grant_id": self.grant_id}
+    DATA: ClassVar[tuple[str, ...]] = ("grant_id",)
 
 
 @dataclass(frozen=True)
-class Denied:
+class Denied(_Success):
     """An approver denied the request."""
 
     request_id: str
-    ok: ClassVar[bool] = True
     code: ClassVar[str] = "denied"
     key: ClassVar[str] = "denied"
-    data: ClassVar[None] = None
 
 
 @dataclass(frozen=True)
-class Approved:
+class Approved(_Success):
     """The last approval needed is in: the request is approved and its access is being applied."""
 
     request_id: str
-    ok: ClassVar[bool] = True
     code: ClassVar[str] = "approved"
     key: ClassVar[str] = "approved"
-    data: ClassVar[None] = None
 
 
 @dataclass(frozen=True)
-class Voted:
+class Voted(_Success):
     """An approval is counted; `missing` more are needed."""
 
     request_id: str
     missing: int
-    ok: ClassVar[bool] = True
     code: ClassVar[str] = "voted"
     key: ClassVar[str] = "voted"
-    data: ClassVar[None] = None
 
 
 Done = Filed | ExtensionFiled | AutoApproved | AutoExtended | Cancelled | Revoking | Denied | Approved | Voted
