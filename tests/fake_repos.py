@@ -194,6 +194,12 @@ class FakeGrants(FakeRepo):
                and all(v is None or getattr(g, k) == v for k, v in equal.items())]
         return [replace(g) for g in out[:limit or None]]
 
+    async def recent(self, requester: str, states: tuple[GrantState, ...], limit: int) -> list[Grant]:
+        """The requester's latest grants in `states`, newest first."""
+        out = sorted((g for g in self.db.grants.values() if g.requester == requester and g.state in states),
+                     key=lambda g: (g.created_at, g.id), reverse=True)
+        return [replace(g) for g in out[:limit]]
+
     async def due_expiries(self, now: datetime, limit: int = 200) -> list[str]:
         """Active grants past their end, soonest first."""
         due = sorted((g for g in self.db.grants.values() if g.state is GrantState.ACTIVE and g.expires_at

@@ -181,6 +181,8 @@ class NotifyUser(Effect):
     stage: str | None = None
     role: str | None = None
     error: str | None = None
+    by: str | None = None      # who acted, when that is not the person told (an admin's revoke)
+    note: str | None = None    # the reason they gave
 
     @property
     def key(self) -> str:

@@ -126,6 +126,10 @@ class Grants(Protocol):
         """Grants matching every filter given (email case-insensitively), oldest first."""
         ...
 
+    async def recent(self, requester: str, states: tuple[GrantState, ...], limit: int) -> list[Grant]:
+        """The requester's latest grants in `states`, newest first."""
+        ...
+
     async def due_expiries(self, now: datetime, limit: int = 200) -> list[str]:
         """IDs of active grants whose time is up, soonest first."""
         ...

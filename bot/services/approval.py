@@ -89,6 +89,7 @@ async def _extend(deps: Deps, tx: UnitOfWork, req: AccessRequest, actor: str) ->
     await tx.outbox.owe(NotifyUser(req.requester, "extended", grant_id=grant.id, request_id=req.id))
     await tx.outbox.owe(NotifyThread(grant.request_id, "extended", grant_id=grant.id))
     await tx.outbox.owe(RefreshApprovalMessage(req.id))
+    await tx.outbox.owe(RefreshApprovalMessage(grant.request_id))  # the first message follows its grant
     return grant
 
 

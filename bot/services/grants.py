@@ -29,6 +29,9 @@ async def revoke(deps: Deps, actor: str, grant_id: str, *, reason_text: str = ""
         if reason_text:
             await tx.outbox.owe(NotifyThread(grant.request_id, "revoke_requested", grant_id=grant.id, by=actor,
                                       note=reason_text[:500]))
+        if reason != "manual":  # someone else ends it: the holder hears at once who, and why
+            await tx.outbox.owe(NotifyUser(grant.requester, "revoke_started", grant_id=grant.id, by=actor,
+                                           note=reason_text[:500] or None))
     return Revoking(grant.id, grant.role)
 
 

@@ -120,6 +120,7 @@ async def mark_revoked(deps: Deps, tx: UnitOfWork, g: Grant, *, left_group: bool
     await owe_home_refresh(tx, g.requester)
     await tx.outbox.owe(NotifyUser(g.requester, event, grant_id=g.id))
     await tx.outbox.owe(NotifyThread(g.request_id, event, grant_id=g.id))
+    await tx.outbox.owe(RefreshApprovalMessage(g.request_id))  # the approval message shows how it ended
     return 1
 
 

@@ -11,6 +11,8 @@ from bot.services.context import Deps
 from bot.services.requests import pending_for
 
 HELD = (GrantState.PENDING, GrantState.ACTIVE, GrantState.REVOKING)  # what `/access list` and the Home show
+ENDED = (GrantState.REVOKED, GrantState.FAILED)
+HISTORY = 5  # ended grants App Home shows
 
 
 @dataclass
@@ -20,6 +22,7 @@ class MyAccess:
     grants: list[Grant]
     requests: list[AccessRequest]
     waiting: list[AccessRequest] = field(default_factory=list)
+    history: list[Grant] = field(default_factory=list)
 
 
 @dataclass
@@ -75,13 +78,14 @@ async def approval_post_owed(deps: Deps, request_id: str) -> bool:
 
 
 async def my_access(deps: Deps, user: str, *, waiting: bool = False) -> MyAccess:
-    """The user's grants being applied, held or revoked and pending requests; with `waiting`, also the
-    pending requests they may decide (one consistent read)."""
+    """The user's grants being applied, held or revoked and pending requests; with `waiting` (App Home), also
+    the pending requests they may decide and their last few ended grants (one consistent read)."""
     async with deps.store.tx() as tx:
         grants = await tx.grants.find(requester=user, states=HELD)
         reqs = await tx.requests.of(user, RequestState.PENDING)
         decide = await pending_for(deps, tx, user) if waiting else []
-    return MyAccess(grants, reqs, decide)
+        history = await tx.grants.recent(user, ENDED, HISTORY) if waiting else []
+    return MyAccess(grants, reqs, decide, history)
 
 
 async def waiting_for(deps: Deps, user: str) -> list[AccessRequest]:

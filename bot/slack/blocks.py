@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.domain.durations import format_duration
-from bot.domain.model import AccessRequest, Grant, RequestKind, RequestState, extension_total
+from bot.domain.model import AccessRequest, Grant
 from bot.domain.policy import Policy, Role
 from bot.slack.text import cut, inert
 
@@ -28,6 +28,18 @@ def when(at: datetime | None) -> str:
     if at is None:
         return "—"
     return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{at.strftime('%Y-%m-%d %H:%M UTC')}>"
+
+
+def when_text(at: datetime | str | None) -> str:
+    """`when` for a time that may come as ISO 8601 text (audit rows, effect payloads); text that is not a time
+    is shown as it is, made inert."""
+    if isinstance(at, str):
+        try:
+            parsed = datetime.fromisoformat(at)
+        except ValueError:
+            return inert(cut(at, 64))
+        at = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return when(at)
 
 
 def plain(text: str, limit: int = SECTION_LIMIT) -> dict[str, Any]:
@@ -52,103 +64,97 @@ def button(text: str, action_id: str, value: str, style: str | None = None,
     return b
 
 
-_OUTCOME = {
-    RequestState.APPROVED: ":white_check_mark: Approved",
-    RequestState.DENIED: ":no_entry: Denied",
-    RequestState.CANCELLED: ":leftwards_arrow_with_hook: Cancelled by the requester",
-    RequestState.EXPIRED: ":hourglass: Expired without a decision",
-}
+def confirm(title: str, text: str, verb: str) -> dict[str, Any]:
+    """The confirm dialog of a destructive button: a question, what it acts on, the verb, and Back."""
+    return {"title": {"type": "plain_text", "text": cut(title, 100)},
+            "text": {"type": "plain_text", "text": cut(text, 300)},
+            "confirm": {"type": "plain_text", "text": cut(verb, 30)},
+            "deny": {"type": "plain_text", "text": "Back"},
+            "style": "danger"}
 
 
-def approval_message(req: AccessRequest, role: Role | None, grant: Grant | None = None) -> dict[str, Any]:
-    """The approval message (text + blocks) for a request in its current state."""
-    what = "more time on" if req.kind is RequestKind.EXTEND else "access to"
-    role_name = req.role
-    summary = (f"<@{req.requester}> asks for {what} *{role_name}* for *{format_duration(req.duration)}*"
-               + (f" (grant `{req.grant_id}`)" if req.grant_id else ""))
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"Access request {req.id}"}},
-        mrkdwn(summary),
-        plain("Reason: " + (req.reason or "(none given)"), REASON_LIMIT),
-    ]
-    if role and role.description:
-        blocks.append({"type": "context", "elements": [
-            {"type": "plain_text", "text": cut(role.description, 2000), "emoji": False}]})
-    if req.state is RequestState.PENDING and req.kind is RequestKind.EXTEND and grant is not None:
-        span = extension_total(grant, req.duration)
-        if span is not None:
-            limit = f" (`{role_name}` allows at most {format_duration(role.max_duration)})" if role else ""
-            blocks.append(mrkdwn(f"Approving extends grant `{grant.id}` to *{format_duration(span[0])} in all*, "
-                                 f"ending {when(span[1])} instead of {when(grant.expires_at)}{limit}."))
-    if req.state is RequestState.PENDING:
-        need = role.approvals_required if role else 1
-        got = len(req.approvals())
-        if need > 1:
-            voters = ", ".join(f"<@{v}>" for v in sorted(req.approvals())) or "nobody yet"
-            blocks.append({"type": "context", "elements": [
-                {"type": "mrkdwn", "text": f"{got} of {need} approvals: {voters}"}]})
-        blocks.append({"type": "actions", "block_id": f"decide:{req.id}", "elements": [
-            button("Approve", APPROVE, req.id, "primary"),
-            button("Deny", DENY, req.id, "danger", confirm={
-                "title": {"type": "plain_text", "text": "Deny this request?"},
-                "text": {"type": "plain_text", "text": f"{req.id}: {req.role} for {format_duration(req.duration)}"},
-                "confirm": {"type": "plain_text", "text": "Deny"},
-                "deny": {"type": "plain_text", "text": "Back"},
-                "style": "danger"}),
-        ]})
-    else:
-        by = f" by <@{req.decided_by}>" if req.decided_by and req.decided_by != "system" else ""
-        if req.state is RequestState.APPROVED and req.decided_by == "system":
-            by = " automatically"
-        line = f"{_OUTCOME[req.state]}{by} at {when(req.decided_at)}"
-        if req.state is RequestState.DENIED and req.decision_note:
-            line += f" — {inert(cut(req.decision_note, 500))}"
-        if grant is not None and grant.expires_at and req.kind is RequestKind.NEW:
-            line += f"\nGrant `{grant.id}` is {grant.state.value}, until {when(grant.expires_at)}"
-        blocks.append(mrkdwn(line))
-    text = f"Access request {req.id}: {req.role} for {format_duration(req.duration)} ({req.state.value})"
-    return {"text": text, "blocks": blocks}
+def revoke_button(g: Grant) -> dict[str, Any]:
+    """Revoke, with a confirm naming the grant."""
+    return button("Revoke", REVOKE, g.id, "danger",
+                  confirm=confirm("Revoke this grant?", f"{g.id}: {g.role} ends now and its access is removed.",
+                                  "Revoke"))
+
+
+def cancel_button(r: AccessRequest) -> dict[str, Any]:
+    """Cancel, with a confirm naming the request."""
+    return button("Cancel", CANCEL, r.id, "danger",
+                  confirm=confirm("Cancel this request?", f"{r.id}: {r.role} for {format_duration(r.duration)}",
+                                  "Cancel request"))
+
+
+def deny_button(r: AccessRequest) -> dict[str, Any]:
+    """Deny, with a confirm naming the request."""
+    return button("Deny", DENY, r.id, "danger",
+                  confirm=confirm("Deny this request?", f"{r.id}: {r.role} for {format_duration(r.duration)}", "Deny"))
+
+
+def more_line(left: int, hint: str) -> dict[str, Any]:
+    """A list was cut: say how many are not shown and where to see them."""
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": f"…and {left} more: {hint}"}]}
+
+
+LIST_SHOWN = 20  # grants, and pending requests, shown by `/access list` and App Home
 
 
 def grants_and_requests(grants: list[Grant], requests: list[AccessRequest], now: datetime) -> list[dict[str, Any]]:
-    """The caller's active grants (time left, Revoke) and pending requests (Cancel) for `/access list`."""
+    """The caller's active grants (time left, Revoke) and pending requests (Cancel) for `/access list`; a list
+    that is cut says how many more there are."""
     blocks: list[dict[str, Any]] = []
     if not grants and not requests:
         return [mrkdwn("You hold no grants and have no pending requests. `/access roles` shows what you can ask for.")]
     if grants:
         blocks.append(mrkdwn("*Your grants*"))
-    for g in grants[:20]:
+    for g in grants[:LIST_SHOWN]:
         left = format_duration(g.time_left(now)) if g.expires_at else "being applied"
         blocks.append({**mrkdwn(f"`{g.id}` *{g.role}* — {g.state.value}, {left} left (until {when(g.expires_at)})"),
-                       "accessory": button("Revoke", REVOKE, g.id, "danger")})
+                       "accessory": revoke_button(g)})
+    if len(grants) > LIST_SHOWN:
+        blocks.append(more_line(len(grants) - LIST_SHOWN, "`accessbot grants` or `GET /api/grants` lists them all"))
     if requests:
         blocks.append(mrkdwn("*Your pending requests*"))
-    for r in requests[:20]:
+    for r in requests[:LIST_SHOWN]:
         blocks.append({**mrkdwn(f"`{r.id}` *{r.role}* for {format_duration(r.duration)}, "
                                 f"asked {when(r.created_at)}"),
-                       "accessory": button("Cancel", CANCEL, r.id)})
+                       "accessory": cancel_button(r)})
+    if len(requests) > LIST_SHOWN:
+        blocks.append(more_line(len(requests) - LIST_SHOWN, "`GET /api/requests` lists them all"))
     return blocks[:MAX_BLOCKS]
 
 
-def roles_text(policy: Policy, roles: list[Role]) -> str:
-    """`/access roles`: what the caller may request, with limits and approvers."""
+ROLES_PER_PAGE = 15
+
+
+def roles_text(policy: Policy, roles: list[Role], page: int = 1) -> str:
+    """`/access roles [PAGE]`: what the caller may request, with limits and approvers, a page at a time; a page
+    that is not the last says how many more there are and how to see them."""
     if not roles:
         return "There is no role you may request."
-    lines = ["*Roles you may request*"]
-    for r in roles:
+    pages = max(1, -(-len(roles) // ROLES_PER_PAGE))
+    page = min(max(page, 1), pages)
+    shown = roles[(page - 1) * ROLES_PER_PAGE: page * ROLES_PER_PAGE]
+    lines = ["*Roles you may request*" + (f" (page {page} of {pages})" if pages > 1 else "")]
+    for r in shown:
         approvers = "granted automatically" if r.auto_approve else (
             "approvers: " + ", ".join(f"<!subteam^{a}>" if a.startswith("S") else f"<@{a}>" for a in r.approvers))
         need = f", {r.approvals_required} approvals" if r.approvals_required > 1 and not r.auto_approve else ""
-        desc = f" — {inert(r.description)}" if r.description else ""
+        desc = f" — {inert(cut(r.description, 200))}" if r.description else ""
         lines.append(f"• `{r.name}`{desc}\n   {r.limits_text()}; {approvers}{need}"
                      + ("; signs you out of Access apps when it ends" if r.revoke_sessions else ""))
-    return cut("\n".join(lines), 3900)
+    left = len(roles) - page * ROLES_PER_PAGE
+    if left > 0:
+        lines.append(f"…and {left} more: `/access roles {page + 1}`")
+    return "\n".join(lines)
 
 
 HELP = """*accessbot* — just-in-time access to apps behind Cloudflare Access
 • `/access request ROLE [DURATION] [REASON…]` — ask for a role, e.g. `/access request prod-db 2h incident 4211`
 • `/access list` — your grants (time left) and pending requests
-• `/access roles` — the roles you may request, with limits and approvers
+• `/access roles [PAGE]` — the roles you may request, with limits and approvers
 • `/access extend GRANT_ID DURATION [REASON…]` — ask for more time on a grant
 • `/access revoke GRANT_ID [REASON…]` — end your grant now (admins: anyone's)
 • `/access cancel REQUEST_ID` — withdraw a pending request
@@ -190,7 +196,7 @@ def audit_text(rows: list[dict[str, Any]], scope: str, limit: int = TEXT_LIMIT) 
 def _audit_line(row: dict[str, Any]) -> str:
     actor = str(row["actor"])
     who = f"<@{actor}>" if USER_ID.match(actor) else f"`{inert(cut(actor, 64))}`"
-    parts = [f"`#{row['seq']}` {str(row['at'])[:19].replace('T', ' ')}Z", f"*{inert(row['action'])}*", who]
+    parts = [f"`#{row['seq']}` {when_text(row['at'])}", f"*{inert(row['action'])}*", who]
     parts += [inert(cut(str(v), 120)) for v in (row.get("role"), row.get("subject")) if v]
     parts += [f"`{row[k]}`" for k in ("request_id", "grant_id") if row.get(k)]
     details = "; ".join(f"{k}: {v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)}"

@@ -36,6 +36,7 @@ USAGE = {
 # how a person may be named: a mention as Slack escapes it, a bare user ID, or @name as typed
 MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$")
 NUMBER = re.compile(r"^[0-9]+$")
+PENDING_SHOWN = 30  # requests `/access pending` lists before saying how many more wait
 
 
 @dataclass
@@ -75,7 +76,7 @@ async def handle(deps: Deps, user: str, text: str) -> Reply:
     if sub == "list":
         return await _list(deps, user)
     if sub == "roles":
-        return await _roles(deps, user)
+        return await _roles(deps, user, words[1:])
     if sub in ("revoke", "cancel", "approve", "deny"):
         kind = "grant" if sub == "revoke" else "request"
         ident = normalise_id(words[1]) if len(words) > 1 else ""
@@ -168,8 +169,12 @@ async def requestable_roles(deps: Deps, user: str) -> list[Role]:
     return allowed
 
 
-async def _roles(deps: Deps, user: str) -> Reply:
-    return Reply(bk.roles_text(deps.policy, await requestable_roles(deps, user)))
+async def _roles(deps: Deps, user: str, args: list[str]) -> Reply:
+    if args and not (NUMBER.match(args[0]) and len(args[0]) <= 6):
+        return await _refused(deps, user, "usage", f"`{inert(cut(args[0], 40))}` is not a page number: "
+                              "`/access roles` or `/access roles 2`")
+    page = int(args[0]) if args else 1
+    return Reply(bk.roles_text(deps.policy, await requestable_roles(deps, user), page))
 
 
 async def _pending(deps: Deps, user: str) -> Reply:
@@ -178,7 +183,9 @@ async def _pending(deps: Deps, user: str) -> Reply:
         return Reply("No requests are waiting for you.")
     lines = ["*Waiting for your decision*"] + [
         f"• `{r.id}` <@{r.requester}> — *{r.role}* for {format_duration(r.duration)}: "
-        f"{inert(cut(r.reason, 200))}" for r in waiting[:30]]
+        f"{inert(cut(r.reason, 200))}" for r in waiting[:PENDING_SHOWN]]
+    if len(waiting) > PENDING_SHOWN:
+        lines.append(f"…and {len(waiting) - PENDING_SHOWN} more (oldest first above); App Home lists them too.")
     lines.append("Decide with the buttons on each request, or `/access approve REQUEST_ID` / "
                  "`/access deny REQUEST_ID [REASON…]`.")
     return Reply("\n".join(lines))

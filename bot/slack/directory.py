@@ -12,6 +12,8 @@ from bot.domain.errors import PermanentError
 from bot.slack.errors import call
 
 log = logging.getLogger(__name__)
+NAME_TTL = 3600.0  # seconds a person's display name is kept
+NAME_CACHE = 10_000  # names kept at most (the oldest is dropped first)
 
 
 class SlackDirectory:
@@ -21,11 +23,33 @@ class SlackDirectory:
         self.client = client
         self.ttl = ttl
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+        self._names: dict[str, tuple[float, str | None]] = {}
 
     async def user_profile(self, user_id: str) -> dict[str, Any]:
         """users.info's `user` object."""
         resp = await call(self.client.users_info, user=user_id)
         return dict(resp.get("user") or {})
+
+    async def display_name(self, user_id: str) -> str | None:
+        """The name Slack shows for the person (display name, else real name), cached; None when unknown.
+
+        For headlines only: a failed lookup costs nothing but the name (the caller falls back to the email)."""
+        hit = self._names.get(user_id)
+        if hit and time.monotonic() - hit[0] < NAME_TTL:
+            return hit[1]
+        try:
+            user = await self.user_profile(user_id)
+        except Exception as exc:  # noqa: BLE001 - a name is a nicety; Slack being down must not stop the message
+            log.info("no name for %s: %s", user_id, exc)
+            return None
+        profile = user.get("profile") or {}
+        name = next((str(n).strip() for n in (profile.get("display_name"), profile.get("real_name"),
+                                              user.get("real_name"), user.get("name"))
+                     if isinstance(n, str) and n.strip()), None)
+        if len(self._names) >= NAME_CACHE:
+            self._names.pop(next(iter(self._names)))
+        self._names[user_id] = (time.monotonic(), name)
+        return name
 
     async def find_by_email(self, email: str) -> str | None:
         """users.lookupByEmail: the member with this profile email, or None."""

@@ -75,3 +75,56 @@ def read_submission(values: dict[str, Any], roles: dict[str, Role]) -> tuple[dic
     if role is not None and role.require_reason and not reason:
         errors["reason"] = f"{role.name} needs a reason"
     return {"role": role_name, "duration": duration, "reason": reason}, errors
+
+
+EXTEND_CALLBACK = "access_extend_modal"
+
+
+def extend_modal(grant_id: str, role: Role, ends: str) -> dict[str, Any]:
+    """The small Extend modal: how much longer (the role's default filled in) and why (required when the role
+    requires a reason); the grant it extends rides in private_metadata."""
+    return {
+        "type": "modal",
+        "callback_id": EXTEND_CALLBACK,
+        "private_metadata": grant_id,
+        "title": {"type": "plain_text", "text": "Extend access"},
+        "submit": {"type": "plain_text", "text": "Ask"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(
+                f"Grant `{grant_id}` on `{role.name}` ends {ends}. {role.limits_text()}.", 2000)}]},
+            {"type": "input", "block_id": "duration", "label": {"type": "plain_text", "text": "How much longer"},
+             "hint": {"type": "plain_text", "text": "e.g. 30m, 1h"},
+             "element": {"type": "plain_text_input", "action_id": "value", "max_length": 20,
+                         "initial_value": format_duration(role.default_duration)}},
+            {"type": "input", "block_id": "reason", "optional": not role.require_reason,
+             "label": {"type": "plain_text", "text": "Reason"},
+             "element": {"type": "plain_text_input", "action_id": "value", "multiline": True,
+                         "max_length": 3000}},
+        ],
+    }
+
+
+def read_extend(values: dict[str, Any], role: Role | None) -> tuple[dict[str, Any], dict[str, str]]:
+    """(duration, reason) from the Extend modal's state, and errors by block_id for Slack to show."""
+    errors: dict[str, str] = {}
+    text = _text_of(values, "duration").strip()
+    duration: timedelta | None = None
+    try:
+        duration = parse_duration(text)
+    except DurationError as exc:
+        errors["duration"] = cut(str(exc), 150)
+    reason = _text_of(values, "reason").strip()
+    if role is None:
+        errors["duration"] = "The grant's role is no longer in the policy"
+    elif role.require_reason and not reason:
+        errors["reason"] = f"{role.name} needs a reason"
+    return {"duration": duration, "reason": reason}, errors
+
+
+def _text_of(values: dict[str, Any], block: str) -> str:
+    """The text of one plain-text input as Slack sent it back; anything not shaped as Slack shapes it reads as ""."""
+    block_values = values.get(block) if isinstance(values, dict) else None
+    element = block_values.get("value") if isinstance(block_values, dict) else None
+    found = element.get("value") if isinstance(element, dict) else None
+    return found if isinstance(found, str) else ""

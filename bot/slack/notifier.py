@@ -27,6 +27,7 @@ from bot.domain.model import AccessRequest, Grant
 from bot.services import conversations, queries
 from bot.services.context import Deps
 from bot.slack import blocks as bk
+from bot.slack.approval_view import approval_message, ended_how
 from bot.slack.directory import SlackDirectory
 from bot.slack.errors import call
 from bot.slack.home import publish_home
@@ -96,7 +97,7 @@ class SlackMessenger:
         if req is None:
             return
         role = self.deps.policy.role(req.role)
-        msg = bk.approval_message(req, role, grant)
+        msg = approval_message(req, role, grant, requester_name=await self.directory.display_name(req.requester))
         targets = [(role.approval_channel, None)] if role and role.approval_channel else \
             [(u, u) for u in await self._approver_users(req)]
         done = {m.approver or m.channel for m in msgs}
@@ -111,7 +112,8 @@ class SlackMessenger:
         req, grant, msgs = await self._messages_or_wait(effect.request_id)
         if req is None or not msgs:
             return
-        msg = bk.approval_message(req, self.deps.policy.role(req.role), grant)
+        msg = approval_message(req, self.deps.policy.role(req.role), grant,
+                               requester_name=await self.directory.display_name(req.requester))
         for m in msgs:
             await call(self.client.chat_update, channel=m.channel, ts=m.ts, text=msg["text"], blocks=msg["blocks"])
 
@@ -217,7 +219,13 @@ def user_message(p: NotifyUser, grant: Grant | None,
     if event == "expired" and grant:
         return f":lock: Your access to *{grant.role}* (grant `{grant.id}`) has expired and was removed.", None
     if event == "revoked" and grant:
-        return f":lock: Your access to *{grant.role}* (grant `{grant.id}`) was revoked.", None
+        by = " by you" if grant.revoke_actor == grant.requester else ended_how(grant).removeprefix(" — revoked")
+        return f":lock: Your access to *{grant.role}* (grant `{grant.id}`) was revoked{by}.", None
+    if event == "revoke_started" and grant:
+        note = f" Their reason: {inert(cut(p.note, 500))}" if p.note else " No reason was given."
+        who = f"<@{p.by}>" if p.by and p.by[:1] in "UW" else "An operator, from the command line,"
+        return (f":rotating_light: {who} is revoking your access to *{grant.role}* (grant `{grant.id}`) "
+                f"now.{note}", None)
     if event == "extended" and grant:
         return (f":arrow_forward: Your access to *{grant.role}* (grant `{grant.id}`) now ends "
                 f"{bk.when(grant.expires_at)}.", None)
@@ -247,7 +255,7 @@ def admin_text(p: NotifyAdmins) -> str:
     if event == "revoke_failing":
         grants = ", ".join(f"`{g}`" for g in p.grants or ())
         return (f":rotating_light: Revoking {grants} from Cloudflare {_target(p.group_id)} has been failing "
-                f"since {p.since}: {inert(cut(p.error or '', 400))}. The bot keeps trying; "
+                f"since {bk.when_text(p.since)}: {inert(cut(p.error or '', 400))}. The bot keeps trying; "
                 "access is still open until it succeeds.")
     if event == "revoke_recovered":
         return (f":white_check_mark: Revocations on Cloudflare {_target(p.group_id)} succeed again; "

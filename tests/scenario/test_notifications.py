@@ -42,8 +42,18 @@ async def test_clicking_extend_on_the_expiry_warning_asks_for_more_time_and_its_
     await advance(stack, clock, timedelta(minutes=50))
     [warning] = [m for m in stack.slack.dms_to(ALICE) if "ends" in m["text"]]
     await click(stack, ALICE, warning, EXTEND)
+    await settle(stack)
+    [modal] = stack.slack.modals(ALICE)  # the small Extend modal, the role's default filled in
+    duration = next(b for b in modal["blocks"] if b.get("block_id") == "duration")
+    assert duration["element"]["initial_value"] == "1h"
+    resp = await stack.driver.view_submission(ALICE, modal, {
+        "duration": {"value": {"type": "plain_text_input", "value": "1h"}},
+        "reason": {"value": {"type": "plain_text_input", "value": "still deploying"}}})
+    assert resp.status == 200 and not (resp.json or {}).get("errors")
+    await settle(stack)
 
     extension = await only_request(stack, ALICE)
+    assert extension.reason == "still deploying"
     assert extension.kind is RequestKind.EXTEND
     msgs = [m for m in top_level(stack, APPROVAL_CHANNEL) if has_buttons(m)]
     assert len(msgs) == 1 and extension.id in all_text(msgs[0])

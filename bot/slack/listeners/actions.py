@@ -17,9 +17,11 @@ from bot.services import queries
 from bot.services import requests as request_cases
 from bot.services.context import Deps
 from bot.slack import blocks as bk
+from bot.slack.errors import call
 from bot.slack.home import OPEN_MODAL
 from bot.slack.listeners import Kit
 from bot.slack.listeners.views import open_request_modal
+from bot.slack.modal import extend_modal
 from bot.slack.text import cut
 
 
@@ -48,19 +50,17 @@ def voting(choice: VoteChoice) -> Callable[[Deps, str, str], Awaitable[Outcome]]
 
 
 async def ask_extension(kit: Kit, body: dict[str, Any]) -> None:
-    """Ask to extend the grant the button carries by its role's default duration."""
+    """Open the Extend modal for the grant the button carries (how much longer, and why)."""
     grant_id = await clicked_id(kit, body, "grant")
     if grant_id is None:
         return
     grant = await queries.grant(kit.deps, grant_id)
     role = kit.deps.policy.role(grant.role) if grant else None
-    duration = role.default_duration if role else None
-    if duration is None:
+    if grant is None or role is None or grant.requester != body["user"]["id"]:
         await kit.replier.tell(body, f":warning: grant `{grant_id}` cannot be extended")
         return
-    out = await request_cases.submit_extend(kit.deps, body["user"]["id"], grant_id, duration,
-                                            "extension asked from the expiry warning")
-    await kit.replier.outcome(body, out)
+    await call(kit.client.views_open, trigger_id=body["trigger_id"],
+               view=extend_modal(grant.id, role, bk.when(grant.expires_at)))
 
 
 async def refuse_unknown(kit: Kit, body: dict[str, Any]) -> None:

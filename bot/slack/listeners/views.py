@@ -8,11 +8,14 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.domain.errors import ExternalError
+from bot.domain.ids import ID_PATTERN
+from bot.domain.outcomes import Outcome
+from bot.services import queries
 from bot.services import requests as request_cases
 from bot.slack import commands
 from bot.slack.errors import call
 from bot.slack.listeners import Kit
-from bot.slack.modal import CALLBACK, read_submission, request_modal
+from bot.slack.modal import CALLBACK, EXTEND_CALLBACK, read_extend, read_submission, request_modal
 from bot.slack.render import slack_answer
 from bot.slack.request_log import set_outcome
 
@@ -37,6 +40,18 @@ async def file_submission(kit: Kit, user: str, fields: dict[str, Any]) -> None:
     """File the request a good submission asked for and tell its sender by DM how it went."""
     out = await request_cases.submit(kit.deps, user, fields["role"], fields["duration"], fields["reason"],
                                      source="modal")
+    await answer_by_dm(kit, user, out)
+
+
+async def file_extension(kit: Kit, user: str, grant_id: str, fields: dict[str, Any]) -> None:
+    """Ask for the extension a good Extend modal asked for and tell its sender by DM how it went."""
+    out = await request_cases.submit_extend(kit.deps, user, grant_id, fields["duration"], fields["reason"],
+                                            source="modal")
+    await answer_by_dm(kit, user, out)
+
+
+async def answer_by_dm(kit: Kit, user: str, out: Outcome) -> None:
+    """Tell the person who submitted a modal what came of it (a modal has no response_url)."""
     try:
         await call(kit.client.chat_postMessage, channel=user,
                    text=slack_answer(out))
@@ -58,3 +73,22 @@ def register(app: AsyncApp, kit: Kit) -> None:
             return
         await ack()
         kit.in_flight.track(file_submission(kit, body["user"]["id"], fields))
+
+    @app.view(EXTEND_CALLBACK)
+    async def submit_extension(ack, body: dict[str, Any]) -> None:  # noqa: ANN001
+        """The Extend modal: errors go back on its fields; a good one closes it and is asked after the ack."""
+        view = body.get("view") if isinstance(body.get("view"), dict) else {}
+        grant_id = str(view.get("private_metadata") or "")
+        if not ID_PATTERN.match(grant_id) or grant_id[0] != "g":
+            set_outcome("invalid")
+            await ack(response_action="errors", errors={"duration": "This form does not name a grant"})
+            return
+        grant = await queries.grant(kit.deps, grant_id)
+        role = kit.deps.policy.role(grant.role) if grant else None
+        fields, errors = read_extend(submitted_state(body), role)
+        if errors:
+            set_outcome("invalid")
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        kit.in_flight.track(file_extension(kit, body["user"]["id"], grant_id, fields))

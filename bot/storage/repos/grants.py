@@ -98,6 +98,13 @@ class SqlGrants(SqlRepo):
             q = q.limit(limit)
         return [grant_of(r) for r in (await self.conn.execute(q)).all()]
 
+    async def recent(self, requester: str, states: tuple[GrantState, ...], limit: int) -> list[Grant]:
+        """The requester's latest grants in `states`, newest first."""
+        q = select(t.grants).where(t.grants.c.requester == requester,
+                                   t.grants.c.state.in_([s.value for s in states]))
+        q = q.order_by(t.grants.c.created_at.desc(), t.grants.c.id.desc()).limit(limit)
+        return [grant_of(r) for r in (await self.conn.execute(q)).all()]
+
     async def due_expiries(self, now: datetime, limit: int = 200) -> list[str]:
         """IDs of active grants whose time is up."""
         rows = await self.conn.execute(select(t.grants.c.id).where(
