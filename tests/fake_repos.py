@@ -43,6 +43,7 @@ class FakeDb:
     audit: list[dict[str, Any]] = field(default_factory=list)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     approval_messages: list[dict[str, Any]] = field(default_factory=list)
+    audit_threads: dict[str, tuple[str, str]] = field(default_factory=dict)
     home_viewers: dict[str, datetime] = field(default_factory=dict)
     deliveries: dict[str, datetime] = field(default_factory=dict)
 

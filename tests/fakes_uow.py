@@ -88,6 +88,15 @@ class FakeSlackState(FakeRepo):
         """Where the request's approval messages went."""
         return [Row(dict(m)) for m in self.db.approval_messages if m["request_id"] == request_id]
 
+    async def audit_thread(self, request_id: str, channel: str) -> str | None:
+        """The request's thread in that audit channel, or None."""
+        found = self.db.audit_threads.get(request_id)
+        return found[1] if found and found[0] == channel else None
+
+    async def add_audit_thread(self, request_id: str, channel: str, ts: str) -> None:
+        """Remember the request's audit thread (replacing one in another channel)."""
+        self.db.audit_threads[request_id] = (channel, ts)
+
     async def saw_home(self, user_id: str) -> None:
         """Remember a Home opener (the first time counts)."""
         self.db.home_viewers.setdefault(user_id, self.clock.now())

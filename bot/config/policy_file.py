@@ -16,6 +16,7 @@ from bot.config.errors import PolicyError
 from bot.config.policy_schema import (
     ADMINS,
     AUDIT_CHANNEL,
+    AUDIT_CHANNEL_EVENTS,
     BUILT_IN,
     OVERRIDABLE,
     ROLE_NAME,
@@ -205,10 +206,12 @@ def parse_policy(text: str, source: str = "policy.yml", default_account_id: str 
     defaults = _read_defaults(data.get("defaults"), problems)
     admins = _read_top(ADMINS, data.get("admins"), "admins", problems) or []
     audit_channel = _read_top(AUDIT_CHANNEL, data.get("audit_channel"), "audit_channel", problems)
+    loudness = _read_top(AUDIT_CHANNEL_EVENTS, data.get("audit_channel_events"), "audit_channel_events", problems)
     roles = _read_roles(data.get("roles"), defaults, default_account_id, problems)
     if problems:
         raise PolicyError(problems, source)
-    return Policy(roles=roles, admins=tuple(dict.fromkeys(admins)), audit_channel=audit_channel)
+    return Policy(roles=roles, admins=tuple(dict.fromkeys(admins)), audit_channel=audit_channel,
+                  audit_channel_events=loudness or "all")
 
 
 def load_policy(path: str | Path, default_account_id: str | None = None) -> Policy:

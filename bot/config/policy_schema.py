@@ -6,7 +6,7 @@ import dataclasses
 import re
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -140,9 +140,10 @@ class RoleModel(_Overridable):
 OVERRIDABLE = tuple(_Overridable.model_fields)
 # The built-in value of each key `defaults` and a role may set: the domain Role's own defaults, written once there.
 BUILT_IN: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Role) if f.name in OVERRIDABLE}
-TOP_LEVEL = ("defaults", "admins", "audit_channel", "roles")
+TOP_LEVEL = ("defaults", "admins", "audit_channel", "audit_channel_events", "roles")
 ADMINS = TypeAdapter(list[UserId] | None)
 AUDIT_CHANNEL = TypeAdapter(ChannelId | None)
+AUDIT_CHANNEL_EVENTS = TypeAdapter(Literal["all", "decisions", "alerts"] | None)
 _FIELD_ADAPTERS: dict[str, dict[str, TypeAdapter[Any]]] = {
     model.__name__: {name: TypeAdapter(field.annotation) for name, field in model.model_fields.items()}
     for model in (DefaultsModel, RoleModel)

@@ -71,6 +71,7 @@ class Policy:
     roles: dict[str, Role] = field(default_factory=dict)
     admins: tuple[str, ...] = ()
     audit_channel: str | None = None
+    audit_channel_events: str = "all"  # all | decisions | alerts: see bot.domain.audit_channel
 
     def role(self, name: str) -> Role | None:
         """The role of that name, or None."""

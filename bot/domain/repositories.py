@@ -266,6 +266,14 @@ class SlackState(Protocol):
         """Where the request's approval message(s) were posted (channel, ts, approver)."""
         ...
 
+    async def audit_thread(self, request_id: str, channel: str) -> str | None:
+        """The ts of the request's thread in the audit channel `channel`, or None when it has none there yet."""
+        ...
+
+    async def add_audit_thread(self, request_id: str, channel: str, ts: str) -> None:
+        """Remember the request's thread in the audit channel (a later channel replaces an earlier one)."""
+        ...
+
     async def saw_home(self, user_id: str) -> None:
         """Remember that this user opened the App Home."""
         ...

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.domain.audit import AuditEvent
+from bot.domain.audit_channel import shows
 from bot.domain.clock import Clock
 from bot.domain.effects import PostAuditSummary, RefreshHome
 from bot.domain.ids import IdSource, random_id
@@ -70,7 +71,7 @@ async def _insert_fresh(deps: Deps, prefix: str, row: Any, add: Any, conflict: D
 async def record(deps: Deps, tx: UnitOfWork, event: AuditEvent) -> dict[str, Any]:
     """Append an audit event and owe its one-line summary to the audit channel (when there is one)."""
     row = await tx.audit.append(event)
-    if deps.policy.audit_channel:
+    if deps.policy.audit_channel and shows(deps.policy.audit_channel_events, event.action, event.details):
         await tx.outbox.owe(PostAuditSummary(row["seq"]))
     return row
 

@@ -21,3 +21,15 @@ async def approval_posted(deps: Deps, request_id: str, channel: str, ts: str, ap
     """Remember where an approval message was posted (to update it and thread under it later)."""
     async with deps.store.tx() as tx:
         await tx.slack.add_approval_message(request_id, channel, ts, approver)
+
+
+async def audit_thread(deps: Deps, request_id: str, channel: str) -> str | None:
+    """The ts of the request's thread in the audit channel, or None when its first line is still to be posted."""
+    async with deps.store.tx() as tx:
+        return await tx.slack.audit_thread(request_id, channel)
+
+
+async def audit_thread_started(deps: Deps, request_id: str, channel: str, ts: str) -> None:
+    """Remember the line that starts the request's thread in the audit channel."""
+    async with deps.store.tx() as tx:
+        await tx.slack.add_audit_thread(request_id, channel, ts)

@@ -175,8 +175,18 @@ class SlackMessenger:
         if not channel:
             return
         found = await queries.audit_event(self.deps, effect.seq)
-        if found:
+        if not found:
+            return
+        request_id = found.get("request_id")
+        if not (isinstance(request_id, str) and ID_PATTERN.match(request_id)):
             await self.post(channel, audit_line(found))
+            return
+        # One thread per request: its first event starts it, the rest are replies (the audit key is worked in
+        # order, one worker at a time, so the first line is posted before any reply looks for it).
+        thread = await conversations.audit_thread(self.deps, request_id, channel)
+        resp = await self.post(channel, audit_line(found), thread_ts=thread)
+        if thread is None:
+            await conversations.audit_thread_started(self.deps, request_id, channel, str(resp["ts"]))
 
 
 def thread_text(p: NotifyThread, grant: Grant | None) -> str:

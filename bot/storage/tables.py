@@ -190,6 +190,15 @@ audit_checkpoints = Table(
     Index("ix_audit_checkpoints_size", "tree_size"),
 )
 
+# The audit channel's thread of each request: its first event's line, under which the later ones are replies.
+audit_threads = Table(
+    "audit_threads",
+    metadata,
+    Column("request_id", String(16), primary_key=True),
+    Column("channel", String(32), nullable=False),
+    Column("ts", String(32), nullable=False),
+)
+
 home_viewers = Table(
     "home_viewers",
     metadata,

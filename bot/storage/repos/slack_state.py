@@ -14,7 +14,7 @@ from bot.storage.repos.base import SqlRepo
 
 
 class SqlSlackState(SqlRepo):
-    """The SlackState repository on the approval_messages and home_viewers tables."""
+    """The SlackState repository on the approval_messages, audit_threads and home_viewers tables."""
 
     async def add_approval_message(self, request_id: str, channel: str, ts: str, approver: str | None) -> None:
         """Remember where an approval message was posted."""
@@ -25,6 +25,17 @@ class SqlSlackState(SqlRepo):
         """Where the request's approval message(s) were posted (channel, ts, approver)."""
         return list((await self.conn.execute(select(t.approval_messages).where(
             t.approval_messages.c.request_id == request_id))).all())
+
+    async def audit_thread(self, request_id: str, channel: str) -> str | None:
+        """The ts of the request's thread in the audit channel `channel`, or None when it has none there yet."""
+        row = (await self.conn.execute(select(t.audit_threads.c.ts).where(
+            t.audit_threads.c.request_id == request_id, t.audit_threads.c.channel == channel))).first()
+        return row.ts if row else None
+
+    async def add_audit_thread(self, request_id: str, channel: str, ts: str) -> None:
+        """Remember the request's thread in the audit channel (a later channel replaces an earlier one)."""
+        await self.conn.execute(delete(t.audit_threads).where(t.audit_threads.c.request_id == request_id))
+        await self.conn.execute(insert(t.audit_threads).values(request_id=request_id, channel=channel, ts=ts))
 
     async def saw_home(self, user_id: str) -> None:
         """Remember that this user opened the App Home (their Home is kept fresh from now on)."""
