@@ -197,6 +197,26 @@ class SlackDriver(DriverPayloads, SocketModeDriver):
             self._apply_view_response(user_id, full, result)
         return result
 
+    async def suggest(self, user_id: str, view: dict[str, Any], block_id: str, action_id: str,
+                      value: str) -> DriverResponse:
+        """Type `value` into an external_select of a modal: the block_suggestion Slack sends to the options URL
+        (the answer's JSON is ``{"options": [...]}``)."""
+        payload = {
+            "type": "block_suggestion",
+            "user": self._user(user_id),
+            "container": {"type": "view", "view_id": view.get("id")},
+            "api_app_id": self.sim.app_id,
+            "token": self.verification_token,
+            "action_id": action_id,
+            "block_id": block_id,
+            "value": value,
+            "team": self._team(),
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "view": full_view(view, self.team_id, self.sim),
+        }
+        return await self._interactive(payload)
+
     def _apply_view_response(self, user_id: str, view: dict[str, Any], result: DriverResponse) -> None:
         """Apply a view_submission ack to the simulator's views: update, push, or close the modal."""
         view_id = view.get("id")

@@ -12,14 +12,39 @@ from bot.slack.text import cut
 CALLBACK = "access_request_modal"
 
 
+ROLE_SEARCH = "access_role_search"  # the action_id of the searchable role menu
+MAX_OPTIONS = 100  # Slack's limit on a select's options (and on an options-load answer)
+
+
+def role_option(r: Role) -> dict[str, Any]:
+    """One role as a select option: its name, and its description and limits underneath."""
+    return {"text": {"type": "plain_text", "text": cut(r.name, 75)}, "value": r.name,
+            "description": {"type": "plain_text", "text": cut(
+                (r.description + " · " if r.description else "") + r.limits_text(), 75)}}
+
+
+def role_options(roles: list[Role], query: str) -> list[dict[str, Any]]:
+    """The options a search of the role menu answers: roles whose name or description contains every word
+    typed (any case), names starting with the text first, at most Slack's 100."""
+    words = query.casefold().split()
+    found = [r for r in roles if all(w in f"{r.name} {r.description}".casefold() for w in words)]
+    first = query.strip().casefold()
+    found.sort(key=lambda r: (not r.name.startswith(first), r.name))
+    return [role_option(r) for r in found[:MAX_OPTIONS]]
+
+
+def role_menu(roles: list[Role]) -> dict[str, Any]:
+    """The role menu: a static select of every role up to Slack's 100; past that, a select that searches as
+    the person types (external_select, answered by `role_options`)."""
+    if len(roles) <= MAX_OPTIONS:
+        return {"type": "static_select", "action_id": "value", "options": [role_option(r) for r in roles],
+                "placeholder": {"type": "plain_text", "text": "Choose a role"}}
+    return {"type": "external_select", "action_id": ROLE_SEARCH, "min_query_length": 0,
+            "placeholder": {"type": "plain_text", "text": f"Type to search {len(roles)} roles"}}
+
+
 def request_modal(roles: list[Role]) -> dict[str, Any]:
     """The modal: role (a select with descriptions and limits), duration (blank: the role's default), reason."""
-    options = [{
-        "text": {"type": "plain_text", "text": cut(r.name, 75)},
-        "value": r.name,
-        "description": {"type": "plain_text", "text": cut(
-            (r.description + " · " if r.description else "") + r.limits_text(), 75)},
-    } for r in roles[:100]]
     return {
         "type": "modal",
         "callback_id": CALLBACK,
@@ -28,8 +53,7 @@ def request_modal(roles: list[Role]) -> dict[str, Any]:
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
             {"type": "input", "block_id": "role", "label": {"type": "plain_text", "text": "Role"},
-             "element": {"type": "static_select", "action_id": "value", "options": options,
-                         "placeholder": {"type": "plain_text", "text": "Choose a role"}}},
+             "element": role_menu(roles)},
             {"type": "input", "block_id": "duration", "optional": True,
              "label": {"type": "plain_text", "text": "Duration"},
              "hint": {"type": "plain_text", "text": "e.g. 30m, 2h, 1h30m; empty means the role's default"},
@@ -47,10 +71,11 @@ def read_submission(values: dict[str, Any], roles: dict[str, Role]) -> tuple[dic
     def value(block: str) -> str:
         """The text of one input as Slack sent it back; anything not shaped as Slack shapes it reads as ""."""
         block_values = values.get(block) if isinstance(values, dict) else None
-        element = block_values.get("value") if isinstance(block_values, dict) else None
+        element = (block_values.get("value") or block_values.get(ROLE_SEARCH)) \
+            if isinstance(block_values, dict) else None
         if not isinstance(element, dict):
             return ""
-        if element.get("type") == "static_select":
+        if element.get("type") in ("static_select", "external_select"):
             option = element.get("selected_option")
             element = option if isinstance(option, dict) else {}
         found = element.get("value")

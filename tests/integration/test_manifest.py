@@ -73,11 +73,12 @@ def test_manifest_asks_for_exactly_the_bot_scopes_accessbot_uses(manifest):
     assert "user" not in manifest["oauth_config"]["scopes"]
 
 
-def test_manifest_subscribes_to_app_home_opened_and_enables_interactivity(manifest):
+def test_manifest_subscribes_to_app_home_opened_and_enables_interactivity_and_the_role_search(manifest):
     settings = manifest["settings"]
     assert settings["event_subscriptions"]["request_url"] == URL
     assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened"]
-    assert settings["interactivity"] == {"is_enabled": True, "request_url": URL}
+    # the options URL answers the request modal's role search (more than 100 roles) on the same endpoint
+    assert settings["interactivity"] == {"is_enabled": True, "request_url": URL, "message_menu_options_url": URL}
     assert settings["socket_mode_enabled"] is False
     assert settings["token_rotation_enabled"] is False
     assert settings["org_deploy_enabled"] is False

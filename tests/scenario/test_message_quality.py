@@ -198,3 +198,27 @@ async def test_an_extension_asked_in_the_modal_beyond_the_maximum_is_refused_by_
     assert any("8h" in m["text"] or "at most" in m["text"] for m in stack.slack.dms_to(ALICE)
                if m["text"].startswith(":warning:"))
     assert len(await audit(stack, "request.created")) == 1
+
+
+async def test_a_modal_with_more_than_a_hundred_roles_searches_them_as_the_person_types(make_stack) -> None:
+    stack = await make_stack(_many_roles(120).replace("auto_approve: true", "auto_approve: true\n    "
+                                                      "require_reason: false"))
+    await stack.driver.slash(ALICE, "")
+    await settle(stack)
+    [modal] = stack.slack.modals(ALICE)
+    menu = next(b["element"] for b in modal["blocks"] if b.get("block_id") == "role")
+    assert menu["type"] == "external_select" and "120 roles" in menu["placeholder"]["text"]
+    resp = await stack.driver.suggest(ALICE, modal, "role", menu["action_id"], "role-11")
+    assert resp.status == 200
+    found = [o["value"] for o in resp.json["options"]]
+    assert found[0] == "role-11" and all(v.startswith("role-11") for v in found) and len(found) == 11
+    everything = await stack.driver.suggest(ALICE, modal, "role", menu["action_id"], "")
+    assert len(everything.json["options"]) == 100, "at most Slack's 100 options"
+    choice = resp.json["options"][0]
+    await stack.driver.view_submission(ALICE, modal, {
+        "role": {menu["action_id"]: {"type": "external_select", "selected_option": choice}},
+        "duration": {"value": {"type": "plain_text_input", "value": "30m"}},
+        "reason": {"value": {"type": "plain_text_input", "value": ""}}})
+    await settle(stack)
+    [grant] = await grants(stack, requester=ALICE)
+    assert grant.role == "role-11"

@@ -125,3 +125,24 @@ def test_audit_lines_and_alerts_show_times_in_each_readers_timezone() -> None:
                                     since=NOW.isoformat()))
     assert f"<!date^{int(NOW.timestamp())}^" in alert
     assert "<!here>" not in audit_text([{**row, "at": "not a time <!here>"}], "")
+
+
+@given(st.text(max_size=300))
+def test_a_role_search_answers_at_most_a_hundred_valid_options_for_any_text(query: str) -> None:
+    from bot.slack.modal import role_options
+
+    roles = [Role(name=f"r{i}", group_id="g", account_id="a", approvers=("U1",), description=f"desc {i}")
+             for i in range(150)]
+    options = role_options(roles, query)
+    assert len(options) <= 100
+    assert block_kit_errors([{"type": "section", "text": {"type": "mrkdwn", "text": "x"}, "accessory": {
+        "type": "static_select", "action_id": "a", "options": options}}]) == [] or not options
+
+
+def test_a_role_search_puts_names_starting_with_the_text_first() -> None:
+    from bot.slack.modal import role_options
+
+    roles = [Role(name=n, group_id="g", account_id="a", approvers=("U1",), description=d)
+             for n, d in (("analytics", "db reader"), ("db", "the database"), ("db-admin", ""))]
+    assert [o["value"] for o in role_options(roles, "db")] == ["db", "db-admin", "analytics"]
+    assert [o["value"] for o in role_options(roles, "DB ADMIN")] == ["db-admin"]

@@ -15,9 +15,18 @@ from bot.services import requests as request_cases
 from bot.slack import commands
 from bot.slack.errors import call
 from bot.slack.listeners import Kit
-from bot.slack.modal import CALLBACK, EXTEND_CALLBACK, read_extend, read_submission, request_modal
+from bot.slack.modal import (
+    CALLBACK,
+    EXTEND_CALLBACK,
+    ROLE_SEARCH,
+    read_extend,
+    read_submission,
+    request_modal,
+    role_options,
+)
 from bot.slack.render import slack_answer
 from bot.slack.request_log import set_outcome
+from bot.slack.text import cut
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +70,14 @@ async def answer_by_dm(kit: Kit, user: str, out: Outcome) -> None:
 
 def register(app: AsyncApp, kit: Kit) -> None:
     """Register the request modal's submission listener."""
+
+    @app.options(ROLE_SEARCH)
+    async def search_roles(ack, body: dict[str, Any]) -> None:  # noqa: ANN001
+        """The role menu of a modal with more than 100 roles: the roles the person may request that match
+        what they typed."""
+        roles = await commands.requestable_roles(kit.deps, body["user"]["id"])
+        typed = body.get("value") if isinstance(body.get("value"), str) else ""
+        await ack(options=role_options(roles, cut(typed, 200)))
 
     @app.view(CALLBACK)
     async def submit_modal(ack, body: dict[str, Any]) -> None:  # noqa: ANN001
