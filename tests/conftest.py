@@ -7,8 +7,14 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
+
+# Property tests check what is true, not how fast: on a shared, loaded machine one example can take longer than
+# hypothesis' default 200 ms deadline, which would fail a correct test. Speed lives in benchmarks/.
+settings.register_profile("accessbot", deadline=None)
+settings.load_profile("accessbot")
 
 PG_URL = os.environ.get("ACCESSBOT_TEST_PG_URL")
 if os.environ.get("ACCESSBOT_REQUIRE_PG") and not PG_URL:

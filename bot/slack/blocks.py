@@ -23,14 +23,17 @@ MAX_BLOCKS = 50
 TEXT_LIMIT = 38000  # characters of a message's text (Slack cuts at 40,000)
 
 
-def when(at: datetime | None) -> str:
-    """A time Slack shows in each reader's own timezone, with a UTC fallback."""
+def when(at: datetime | None, *, seconds: bool = False) -> str:
+    """A time Slack shows in each reader's own timezone, with a UTC fallback (to the second when asked)."""
     if at is None:
         return "—"
+    if seconds:
+        return (f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time_secs}}"
+                f"|{at.strftime('%Y-%m-%d %H:%M:%S UTC')}>")
     return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{at.strftime('%Y-%m-%d %H:%M UTC')}>"
 
 
-def when_text(at: datetime | str | None) -> str:
+def when_text(at: datetime | str | None, *, seconds: bool = False) -> str:
     """`when` for a time that may come as ISO 8601 text (audit rows, effect payloads); text that is not a time
     is shown as it is, made inert."""
     if isinstance(at, str):
@@ -39,7 +42,7 @@ def when_text(at: datetime | str | None) -> str:
         except ValueError:
             return inert(cut(at, 64))
         at = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return when(at)
+    return when(at, seconds=seconds)
 
 
 def plain(text: str, limit: int = SECTION_LIMIT) -> dict[str, Any]:
@@ -196,7 +199,7 @@ def audit_text(rows: list[dict[str, Any]], scope: str, limit: int = TEXT_LIMIT) 
 def _audit_line(row: dict[str, Any]) -> str:
     actor = str(row["actor"])
     who = f"<@{actor}>" if USER_ID.match(actor) else f"`{inert(cut(actor, 64))}`"
-    parts = [f"`#{row['seq']}` {when_text(row['at'])}", f"*{inert(row['action'])}*", who]
+    parts = [f"`#{row['seq']}` {when_text(row['at'], seconds=True)}", f"*{inert(row['action'])}*", who]
     parts += [inert(cut(str(v), 120)) for v in (row.get("role"), row.get("subject")) if v]
     parts += [f"`{row[k]}`" for k in ("request_id", "grant_id") if row.get(k)]
     details = "; ".join(f"{k}: {v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)}"

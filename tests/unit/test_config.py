@@ -403,7 +403,7 @@ def test_every_problem_in_the_file_is_reported_with_its_place():
     )
     problems = problems_of(text)
     assert problems == [
-        "colour: unknown key (the top level has only defaults, admins, audit_channel, roles)",
+        "colour: unknown key (the top level has only defaults, admins, audit_channel, audit_channel_events, roles)",
         "defaults.warn_before: '10x' is not a duration: unknown unit 'x'; write it like 90s, 15m, 2h, 1d or 1h30m",
         "admins[1]: 'X' is not a Slack user ID (U… or W…)",
         "roles.Bad Name: a role name is [a-z0-9][a-z0-9_-]{0,62}",

@@ -87,7 +87,7 @@ def test_a_huge_key_is_cut_in_the_problem_line() -> None:
             "    auto_approve: true\n")
     problem = only_problem(text)
     assert problem.startswith("kkkk") and problem.endswith("unknown key (the top level has only defaults, admins, "
-                                                           "audit_channel, roles)")
+                                                           "audit_channel, audit_channel_events, roles)")
     assert len(problem) < 200
 
 
