@@ -36,9 +36,11 @@ async def read_start(deps: Deps, requester: str, role: Role, text: str, zone: Zo
     except StartTimeError as exc:
         return Refused("bad_start", {"problem": str(exc), "zone": zone.name})
     problem = start_problem(starts_at, now, role.max_schedule_ahead)
+    facts = {"starts_at": starts_at, "zone": zone.name, "max": role.max_schedule_ahead, "role": role.name}
+    if problem == "start_in_past":
+        return Refused("start_in_past", facts)
     if problem:
-        return Refused(problem, {"starts_at": starts_at, "zone": zone.name, "max": role.max_schedule_ahead,
-                                 "role": role.name})
+        return Refused("start_too_far", facts)
     return starts_at
 
 
