@@ -57,7 +57,18 @@ _OUTCOME = {
     RequestState.DENIED: ":no_entry: Denied",
     RequestState.CANCELLED: ":leftwards_arrow_with_hook: Cancelled by the requester",
     RequestState.EXPIRED: ":hourglass: Expired without a decision",
+    RequestState.SCHEDULED: ":calendar: Approved ahead of its start",
 }
+
+
+def _outcome_label(req: AccessRequest) -> str:
+    """How a decided request is shown; a scheduled one closed by the system at its start says why."""
+    if req.starts_at is not None and req.decided_by == "system" and req.state is RequestState.CANCELLED:
+        return ":no_entry: Not started: checked again at its start"
+    if req.starts_at is not None and req.decided_by == "system" and req.state is RequestState.EXPIRED \
+            and req.decision_note:
+        return ":hourglass: Not applied: its whole window passed while the bot was down"
+    return _OUTCOME[req.state]
 
 
 def approval_message(req: AccessRequest, role: Role | None, grant: Grant | None = None) -> dict[str, Any]:
@@ -66,6 +77,8 @@ def approval_message(req: AccessRequest, role: Role | None, grant: Grant | None 
     role_name = req.role
     summary = (f"<@{req.requester}> asks for {what} *{role_name}* for *{format_duration(req.duration)}*"
                + (f" (grant `{req.grant_id}`)" if req.grant_id else ""))
+    if req.starts_at is not None:  # a scheduled start
+        summary += f", starting {when(req.starts_at)}"
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"Access request {req.id}"}},
         mrkdwn(summary),
@@ -100,8 +113,11 @@ def approval_message(req: AccessRequest, role: Role | None, grant: Grant | None 
         by = f" by <@{req.decided_by}>" if req.decided_by and req.decided_by != "system" else ""
         if req.state is RequestState.APPROVED and req.decided_by == "system":
             by = " automatically"
-        line = f"{_OUTCOME[req.state]}{by} at {when(req.decided_at)}"
-        if req.state is RequestState.DENIED and req.decision_note:
+        line = f"{_outcome_label(req)}{by} at {when(req.decided_at)}"
+        if req.state is RequestState.SCHEDULED:
+            line += f"; access is applied {when(req.starts_at)}"
+        if req.state in (RequestState.DENIED, RequestState.CANCELLED, RequestState.EXPIRED) and req.decision_note \
+                and (req.state is RequestState.DENIED or req.starts_at is not None):
             line += f" — {inert(cut(req.decision_note, 500))}"
         if grant is not None and grant.expires_at and req.kind is RequestKind.NEW:
             line += f"\nGrant `{grant.id}` is {grant.state.value}, until {when(grant.expires_at)}"
@@ -124,7 +140,9 @@ def grants_and_requests(grants: list[Grant], requests: list[AccessRequest], now:
     if requests:
         blocks.append(mrkdwn("*Your pending requests*"))
     for r in requests[:20]:
-        blocks.append({**mrkdwn(f"`{r.id}` *{r.role}* for {format_duration(r.duration)}, "
+        starts = f", starts {when(r.starts_at)}" if r.starts_at else ""
+        status = " (approved, scheduled)" if r.state is RequestState.SCHEDULED else ""
+        blocks.append({**mrkdwn(f"`{r.id}` *{r.role}* for {format_duration(r.duration)}{starts}{status}, "
                                 f"asked {when(r.created_at)}"),
                        "accessory": button("Cancel", CANCEL, r.id)})
     return blocks[:MAX_BLOCKS]
