@@ -13,6 +13,7 @@ _DATE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$")
 # a word that starts like a clock time or a date: meant as the start, so a bad one is refused instead of
 # becoming the first word of the reason
 _TIMEISH = re.compile(r"^([0-9]{1,2}:|[0-9]{4}-[0-9])")
+_CLOCKISH = re.compile(r"^[0-9]{1,2}:[0-9]*$")
 _DAY_WORDS = {"today": 0, "tomorrow": 1}
 HOW = "write it like 14:00, tomorrow 09:00, 2026-12-24 08:00 or 2026-12-24T08:00Z"
 MAX_WORDS = 2  # the most words a start time takes
@@ -107,7 +108,7 @@ def parse_start(text: str, now: datetime, zone: Zone) -> datetime:
         return _local(today + timedelta(days=_DAY_WORDS[first]), _clock(words[1], shown), zone, shown)
     if len(words) == 2:
         return _local(_day(words[0], shown), _clock(words[1], shown), zone, shown)
-    if _HHMM.match(first):
+    if _CLOCKISH.match(first):  # a clock time today (refused as no time of day when it is not one)
         return _local(today, _clock(first, shown), zone, shown)
     return _iso(words[0], zone, shown)
 

@@ -97,7 +97,7 @@ async def _apply(deps: Deps, tx: UnitOfWork, req: AccessRequest, role: Role) -> 
     if not await tx.requests.move(req.id, RequestState.SCHEDULED, RequestState.APPROVED):
         return NOTHING
     grant = await make_grant(deps, tx, req, role)
-    await record(deps, tx, AuditEvent("system", "grant.applied", request_id=req.id, grant_id=grant.id,
+    await record(deps, tx, AuditEvent("system", "grant.started", request_id=req.id, grant_id=grant.id,
                                       role=req.role, subject=req.email,
                                       details={"starts_at": req.starts_at.isoformat() if req.starts_at else None,
                                                "scheduled": True}))

@@ -51,7 +51,7 @@ async def test_two_schedulers_apply_a_scheduled_start_once(pair: tuple[Core, Cor
     await asyncio.gather(a.scheduler.tick(), b.scheduler.tick())
     async with a.deps.store.tx() as tx:
         made = await tx.grants.find(request_id=out.request_id)
-        applied = await tx.audit.rows(action="grant.applied")
+        applied = await tx.audit.rows(action="grant.started")
     assert len(made) == 1 and len(applied) == 1
 
 

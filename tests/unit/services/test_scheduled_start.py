@@ -77,7 +77,7 @@ async def test_at_the_start_the_grant_is_applied_and_its_duration_runs_from_the_
     grant = await world.grant(grant.id)
     assert grant.state is GrantState.ACTIVE and EMAIL in world.groups.emails(ACCOUNT, GROUP)
     assert grant.granted_at == world.clock.now() and grant.expires_at == world.clock.now() + 2 * HOUR
-    assert "grant.applied" in [e["action"] for e in await _audit(world)]
+    assert "grant.started" in [e["action"] for e in await _audit(world)]
 
 
 async def test_a_scheduled_request_can_be_cancelled_before_its_start_and_then_never_applies(world: World) -> None:
