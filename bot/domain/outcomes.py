@@ -151,9 +151,11 @@ class Denied(_Success):
 
 @dataclass(frozen=True)
 class Approved(_Success):
-    """The last approval needed is in: the request is approved and its access is being applied."""
+    """The last approval needed is in: the request is approved and its access is being applied (or, with
+    `starts_at`, approved ahead and applied at its scheduled start)."""
 
     request_id: str
+    starts_at: datetime | None = None
     code: ClassVar[str] = "approved"
     key: ClassVar[str] = "approved"
 

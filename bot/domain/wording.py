@@ -216,7 +216,8 @@ WORDING: dict[str, Wording] = {
     "cancelled": lambda o, s: f"Request {s.code(o.request_id)} is cancelled.",
     "revoking": lambda o, s: f"Grant {s.code(o.grant_id)} ({s.text(o.role)}) is being revoked.",
     "denied": lambda o, s: f"You denied {s.code(o.request_id)}.",
-    "approved": lambda o, s: f"You approved {s.code(o.request_id)}; access is being applied.",
+    "approved": lambda o, s: f"You approved {s.code(o.request_id)}; access is being applied." if o.starts_at is None
+    else f"You approved {s.code(o.request_id)}; access is applied at its start, {s.when(o.starts_at)}.",
     "voted": lambda o, s: f"Your approval of {s.code(o.request_id)} is counted; {o.missing} more needed.",
 }
 

@@ -251,7 +251,7 @@ async def _count_vote(deps: Deps, tx: UnitOfWork, req: AccessRequest, role: Role
         await owe_home_refresh(tx, req.requester, approvers_of=req.id)
         return Denied(req.id)
     if len(req.approvals()) >= role.approvals_required:
-        await approve_in_tx(deps, tx, req, voter)
-        return Approved(req.id)
+        grant = await approve_in_tx(deps, tx, req, voter)
+        return Approved(req.id, req.starts_at if grant is None else None)
     await tx.outbox.owe(RefreshApprovalMessage(req.id))
     return Voted(req.id, role.approvals_required - len(req.approvals()))

@@ -149,8 +149,10 @@ async def submit(deps: Deps, requester: str, role_name: str, duration: timedelta
         starts_at = await read_start(deps, requester, role, start, zone_of(who.identity.tz))
         if isinstance(starts_at, Refused):
             return await refuse(deps, requester, starts_at, role=role.name, details={"start": start[:60]})
+    # a scheduled request still undecided when its whole window has passed times out then
+    timeout_at = min(now + role.request_timeout, starts_at + duration) if starts_at else now + role.request_timeout
     req = AccessRequest(id="", role=role.name, requester=requester, email=who.identity.email, duration=duration,
-                        reason=reason, created_at=now, expires_at=now + role.request_timeout, starts_at=starts_at)
+                        reason=reason, created_at=now, expires_at=timeout_at, starts_at=starts_at)
     return await _file(deps, role, req, who, already_pending_request(role), source)
 
 

@@ -184,7 +184,8 @@ async def _pending(deps: Deps, user: str) -> Reply:
     if not waiting:
         return Reply("No requests are waiting for you.")
     lines = ["*Waiting for your decision*"] + [
-        f"• `{r.id}` <@{r.requester}> — *{r.role}* for {format_duration(r.duration)}: "
+        f"• `{r.id}` <@{r.requester}> — *{r.role}* for {format_duration(r.duration)}"
+        f"{', starting ' + bk.when(r.starts_at) if r.starts_at else ''}: "
         f"{inert(cut(r.reason, 200))}" for r in waiting[:30]]
     lines.append("Decide with the buttons on each request, or `/access approve REQUEST_ID` / "
                  "`/access deny REQUEST_ID [REASON…]`.")

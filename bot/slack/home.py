@@ -29,8 +29,9 @@ async def home_view(deps: Deps, user: str) -> dict[str, Any]:
         blocks.append({"type": "divider"})
         blocks.append(bk.mrkdwn(f"*{len(waiting)} request(s) wait for your decision*"))
         for r in waiting[:20]:
-            blocks.append(bk.mrkdwn(f"`{r.id}` <@{r.requester}> — *{r.role}* for {format_duration(r.duration)}: "
-                                    f"{inert(cut(r.reason, 300))}"))
+            starts = f", starting {bk.when(r.starts_at)}" if r.starts_at else ""
+            blocks.append(bk.mrkdwn(f"`{r.id}` <@{r.requester}> — *{r.role}* for {format_duration(r.duration)}"
+                                    f"{starts}: {inert(cut(r.reason, 300))}"))
             blocks.append({"type": "actions", "block_id": f"decide:{r.id}", "elements": [
                 bk.button("Approve", bk.APPROVE, r.id, "primary"), bk.button("Deny", bk.DENY, r.id, "danger")]})
     return {"type": "home", "blocks": blocks[:100]}

@@ -216,3 +216,28 @@ async def test_an_auto_approve_role_schedules_at_once_and_applies_at_the_start(w
 async def _audit(world: World) -> list[dict]:
     """The committed audit rows, in order."""
     return list(world.store.db.audit)
+
+
+async def test_the_approver_is_told_the_access_starts_later(world: World) -> None:
+    out = await requests.submit(world.deps, "U0ALICE", "prod-db", HOUR, "release", start="14:00")
+    voted = await approval.vote(world.deps, out.request_id, "U0APPR01", VoteChoice.APPROVE)
+    assert voted.key == "approved" and voted.starts_at == out.starts_at
+    assert "applied at its start, 2026-01-01 13:00 UTC" in explain(voted)
+
+
+async def test_a_scheduled_request_still_undecided_when_its_window_ends_times_out_then(world: World) -> None:
+    out = await requests.submit(world.deps, "U0ALICE", "prod-db", HOUR, "release", start="11:00")  # 10:00 UTC
+    req = await world.request(out.request_id)
+    assert req.expires_at == req.starts_at + HOUR  # before the role's 24h request_timeout
+    world.clock.advance(2 * HOUR)
+    assert await requests.expire_request(world.deps, req.id)
+    assert (await world.request(req.id)).state is RequestState.EXPIRED
+
+
+async def test_a_late_approval_inside_the_window_applies_at_once_for_the_full_duration(world: World) -> None:
+    out = await requests.submit(world.deps, "U0ALICE", "prod-db", 2 * HOUR, "release", start="11:00")
+    world.clock.advance(HOUR + timedelta(minutes=30))  # 10:30 UTC, half an hour after the start
+    assert (await approval.vote(world.deps, out.request_id, "U0APPR01", VoteChoice.APPROVE)).ok
+    await world.sync()
+    [grant] = await _grants_of(world, out.request_id)
+    assert (await world.grant(grant.id)).expires_at == world.clock.now() + 2 * HOUR
