@@ -66,3 +66,27 @@ async def test_the_scheduler_tick_applies_a_due_start_and_the_grant_becomes_acti
     async with a.deps.store.tx() as tx:
         [grant] = await tx.grants.find(request_id=out.request_id)
     assert grant.state.value == "active" and grant.expires_at == a.clock.now() + HOUR
+
+
+async def test_a_start_slack_cannot_confirm_waits_before_it_is_tried_again(pair: tuple[Core, Core],
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.domain.errors import TransientError
+    a, _ = pair
+    out = await requests.submit(a.deps, "U0ALICE", "shared-a", HOUR, "", start="2026-01-01T09:30Z")
+    asked: list[str] = []
+    real = a.directory.user_profile
+
+    async def down(user_id: str) -> dict:
+        asked.append(user_id)
+        raise TransientError("slack is down")
+    monkeypatch.setattr(a.directory, "user_profile", down)
+    a.clock.advance(timedelta(minutes=30))
+    await a.scheduler.tick()
+    await a.scheduler.tick()
+    assert asked == ["U0ALICE"]  # the second tick left it alone: it waits START_RETRY seconds
+    monkeypatch.setattr(a.directory, "user_profile", real)
+    a.scheduler._start_retry.clear()  # noqa: SLF001 - the wait is on the loop's monotonic clock
+    await a.settle()
+    async with a.deps.store.tx() as tx:
+        req = await tx.requests.get(out.request_id)
+    assert req is not None and req.state is RequestState.APPROVED

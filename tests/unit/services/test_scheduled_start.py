@@ -3,6 +3,7 @@ before it, and not applied when the whole window passed while the bot was down."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -108,6 +109,27 @@ async def test_the_start_refuses_a_changed_email_and_a_removed_role(world: World
     world.clock.advance(4 * HOUR)
     assert await scheduled.start_scheduled(world.deps, rid) == "refused"
     assert (await world.request(rid)).state is RequestState.CANCELLED
+
+
+async def test_the_start_refuses_when_the_role_left_the_policy(world: World) -> None:
+    rid = await _approved_ahead(world)
+    roles = {k: v for k, v in world.deps.policy.roles.items() if k != "prod-db"}
+    world.deps.policy = replace(world.deps.policy, roles=roles)
+    world.clock.advance(4 * HOUR)
+    assert await scheduled.start_scheduled(world.deps, rid) == "refused"
+    assert "no longer in the policy" in (await world.request(rid)).decision_note
+
+
+async def test_the_start_refuses_a_requester_removed_from_the_roles_requesters(world: World) -> None:
+    world.directory.users["U0BOB"]["tz"] = "UTC"
+    out = await requests.submit(world.deps, "U0BOB", "restricted", HOUR, "x", start="12:00")
+    assert out.ok, explain(out)
+    assert (await approval.vote(world.deps, out.request_id, "U0APPR01", VoteChoice.APPROVE)).ok
+    world.directory.groups["S0ENG"] = set()
+    world.clock.advance(3 * HOUR)
+    assert await scheduled.start_scheduled(world.deps, out.request_id) == "refused"
+    [refused] = [e for e in await _audit(world) if e["action"] == "grant.start_refused"]
+    assert refused["details"]["code"] == "not_allowed"
 
 
 async def test_a_slack_outage_at_the_start_leaves_it_to_be_tried_again(world: World) -> None:
