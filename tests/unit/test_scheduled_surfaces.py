@@ -100,3 +100,25 @@ def test_the_filing_answer_shows_the_start_in_each_readers_timezone_on_slack_and
     assert "2026-12-08 08:00 UTC" in explain(out) and "<!date" not in explain(out)
     unknown = ScheduledFiled("r-AAAA2222", "prod-db", timedelta(hours=2), 1, START, "UTC", False)
     assert "read as UTC" in explain(unknown)
+
+
+async def test_the_command_reads_at_time_after_the_role_or_the_duration_and_leaves_other_ats_in_the_reason() -> None:
+    from bot.slack.commands import handle
+    from tests.unit.services.world import make_world
+
+    cases = {
+        "request prod-db at 14:00 release": (datetime(2026, 1, 1, 14, 0, tzinfo=UTC), "release", 60),
+        "request prod-db 2h at tomorrow 09:00 x y": (datetime(2026, 1, 2, 9, 0, tzinfo=UTC), "x y", 120),
+        "request prod-db 2h look at 14:00": (None, "look at 14:00", 120),
+        "request prod-db 2h at logs": (None, "at logs", 120),
+    }
+    for text, (start, reason, minutes) in cases.items():
+        world = make_world()
+        reply = await handle(world.deps, "U0ALICE", text)
+        assert not reply.text.startswith(":warning:"), (text, reply.text)
+        async with world.store.tx() as tx:
+            [req] = await tx.requests.pending()
+        assert (req.starts_at, req.reason, req.duration) == (start, reason, timedelta(minutes=minutes)), text
+    world = make_world()
+    reply = await handle(world.deps, "U0ALICE", "request prod-db 2h at 2026-02-30 09:00 x")
+    assert reply.text.startswith(":warning:") and "not a date" in reply.text
