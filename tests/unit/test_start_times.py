@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.domain.start_times import (
@@ -107,6 +107,7 @@ ZONES = st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolka
 MOMENTS = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.just(UTC))
 
 
+@settings(deadline=None)  # zoneinfo reads a zone's file the first time it is asked for it
 @given(text=st.text(max_size=40), zone=ZONES, now=MOMENTS)
 def test_any_text_is_read_as_an_aware_utc_time_or_refused_with_words(text: str, zone: str, now: datetime) -> None:
     try:
@@ -117,6 +118,7 @@ def test_any_text_is_read_as_an_aware_utc_time_or_refused_with_words(text: str, 
     assert got.tzinfo is not None and got.utcoffset() == timedelta(0)
 
 
+@settings(deadline=None)  # zoneinfo reads a zone's file the first time it is asked for it
 @given(zone=ZONES, now=MOMENTS, hour=st.integers(0, 23), minute=st.integers(0, 59), days=st.integers(0, 1))
 def test_a_wall_clock_start_reads_back_as_the_same_wall_clock_time(zone: str, now: datetime, hour: int,
                                                                     minute: int, days: int) -> None:
@@ -132,6 +134,7 @@ def test_a_wall_clock_start_reads_back_as_the_same_wall_clock_time(zone: str, no
     assert local.date() == now.astimezone(z.tz).date() + timedelta(days=days)
 
 
+@settings(deadline=None)  # zoneinfo reads a zone's file the first time it is asked for it
 @given(when=MOMENTS, offset=st.integers(-14 * 60, 14 * 60), zone=ZONES)
 def test_an_iso_time_with_an_offset_is_that_instant_whatever_the_zone(when: datetime, offset: int, zone: str) -> None:
     from datetime import timezone
@@ -140,6 +143,7 @@ def test_an_iso_time_with_an_offset_is_that_instant_whatever_the_zone(when: date
     assert parse_start(text, NOW, zone_of(zone)) == when
 
 
+@settings(deadline=None)  # zoneinfo reads a zone's file the first time it is asked for it
 @given(words=st.lists(st.text(alphabet=st.characters(blacklist_categories=("Zs", "Cc")), min_size=1,
                               max_size=12), max_size=5))
 def test_a_start_never_takes_more_words_than_there_are_nor_more_than_two(words: list[str]) -> None:
