@@ -27,6 +27,7 @@ from bot.domain.ports import Messenger
 from bot.logging_setup import bind, context, rebind, scope
 from bot.services import grants as grant_cases
 from bot.services import requests as request_cases
+from bot.services import scheduled as scheduled_cases
 from bot.services.context import Deps
 from bot.services.delivery import notice_given_up
 from bot.services.dispatch import Dispatcher, NoHandler, effect_of
@@ -46,6 +47,8 @@ BUSY_WAIT = 0.25  # seconds before looking again at work that another worker hol
 # with one shared bound, Slack conversations could take the slots revocations need. 4 + 2 workers
 # use at most 12 of the 20 connections the PostgreSQL pool allows, leaving the rest to Slack's requests.
 MAX_WORKERS = {"cf": 4, "other": 2}
+# A scheduled start whose requester Slack could not be asked about is tried again this much later (seconds).
+START_RETRY = 30.0
 
 
 @dataclass
@@ -93,6 +96,7 @@ class Scheduler:
         self._rng = random.Random(seed)
         self.started = False
         self.last_tick: datetime | None = None
+        self._start_retry: dict[str, float] = {}  # scheduled starts waiting to be tried again (monotonic time)
         deps.store.after_commit.append(lambda tx: self.wake() if tx.enqueued else None)
 
     def wake(self) -> None:
@@ -146,6 +150,7 @@ class Scheduler:
             expiries = await tx.requests.due_expiries(now)
             warnings = await tx.grants.due_warnings(now)
             grant_expiries = await tx.grants.due_expiries(now)
+            starts = await tx.requests.due_starts(now)  # scheduled starts
         started = len(grant_expiries) + len(warnings) + len(expiries)
         # each unit of work in its own log scope: the ids it binds do not stick to the loop's later lines
         if grant_expiries:
@@ -160,7 +165,25 @@ class Scheduler:
         for rid in expiries:
             with scope(timer="request.timeout", request_id=rid):
                 await request_cases.expire_request(self.deps, rid)
+        started += await self._start_scheduled(starts)
         return started
+
+    async def _start_scheduled(self, request_ids: list[str]) -> int:
+        """Apply the approved-ahead requests whose start has come (each once, whatever replica gets there
+        first); one Slack could not be asked about waits START_RETRY seconds; returns how many were settled."""
+        done = 0
+        mono = asyncio.get_running_loop().time()
+        for rid in request_ids:
+            if self._start_retry.get(rid, 0) > mono:
+                continue
+            with scope(timer="request.start", request_id=rid):
+                result = await scheduled_cases.start_scheduled(self.deps, rid)
+            if result == scheduled_cases.RETRY:
+                self._start_retry[rid] = mono + START_RETRY
+                continue
+            self._start_retry.pop(rid, None)
+            done += result != scheduled_cases.NOTHING
+        return done
 
     async def _start_due_keys(self, now: datetime) -> int:
         """Start a worker for each key with due effects, most urgent lane first; returns how many."""

@@ -137,6 +137,12 @@ class FakeRequests(FakeRepo):
                       if r.state is RequestState.PENDING and r.expires_at <= now), key=lambda r: r.expires_at)
         return [r.id for r in due[:limit]]
 
+    async def due_starts(self, now: datetime, limit: int = 100) -> list[str]:
+        """Scheduled requests whose start has come, soonest first."""
+        due = sorted((r for r in self.db.requests.values() if r.state is RequestState.SCHEDULED
+                      and r.starts_at is not None and r.starts_at <= now), key=lambda r: r.starts_at)
+        return [r.id for r in due[:limit]]
+
 
 class FakeGrants(FakeRepo):
     """Grants in memory."""

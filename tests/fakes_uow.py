@@ -162,6 +162,8 @@ class FakeUnitOfWork:
         times = [g.expires_at for g in grants if g.expires_at]
         times += [g.warn_at for g in grants if g.warn_at and not g.warned]
         times += [r.expires_at for r in self.db.requests.values() if r.state is RequestState.PENDING]
+        times += [r.starts_at for r in self.db.requests.values()
+                  if r.state is RequestState.SCHEDULED and r.starts_at is not None]
         times += [e["next_at"] for e in self.db.effects if e["state"] == "pending"]
         return min(times) if times else None
 

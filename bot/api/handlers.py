@@ -90,7 +90,8 @@ class Handlers:
                                     f"{caller.identity.email}; requests are approved in Slack, so one is needed")
         out = await request_cases.submit(self.deps, caller.slack_user,
                                          clean(body.role, multiline=False).strip().lower(), duration,
-                                         clean(body.reason), source="api")
+                                         clean(body.reason), source="api",
+                                         start=clean(body.starts_at, multiline=False) if body.starts_at else None)
         if not out.ok:
             raise refusal(out)
         req, made = await queries.request_and_grants(self.deps, out.data["request_id"])

@@ -18,6 +18,7 @@ class NewRequest(BaseModel):
     role: StrictStr
     duration: StrictStr | StrictInt | None = None
     reason: StrictStr = ""
+    starts_at: StrictStr | None = None  # a scheduled start: ISO 8601 (with Z or an offset; else the person's zone)
 
 
 def new_request(raw: bytes) -> NewRequest:
@@ -26,7 +27,8 @@ def new_request(raw: bytes) -> NewRequest:
         return NewRequest.model_validate_json(raw)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-        raise ApiFailure(400, "bad_request", f'expected {{"role", "duration", "reason"}}: {problems}') from None
+        expected = '{"role", "duration", "reason", "starts_at"}'
+        raise ApiFailure(400, "bad_request", f"expected {expected}: {problems}") from None
 
 
 def duration(value: str | int | None) -> timedelta | None:

@@ -118,6 +118,7 @@ class _Overridable(_Strict):
     request_timeout: PositiveDuration | None = None
     require_reason: StrictBool | None = None
     revoke_sessions: StrictBool | None = None
+    max_schedule_ahead: PositiveDuration | None = None
 
 
 class DefaultsModel(_Overridable):

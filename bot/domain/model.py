@@ -15,6 +15,8 @@ class RequestState(StrEnum):
     DENIED = "denied"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
+    # approved ahead of its `starts_at`: the scheduler makes its grant when the start comes (scheduled start)
+    SCHEDULED = "scheduled"
 
 
 class GrantState(StrEnum):
@@ -70,6 +72,7 @@ class AccessRequest:
     decided_at: datetime | None = None
     decision_note: str = ""
     votes: list[Vote] = field(default_factory=list)
+    starts_at: datetime | None = None  # a scheduled start: the grant is made then, not at approval
 
     @property
     def is_open(self) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 
@@ -55,6 +55,36 @@ class Filed(_Success):
     duration: timedelta
     approvals_required: int
     key: ClassVar[str] = "filed"
+    DATA: ClassVar[tuple[str, ...]] = ("request_id",)
+
+
+@dataclass(frozen=True)
+class ScheduledFiled(_Success):
+    """A request with a scheduled start is filed: approved ahead, its grant is made at `starts_at`. `zone` is
+    the timezone its words were read in; `zone_known` is False when Slack gave none (UTC was used)."""
+
+    request_id: str
+    role: str
+    duration: timedelta
+    approvals_required: int
+    starts_at: datetime
+    zone: str = "UTC"
+    zone_known: bool = True
+    key: ClassVar[str] = "scheduled_filed"
+    DATA: ClassVar[tuple[str, ...]] = ("request_id",)
+
+
+@dataclass(frozen=True)
+class AutoScheduled(_Success):
+    """A scheduled request for an auto_approve role is approved at once; its grant is made at `starts_at`."""
+
+    request_id: str
+    role: str
+    duration: timedelta
+    starts_at: datetime
+    zone: str = "UTC"
+    zone_known: bool = True
+    key: ClassVar[str] = "auto_scheduled"
     DATA: ClassVar[tuple[str, ...]] = ("request_id",)
 
 
@@ -121,9 +151,11 @@ class Denied(_Success):
 
 @dataclass(frozen=True)
 class Approved(_Success):
-    """The last approval needed is in: the request is approved and its access is being applied."""
+    """The last approval needed is in: the request is approved and its access is being applied (or, with
+    `starts_at`, approved ahead and applied at its scheduled start)."""
 
     request_id: str
+    starts_at: datetime | None = None
     code: ClassVar[str] = "approved"
     key: ClassVar[str] = "approved"
 
@@ -139,6 +171,8 @@ class Voted(_Success):
 
 
 Done = Filed | ExtensionFiled | AutoApproved | AutoExtended | Cancelled | Revoking | Denied | Approved | Voted
+Done = Done | ScheduledFiled | AutoScheduled  # scheduled start
 Outcome = Refused | Done
 SUCCESSES: tuple[type, ...] = (Filed, ExtensionFiled, AutoApproved, AutoExtended, Cancelled, Revoking, Denied,
                                Approved, Voted)
+SUCCESSES += (ScheduledFiled, AutoScheduled)  # scheduled start

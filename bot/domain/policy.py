@@ -40,6 +40,7 @@ class Role:
     require_reason: bool = True
     revoke_sessions: bool = False
     list_id: str | None = None
+    max_schedule_ahead: timedelta = timedelta(days=30)  # how far ahead a scheduled start may be
 
     @property
     def target(self) -> str:

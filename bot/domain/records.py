@@ -30,7 +30,7 @@ def request_record(r: AccessRequest) -> dict[str, Any]:
             "duration": format_duration(r.duration), "duration_seconds": int(r.duration.total_seconds()),
             "reason": r.reason, "state": r.state.value, "grant_id": r.grant_id, "created_at": iso(r.created_at),
             "expires_at": iso(r.expires_at), "decided_by": r.decided_by, "decided_at": iso(r.decided_at),
-            "decision_note": r.decision_note,
+            "decision_note": r.decision_note, "starts_at": iso(r.starts_at),
             "votes": [{"voter": v.voter, "choice": v.choice.value, "at": iso(v.at)} for v in r.votes]}
 
 
@@ -41,4 +41,4 @@ def role_record(role: Role) -> dict[str, Any]:
             "max_duration": format_duration(role.max_duration), "approvals_required": role.approvals_required,
             "auto_approve": role.auto_approve, "require_reason": role.require_reason,
             "revoke_sessions": role.revoke_sessions, "approvers": list(role.approvers),
-            "requesters": list(role.requesters)}
+            "requesters": list(role.requesters), "max_schedule_ahead": format_duration(role.max_schedule_ahead)}

@@ -81,6 +81,10 @@ class Requests(Protocol):
         """IDs of pending requests whose timeout has come, soonest first."""
         ...
 
+    async def due_starts(self, now: datetime, limit: int = 100) -> list[str]:
+        """IDs of requests approved ahead (`scheduled`) whose start has come, soonest first."""
+        ...
+
 
 class Grants(Protocol):
     """Grants of a role to a person, with their expiry and warning times."""

@@ -33,6 +33,10 @@ class Style:
         """Words that came from outside (an email, an error): shown as they are."""
         return value
 
+    def when(self, value: datetime) -> str:
+        """A moment, as `2026-12-24 08:00 UTC` (Slack shows each reader their own timezone instead)."""
+        return format_at(value)[:16].replace("T", " ") + " UTC"
+
 
 def _d(value: timedelta) -> str:
     """A duration as people write it (`1h30m`)."""
@@ -50,6 +54,11 @@ def _at(value: datetime) -> str:
 
 
 Wording = Callable[[Any, Style], str]
+
+
+def _zone_note(o: Any) -> str:
+    """Which timezone a scheduled start's words were read in, when Slack gave none."""
+    return "" if o.zone_known else " Your Slack profile has no timezone I could read, so the time was read as UTC."
 
 
 def _request_limits(o: Refused, s: Style, longer: str) -> str:
@@ -174,6 +183,14 @@ WORDING: dict[str, Wording] = {
     "cannot_approve_now": lambda o, s: (
         f"request {s.code(o.facts['request_id'])} cannot be approved now: {say(o.cause, s)}"),
     "not_active": lambda o, s: f"grant {s.code(o.facts['grant_id'])} is already {o.facts['state']}",
+    # scheduled start
+    "start_in_past": lambda o, s: (
+        f"the start {s.when(o.facts['starts_at'])} has already passed (times are read in {o.facts['zone']}); give a "
+        f"later one, e.g. {s.command('at tomorrow 09:00')}"),
+    "start_too_far": lambda o, s: (
+        f"the start {s.when(o.facts['starts_at'])} is more than {_d(o.facts['max'])} ahead, as far as "
+        f"{s.code(o.facts['role'])} allows (max_schedule_ahead)"),
+    "bad_start": lambda o, s: f"{s.text(o.facts['problem'])}",
     "not_admin": lambda o, s: (
         f"only the policy's admins may read the audit log ({s.command('accessbot audit export')} reads it on the "
         "server)"),
@@ -187,11 +204,20 @@ WORDING: dict[str, Wording] = {
     "auto_approved": lambda o, s: (
         f"{s.code(o.role)} for {_d(o.duration)} is approved automatically (grant {s.code(o.grant_id)}); I will "
         "message you once Cloudflare has applied it."),
+    "scheduled_filed": lambda o, s: (
+        f"Request {s.code(o.request_id)} for {s.code(o.role)} ({_d(o.duration)}) starting {s.when(o.starts_at)} is "
+        f"waiting for {o.approvals_required} approval(s); once approved, access is applied at the start. "
+        f"{s.command('/access cancel ' + o.request_id)} withdraws it.{_zone_note(o)}"),
+    "auto_scheduled": lambda o, s: (
+        f"{s.code(o.role)} for {_d(o.duration)} is approved automatically and starts {s.when(o.starts_at)} "
+        f"(request {s.code(o.request_id)}; {s.command('/access cancel ' + o.request_id)} withdraws it before "
+        f"then).{_zone_note(o)}"),
     "auto_extended": lambda o, s: f"Grant {s.code(o.grant_id)} is extended by {_d(o.duration)}.",
     "cancelled": lambda o, s: f"Request {s.code(o.request_id)} is cancelled.",
     "revoking": lambda o, s: f"Grant {s.code(o.grant_id)} ({s.text(o.role)}) is being revoked.",
     "denied": lambda o, s: f"You denied {s.code(o.request_id)}.",
-    "approved": lambda o, s: f"You approved {s.code(o.request_id)}; access is being applied.",
+    "approved": lambda o, s: f"You approved {s.code(o.request_id)}; access is being applied." if o.starts_at is None
+    else f"You approved {s.code(o.request_id)}; access is applied at its start, {s.when(o.starts_at)}.",
     "voted": lambda o, s: f"Your approval of {s.code(o.request_id)} is counted; {o.missing} more needed.",
 }
 

@@ -35,8 +35,10 @@ async def owe_group_sync(tx: UnitOfWork, account_id: str, group_id: str, *, remo
     await tx.outbox.owe(SyncGroup(account_id, group_id, removal=removal))
 
 
-async def approve_in_tx(deps: Deps, tx: UnitOfWork, req: AccessRequest, actor: str, *, auto: bool = False) -> Grant:
-    """Mark a pending request approved and create (or extend) its grant, inside the caller's transaction.
+async def approve_in_tx(deps: Deps, tx: UnitOfWork, req: AccessRequest, actor: str,
+                        *, auto: bool = False) -> Grant | None:
+    """Mark a pending request approved and create (or extend) its grant, inside the caller's transaction;
+    a request whose scheduled start is still ahead is approved ahead (`scheduled`, no grant yet: None).
 
     The database has the last word: a second live grant of the role (a race the checks lost) and an
     extension past `max_duration` (checked again here, under the grant's row lock, against the end it
@@ -44,6 +46,9 @@ async def approve_in_tx(deps: Deps, tx: UnitOfWork, req: AccessRequest, actor: s
     now = deps.clock.now()
     role = deps.policy.role(req.role)
     assert role is not None
+    if req.starts_at is not None and req.starts_at > now and req.kind is RequestKind.NEW:
+        await _schedule(deps, tx, req, actor, auto)
+        return None
     moved = await tx.requests.move(req.id, RequestState.PENDING, RequestState.APPROVED, decided_by=actor,
                                   decided_at=now)
     if not moved:
@@ -54,17 +59,43 @@ async def approve_in_tx(deps: Deps, tx: UnitOfWork, req: AccessRequest, actor: s
     await owe_home_refresh(tx, req.requester, approvers_of=None if auto else req.id)
     if req.kind is RequestKind.EXTEND and req.grant_id:
         return await _extend(deps, tx, req, actor)
-    grant = Grant(
-        id="", request_id=req.id, role=role.name, requester=req.requester, email=req.email,
-        account_id=role.account_id, group_id=role.target, duration=req.duration, created_at=now,
-        revoke_sessions=role.revoke_sessions,
-    )
-    await insert_grant(deps, tx, grant, already_granted(role))
-    await owe_group_sync(tx, grant.account_id, grant.group_id)
+    grant = await make_grant(deps, tx, req, role)
     if not auto:
         await tx.outbox.owe(RefreshApprovalMessage(req.id))
         await tx.outbox.owe(NotifyApprovers(req.id, "approved", except_=actor))
     return grant
+
+
+async def make_grant(deps: Deps, tx: UnitOfWork, req: AccessRequest, role: Role) -> Grant:
+    """Insert the grant of an approved request and owe its group sync (its time runs from the apply);
+    RuleConflict when the person already holds the role."""
+    grant = Grant(
+        id="", request_id=req.id, role=role.name, requester=req.requester, email=req.email,
+        account_id=role.account_id, group_id=role.target, duration=req.duration, created_at=deps.clock.now(),
+        revoke_sessions=role.revoke_sessions,
+    )
+    await insert_grant(deps, tx, grant, already_granted(role))
+    await owe_group_sync(tx, grant.account_id, grant.group_id)
+    return grant
+
+
+async def _schedule(deps: Deps, tx: UnitOfWork, req: AccessRequest, actor: str, auto: bool) -> None:
+    """Approve a request ahead of its start: it waits as `scheduled` and the scheduler makes its grant then."""
+    if not await tx.requests.move(req.id, RequestState.PENDING, RequestState.SCHEDULED, decided_by=actor,
+                                  decided_at=deps.clock.now()):
+        raise RuntimeError(f"request {req.id} was not pending")
+    starts = req.starts_at.isoformat() if req.starts_at else None
+    base = dict(request_id=req.id, role=req.role, subject=req.email)
+    await record(deps, tx, AuditEvent(actor, "request.approved", **base,
+                                      details={"auto": auto, "approvers": sorted(req.approvals()),
+                                               "starts_at": starts}))
+    await record(deps, tx, AuditEvent("system", "grant.scheduled", **base,
+                                      details={"starts_at": starts, "duration": format_duration(req.duration)}))
+    await owe_home_refresh(tx, req.requester, approvers_of=None if auto else req.id)
+    if not auto:
+        await tx.outbox.owe(RefreshApprovalMessage(req.id))
+        await tx.outbox.owe(NotifyApprovers(req.id, "approved", except_=actor))
+        await tx.outbox.owe(NotifyUser(req.requester, "scheduled", request_id=req.id))
 
 
 async def _extend(deps: Deps, tx: UnitOfWork, req: AccessRequest, actor: str) -> Grant:
@@ -221,7 +252,7 @@ async def _count_vote(deps: Deps, tx: UnitOfWork, req: AccessRequest, role: Role
         await owe_home_refresh(tx, req.requester, approvers_of=req.id)
         return Denied(req.id)
     if len(req.approvals()) >= role.approvals_required:
-        await approve_in_tx(deps, tx, req, voter)
-        return Approved(req.id)
+        grant = await approve_in_tx(deps, tx, req, voter)
+        return Approved(req.id, req.starts_at if grant is None else None)
     await tx.outbox.owe(RefreshApprovalMessage(req.id))
     return Voted(req.id, role.approvals_required - len(req.approvals()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.domain.errors import ExternalError
-from bot.domain.model import AccessRequest, RequestKind, extension_total
+from bot.domain.model import AccessRequest, Grant, RequestKind, RequestState, extension_total
 from bot.domain.policy import Decision, Role, evaluate_extension, evaluate_request
 from bot.domain.unit_of_work import UnitOfWork
 from bot.services.context import Deps
@@ -57,14 +57,15 @@ async def check(deps: Deps, tx: UnitOfWork, req: AccessRequest, who: Requester) 
     if ident.email.lower() != req.email.lower():
         return Decision.no("email_changed", email_now=ident.email, email_filed=req.email)
     now = deps.clock.now()
-    if req.expires_at <= now:
+    if req.expires_at <= now and req.state is not RequestState.SCHEDULED:  # approved ahead: no timeout left
         return Decision.no("request_expired", "timed_out", request_id=req.id, expired_at=req.expires_at,
                            role=role.name, timeout=role.request_timeout)
     if req.kind is RequestKind.NEW:
         holds = await tx.grants.live_for(req.requester, role.name)
         pending = await tx.requests.pending_request_for(req.requester, role.name, except_id=req.id or None)
+        pending = pending or await _scheduled_for(tx, req)
         return evaluate_request(role, req.requester, req.duration, req.reason, who.groups,
-                                already_holds=holds is not None, already_pending=pending is not None)
+                                already_holds=_holds_at_start(holds, req), already_pending=pending is not None)
     grant = await tx.grants.get(req.grant_id or "", lock=True)
     if grant is None or grant.requester != req.requester:
         return Decision.no("unknown_grant", "no_grant_to_extend", grant_id=req.grant_id or "")
@@ -73,3 +74,21 @@ async def check(deps: Deps, tx: UnitOfWork, req: AccessRequest, who: Requester) 
     return evaluate_extension(role, req.requester, grant.id, grant.state.value, req.duration,
                               span[0] if span else None, req.reason, who.groups, other.id if other else None)
 
+
+
+async def _scheduled_for(tx: UnitOfWork, req: AccessRequest) -> AccessRequest | None:
+    """Another request of the person for the role approved ahead and waiting for its start: it counts as pending
+    (one not-yet-started request per person and role)."""
+    waiting = await tx.requests.of(req.requester, RequestState.SCHEDULED)
+    return next((r for r in waiting if r.role == req.role and r.id != req.id and r.kind is RequestKind.NEW), None)
+
+
+def _holds_at_start(holds: Grant | None, req: AccessRequest) -> bool:
+    """True when a live grant of the role stands in the way: any, for a request that starts now; for a scheduled
+    start, one still running at the start (a grant ending before it may coexist with the scheduled request; if
+    it is extended past the start, the start is refused then)."""
+    if holds is None:
+        return False
+    if req.starts_at is None or holds.expires_at is None or req.state is RequestState.SCHEDULED:
+        return True
+    return holds.expires_at > req.starts_at

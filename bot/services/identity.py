@@ -24,6 +24,7 @@ class Identity:
     looked_up: str = ""
     error: str = ""
     transient: bool = False
+    tz: str | None = None  # users.info `tz` (IANA name), for reading the times the person types
 
     @property
     def facts(self) -> dict[str, str]:
@@ -52,7 +53,8 @@ async def identify(directory: Directory, user_id: str) -> Identity:
     email = profile_email(user)
     if not email:
         return Identity(None, "no_email")
-    return Identity(email)
+    tz = user.get("tz")
+    return Identity(email, tz=tz if isinstance(tz, str) and tz else None)
 
 
 async def requester_email(directory: Directory, user_id: str) -> tuple[str | None, str | None]:

@@ -78,11 +78,14 @@ async def approval_post_owed(deps: Deps, request_id: str) -> bool:
 
 
 async def my_access(deps: Deps, user: str, *, waiting: bool = False) -> MyAccess:
-    """The user's grants being applied, held or revoked and pending requests; with `waiting` (App Home), also
-    the pending requests they may decide and their last few ended grants (one consistent read)."""
+    """The user's grants being applied, held or revoked, pending requests (and those approved ahead of their
+    scheduled start); with `waiting` (App Home), also the pending requests they may decide and their last few
+    ended grants (one consistent read)."""
     async with deps.store.tx() as tx:
         grants = await tx.grants.find(requester=user, states=HELD)
         reqs = await tx.requests.of(user, RequestState.PENDING)
+        reqs = sorted(reqs + await tx.requests.of(user, RequestState.SCHEDULED),  # approved ahead, not started
+                      key=lambda r: r.created_at)
         decide = await pending_for(deps, tx, user) if waiting else []
         history = await tx.grants.recent(user, ENDED, HISTORY) if waiting else []
     return MyAccess(grants, reqs, decide, history)

@@ -12,18 +12,22 @@ from bot.domain.model import AccessRequest, RequestKind, RequestState
 from bot.domain.outcomes import (
     AutoApproved,
     AutoExtended,
+    AutoScheduled,
     Cancelled,
     ExtensionFiled,
     Filed,
     Outcome,
     Refused,
+    ScheduledFiled,
 )
 from bot.domain.policy import Decision, Role, already_pending_request, extension_pending
+from bot.domain.start_times import zone_of
 from bot.domain.unit_of_work import UnitOfWork
 from bot.domain.wording import explain
 from bot.services.approval import approve_in_tx, close_expired
 from bot.services.checks import Requester, check, look_up
 from bot.services.context import Deps, RuleConflict, insert_request, owe_home_refresh, record
+from bot.services.scheduled import read_start
 
 MAX_REASON = 40_000  # Slack's own limit on message text; longer text cannot come from Slack
 
@@ -86,10 +90,16 @@ async def _file(deps: Deps, role: Role, req: AccessRequest, who: Requester, conf
             details = {"duration": format_duration(req.duration), "reason": req.reason, "source": source}
             if extend:
                 details["kind"] = "extend"
+            if req.starts_at is not None:
+                details["starts_at"] = req.starts_at.isoformat()
             await record(deps, tx, AuditEvent(req.requester, "request.created", request_id=req.id, role=role.name,
                                               grant_id=req.grant_id, subject=req.email, details=details))
             if role.auto_approve:
                 grant = await approve_in_tx(deps, tx, req, "system", auto=True)
+                if grant is None:  # a scheduled start: approved now, made at the start
+                    zone = zone_of(who.identity.tz)
+                    return AutoScheduled(req.id, role.name, req.duration, req.starts_at or req.created_at,
+                                         zone.name, zone.known)
                 if extend:
                     return AutoExtended(req.id, grant.id, req.duration)
                 return AutoApproved(req.id, grant.id, role.name, req.duration)
@@ -102,6 +112,10 @@ async def _file(deps: Deps, role: Role, req: AccessRequest, who: Requester, conf
             return await _refused(deps, tx, req, lost.decision, race=True)
     if extend:
         return ExtensionFiled(req.id, req.grant_id or "", req.duration)
+    if req.starts_at is not None:
+        zone = zone_of(who.identity.tz)
+        return ScheduledFiled(req.id, role.name, req.duration, role.approvals_required, req.starts_at, zone.name,
+                              zone.known)
     return Filed(req.id, role.name, req.duration, role.approvals_required)
 
 
@@ -113,8 +127,9 @@ async def _identity_refusal(deps: Deps, requester: str, who: Requester, role: st
 
 
 async def submit(deps: Deps, requester: str, role_name: str, duration: timedelta | None, reason: str,
-                 *, source: str = "slack") -> Outcome:
-    """File a request for a role (or grant it at once on an auto_approve role)."""
+                 *, source: str = "slack", start: str | None = None) -> Outcome:
+    """File a request for a role (or grant it at once on an auto_approve role); `start` (the words after `at`,
+    or an ISO 8601 time) schedules its start, read in the requester's Slack timezone."""
     reason = reason.strip()
     role = deps.policy.role(role_name)
     if role is None:
@@ -129,8 +144,15 @@ async def submit(deps: Deps, requester: str, role_name: str, duration: timedelta
     if who.identity.email is None:
         return await _identity_refusal(deps, requester, who, role.name)
     now = deps.clock.now()
+    starts_at = None
+    if start is not None:
+        starts_at = await read_start(deps, requester, role, start, zone_of(who.identity.tz))
+        if isinstance(starts_at, Refused):
+            return await refuse(deps, requester, starts_at, role=role.name, details={"start": start[:60]})
+    # a scheduled request still undecided when its whole window has passed times out then
+    timeout_at = min(now + role.request_timeout, starts_at + duration) if starts_at else now + role.request_timeout
     req = AccessRequest(id="", role=role.name, requester=requester, email=who.identity.email, duration=duration,
-                        reason=reason, created_at=now, expires_at=now + role.request_timeout)
+                        reason=reason, created_at=now, expires_at=timeout_at, starts_at=starts_at)
     return await _file(deps, role, req, who, already_pending_request(role), source)
 
 
@@ -161,18 +183,20 @@ async def submit_extend(deps: Deps, requester: str, grant_id: str, duration: tim
 
 
 async def cancel(deps: Deps, user: str, request_id: str) -> Outcome:
-    """Withdraw the caller's own pending request."""
+    """Withdraw the caller's own pending request (or an approved one whose scheduled start has not come)."""
     async with deps.store.tx() as tx:
         req = await tx.requests.get(request_id, lock=True)
         if req is None or req.requester != user:
             await record(deps, tx, AuditEvent(user, "request.refused", request_id=request_id[:16],
                                               details={"code": "unknown_request"}))
             return Refused("unknown_request", {"request_id": request_id})
-        if not await tx.requests.move(req.id, RequestState.PENDING, RequestState.CANCELLED,
+        frm = RequestState.SCHEDULED if req.state is RequestState.SCHEDULED else RequestState.PENDING
+        if not await tx.requests.move(req.id, frm, RequestState.CANCELLED,
                                      decided_by=user, decided_at=deps.clock.now()):
             return Refused("already_decided", {"request_id": req.id, "state": req.state.value}, "nothing_to_cancel")
         await record(deps, tx, AuditEvent(user, "request.cancelled", request_id=req.id, role=req.role,
-                                          subject=req.email))
+                                          subject=req.email,
+                                          details={"scheduled": True} if frm is RequestState.SCHEDULED else {}))
         await tx.outbox.owe(RefreshApprovalMessage(req.id))
         await tx.outbox.owe(NotifyApprovers(req.id, "cancelled", except_=user))
         await owe_home_refresh(tx, user, approvers_of=req.id)

@@ -72,6 +72,16 @@ def _plain_text_input(element: dict[str, Any], path: str, errors: list[str]) -> 
             errors.append(f"{path}.{key} must be an integer of 0..3000")
 
 
+def _datetimepicker(element: dict[str, Any], path: str, errors: list[str]) -> None:
+    """A date-and-time picker: `initial_date_time`, when given, is a Unix time in whole seconds (Slack shows it in
+    the reader's own timezone); it takes no placeholder."""
+    value = element.get("initial_date_time")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        errors.append(f"{path}.initial_date_time must be a Unix time in whole seconds")
+    if "placeholder" in element:
+        errors.append(f"{path}: a datetimepicker takes no placeholder")
+
+
 def _options(element: dict[str, Any], path: str, errors: list[str]) -> None:
     """A select, overflow, checkboxes or radio buttons: its options (or option groups) and its initial option."""
     kind = element["type"]
@@ -151,5 +161,6 @@ ELEMENT_CHECKS: dict[str, Check] = {
     "button": _button,
     "image": _image_element,
     "plain_text_input": _plain_text_input,
+    "datetimepicker": _datetimepicker,
     **{kind: _options for kind in OPTION_ELEMENTS},
 }

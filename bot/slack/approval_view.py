@@ -17,6 +17,7 @@ _OUTCOME = {
     RequestState.DENIED: ":no_entry: Denied",
     RequestState.CANCELLED: ":leftwards_arrow_with_hook: Cancelled by the requester",
     RequestState.EXPIRED: ":hourglass: Expired without a decision",
+    RequestState.SCHEDULED: ":calendar: Approved ahead of its start",
 }
 
 
@@ -25,6 +26,8 @@ def headline(req: AccessRequest, name: str | None) -> str:
     who = (name or "").strip() or req.email or req.requester
     dur = format_duration(req.duration)
     what = f"{dur} more on {req.role}" if req.kind is RequestKind.EXTEND else f"{req.role} for {dur}"
+    if req.starts_at is not None:
+        what += " later"  # the grid says when (a header cannot show a time in the reader's timezone)
     return cut(f"{who} wants {what}", HEADER_LIMIT)
 
 
@@ -32,6 +35,8 @@ def _fields(req: AccessRequest, grant: Grant | None) -> dict[str, Any]:
     """The grid: role, duration, who (mention and email), and until when it may be decided."""
     fields = [f"*Role*\n`{inert(req.role)}`", f"*Duration*\n{format_duration(req.duration)}",
               f"*Requester*\n<@{req.requester}>\n{inert(cut(req.email, 200))}"]
+    if req.starts_at is not None:  # a scheduled start
+        fields.append(f"*Starts*\n{when(req.starts_at)}")
     if req.state is RequestState.PENDING:
         fields.append(f"*Expires if undecided*\n{when(req.expires_at)}")
     if req.kind is RequestKind.EXTEND and req.grant_id:
@@ -49,13 +54,26 @@ def votes_line(req: AccessRequest) -> str:
     return "Votes: " + ", then ".join(parts) if parts else ""
 
 
+def _outcome_label(req: AccessRequest) -> str:
+    """How a decided request is shown; a scheduled one closed by the system at its start says why."""
+    if req.starts_at is not None and req.decided_by == "system" and req.state is RequestState.CANCELLED:
+        return ":no_entry: Not started: checked again at its start"
+    if req.starts_at is not None and req.decided_by == "system" and req.state is RequestState.EXPIRED \
+            and req.decision_note:
+        return ":hourglass: Not applied: its whole window passed while the bot was down"
+    return _OUTCOME[req.state]
+
+
 def decision_line(req: AccessRequest) -> str:
-    """The outcome of a decided request: what, who and when."""
+    """The outcome of a decided request: what, who and when (and, approved ahead, when access starts)."""
     by = f" by <@{req.decided_by}>" if req.decided_by and req.decided_by not in ("system", "cli") else ""
     if req.state is RequestState.APPROVED and req.decided_by == "system":
         by = " automatically"
-    line = f"{_OUTCOME[req.state]}{by} {when(req.decided_at)}"
-    if req.state is RequestState.DENIED and req.decision_note:
+    line = f"{_outcome_label(req)}{by} {when(req.decided_at)}"
+    if req.state is RequestState.SCHEDULED:
+        line += f"; access is applied {when(req.starts_at)}"
+    if req.decision_note and (req.state is RequestState.DENIED or (
+            req.starts_at is not None and req.state in (RequestState.CANCELLED, RequestState.EXPIRED))):
         line += f" — {inert(cut(req.decision_note, 500))}"
     return line
 

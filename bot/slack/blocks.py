@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.domain.durations import format_duration
-from bot.domain.model import AccessRequest, Grant
+from bot.domain.model import AccessRequest, Grant, RequestState
 from bot.domain.policy import Policy, Role
 from bot.slack.text import cut, inert
 
@@ -121,7 +121,9 @@ def grants_and_requests(grants: list[Grant], requests: list[AccessRequest], now:
     if requests:
         blocks.append(mrkdwn("*Your pending requests*"))
     for r in requests[:LIST_SHOWN]:
-        blocks.append({**mrkdwn(f"`{r.id}` *{r.role}* for {format_duration(r.duration)}, "
+        starts = f", starts {when(r.starts_at)}" if r.starts_at else ""
+        status = " (approved, scheduled)" if r.state is RequestState.SCHEDULED else ""
+        blocks.append({**mrkdwn(f"`{r.id}` *{r.role}* for {format_duration(r.duration)}{starts}{status}, "
                                 f"asked {when(r.created_at)}"),
                        "accessory": cancel_button(r)})
     if len(requests) > LIST_SHOWN:
@@ -156,11 +158,14 @@ def roles_text(policy: Policy, roles: list[Role], page: int = 1) -> str:
 
 HELP = """*accessbot* — just-in-time access to apps behind Cloudflare Access
 • `/access request ROLE [DURATION] [REASON…]` — ask for a role, e.g. `/access request prod-db 2h incident 4211`
+• `/access request ROLE DURATION at TIME [REASON…]` — ask for access that starts later: approved ahead, applied \
+at TIME (`14:00` today, `tomorrow 09:00`, `2026-12-24 08:00`, or ISO 8601 with `Z` or an offset; in your Slack \
+timezone); `at` followed by anything else is part of the reason
 • `/access list` — your grants (time left) and pending requests
 • `/access roles [PAGE]` — the roles you may request, with limits and approvers
 • `/access extend GRANT_ID DURATION [REASON…]` — ask for more time on a grant
 • `/access revoke GRANT_ID [REASON…]` — end your grant now (admins: anyone's)
-• `/access cancel REQUEST_ID` — withdraw a pending request
+• `/access cancel REQUEST_ID` — withdraw a pending request (or a scheduled one before it starts)
 • `/access pending` — requests waiting for your approval
 • `/access approve REQUEST_ID` / `/access deny REQUEST_ID [REASON…]` — decide without the buttons
 • `/access audit [ROLE|@user] [N]` — admins: the last N (default 20) audit events

@@ -12,6 +12,7 @@ from bot.domain.ids import ID_PATTERN, normalise_id
 from bot.domain.model import VoteChoice
 from bot.domain.outcomes import Outcome, Refused
 from bot.domain.policy import Role, is_member
+from bot.domain.start_times import meant_as_start, start_length
 from bot.services import approval as approval_cases
 from bot.services import audit_view, queries
 from bot.services import grants as grant_cases
@@ -25,7 +26,8 @@ from bot.slack.text import cut, inert
 ROLE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 USAGE = {
-    "request": "`/access request ROLE [DURATION] [REASON…]`, e.g. `/access request prod-db 2h incident 4211`",
+    "request": "`/access request ROLE [DURATION] [at TIME] [REASON…]`, e.g. `/access request prod-db 2h incident 4211` "
+               "or `/access request prod-db 2h at tomorrow 09:00 release`",
     "extend": "`/access extend GRANT_ID DURATION [REASON…]`, e.g. `/access extend g-7K3FMA9Q 1h still debugging`",
     "revoke": "`/access revoke GRANT_ID [REASON…]`",
     "cancel": "`/access cancel REQUEST_ID`",
@@ -131,8 +133,13 @@ async def _request(deps: Deps, user: str, words: list[str], text: str) -> Reply:
         except DurationError as exc:
             return await _refused(deps, user, "bad_duration", f"{inert(str(exc))}. {USAGE['request']}", role=role)
         skip = 3
+    start = None
+    if meant_as_start(words[skip:]):  # `at TIME`: a scheduled start
+        taken = start_length(words[skip + 1:])
+        start = " ".join(words[skip + 1:skip + 1 + taken])
+        skip += 1 + taken
     reason = rest_after(text, skip)
-    return _reply(await request_cases.submit(deps, user, role, duration, reason))
+    return _reply(await request_cases.submit(deps, user, role, duration, reason, start=start))
 
 
 async def _extend(deps: Deps, user: str, words: list[str], text: str) -> Reply:
@@ -182,7 +189,8 @@ async def _pending(deps: Deps, user: str) -> Reply:
     if not waiting:
         return Reply("No requests are waiting for you.")
     lines = ["*Waiting for your decision*"] + [
-        f"• `{r.id}` <@{r.requester}> — *{r.role}* for {format_duration(r.duration)}: "
+        f"• `{r.id}` <@{r.requester}> — *{r.role}* for {format_duration(r.duration)}"
+        f"{', starting ' + bk.when(r.starts_at) if r.starts_at else ''}: "
         f"{inert(cut(r.reason, 200))}" for r in waiting[:PENDING_SHOWN]]
     if len(waiting) > PENDING_SHOWN:
         lines.append(f"…and {len(waiting) - PENDING_SHOWN} more (oldest first above); App Home lists them too.")

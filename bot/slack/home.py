@@ -42,8 +42,9 @@ def waiting_blocks(waiting: list[AccessRequest]) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = [{"type": "divider"},
                                     bk.mrkdwn(f"*{len(waiting)} request(s) wait for your decision*")]
     for r in waiting[:WAITING_SHOWN]:
-        blocks.append(bk.mrkdwn(f"`{r.id}` <@{r.requester}> — *{r.role}* for {format_duration(r.duration)}, "
-                                f"asked {bk.when(r.created_at)}: {inert(cut(r.reason, 300))}"))
+        starts = f", starting {bk.when(r.starts_at)}" if r.starts_at else ""
+        blocks.append(bk.mrkdwn(f"`{r.id}` <@{r.requester}> — *{r.role}* for {format_duration(r.duration)}"
+                                f"{starts}, asked {bk.when(r.created_at)}: {inert(cut(r.reason, 300))}"))
         blocks.append({"type": "actions", "block_id": f"decide:{r.id}", "elements": [
             bk.button("Approve", bk.APPROVE, r.id, "primary"), bk.deny_button(r)]})
     if len(waiting) > WAITING_SHOWN:

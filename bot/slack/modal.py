@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.domain.durations import DurationError, format_duration, parse_duration
@@ -62,12 +62,34 @@ def request_modal(roles: list[Role]) -> dict[str, Any]:
              "label": {"type": "plain_text", "text": "Reason"},
              "element": {"type": "plain_text_input", "action_id": "value", "multiline": True,
                          "max_length": 3000}},
+            # scheduled start: approved ahead, applied at this time (Slack shows it in the person's timezone)
+            {"type": "input", "block_id": "starts", "optional": True,
+             "label": {"type": "plain_text", "text": "Start later (optional)"},
+             "hint": {"type": "plain_text", "text": "empty: as soon as it is approved; else approved ahead and "
+                                                    "applied at this time"},
+             "element": {"type": "datetimepicker", "action_id": "value"}},
         ],
     }
 
 
-def read_submission(values: dict[str, Any], roles: dict[str, Role]) -> tuple[dict[str, Any], dict[str, str]]:
-    """(role, duration, reason) from the modal's state, and errors by block_id for Slack to show."""
+def _start(values: dict[str, Any], now: datetime | None) -> tuple[str | None, str]:
+    """The datetimepicker's time as ISO 8601 UTC (None when empty), and what is wrong with it (or "")."""
+    block = values.get("starts") if isinstance(values, dict) else None
+    element = block.get("value") if isinstance(block, dict) else None
+    picked = element.get("selected_date_time") if isinstance(element, dict) else None
+    if picked is None:
+        return None, ""
+    if isinstance(picked, bool) or not isinstance(picked, int) or not 0 < picked < 4102444800:  # before 2100
+        return None, "Pick a date and a time"
+    at = datetime.fromtimestamp(picked, UTC)
+    if now is not None and at <= now:
+        return None, "Pick a time in the future, or leave it empty to start when approved"
+    return at.isoformat().replace("+00:00", "Z"), ""
+
+
+def read_submission(values: dict[str, Any], roles: dict[str, Role],
+                    now: datetime | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """(role, duration, reason, start) from the modal's state, and errors by block_id for Slack to show."""
     def value(block: str) -> str:
         """The text of one input as Slack sent it back; anything not shaped as Slack shapes it reads as ""."""
         block_values = values.get(block) if isinstance(values, dict) else None
@@ -99,7 +121,10 @@ def read_submission(values: dict[str, Any], roles: dict[str, Role]) -> tuple[dic
     reason = (value("reason") or "").strip()
     if role is not None and role.require_reason and not reason:
         errors["reason"] = f"{role.name} needs a reason"
-    return {"role": role_name, "duration": duration, "reason": reason}, errors
+    start, problem = _start(values, now)
+    if problem:
+        errors["starts"] = problem
+    return {"role": role_name, "duration": duration, "reason": reason, "start": start}, errors
 
 
 EXTEND_CALLBACK = "access_extend_modal"

@@ -214,6 +214,8 @@ def user_message(p: NotifyUser, grant: Grant | None,
                  req: AccessRequest | None) -> tuple[str, list[dict[str, Any]] | None]:
     """The DM to the requester for an event."""
     event = p.event
+    if event in SCHEDULED_EVENTS and req:
+        return scheduled_message(event, req), None
     if event == "approved" and grant:
         return (f":unlock: Your access to *{grant.role}* is active (grant `{grant.id}`) until "
                 f"{bk.when(grant.expires_at)} ({format_duration(grant.duration)}).", None)
@@ -251,6 +253,22 @@ def user_message(p: NotifyUser, grant: Grant | None,
         return (f":hourglass: Your request `{req.id}` for *{req.role}* expired without a decision. "
                 "You can ask again.", None)
     return f"accessbot: {event}", None
+
+
+SCHEDULED_EVENTS = ("scheduled", "start_refused", "start_missed")
+
+
+def scheduled_message(event: str, req: AccessRequest) -> str:
+    """The DM about a request with a scheduled start: approved ahead, refused at its start, or missed."""
+    what = f"`{req.id}` for *{req.role}* ({format_duration(req.duration)})"
+    if event == "scheduled":
+        return (f":calendar: Your request {what} is approved; access starts {bk.when(req.starts_at)}. "
+                f"`/access cancel {req.id}` withdraws it before then.")
+    if event == "start_refused":
+        return (f":no_entry: Your scheduled request {what} was checked again at its start and not applied: "
+                f"{inert(cut(req.decision_note, 500))}")
+    return (f":hourglass: Your scheduled request {what} was not applied: its whole window (from "
+            f"{bk.when(req.starts_at)}) passed while accessbot was not running. You can ask again.")
 
 
 def _target(target: str | None) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from bot.domain.outcomes import Outcome
 from bot.domain.wording import Style, say
 from bot.slack.text import escape, inert
@@ -30,6 +32,10 @@ class SlackStyle(Style):
     def text(self, value: str) -> str:
         """Outside words, escaped so they cannot ping, link or format."""
         return inert(value)
+
+    def when(self, value: datetime) -> str:
+        """A moment each reader sees in their own timezone (`<!date^…>`, with a UTC fallback)."""
+        return f"<!date^{int(value.timestamp())}^{{date_short_pretty}} {{time}}|{Style.when(self, value)}>"
 
 
 SLACK = SlackStyle()

@@ -80,6 +80,9 @@ requests = Table(
     Index("ix_requests_requester", "requester"),
     Index("uq_requests_one_pending", "requester", "role", unique=True, **_where(PENDING_NEW)),
     Index("uq_requests_one_pending_extension", "grant_id", unique=True, **_where(PENDING_EXTEND)),
+    # scheduled start (migration 0007): when an approved-ahead request's grant is made
+    Column("starts_at", UTCDateTime),
+    Index("ix_requests_state_starts", "state", "starts_at"),
 )
 
 votes = Table(

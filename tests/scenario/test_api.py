@@ -281,3 +281,23 @@ async def test_only_admins_read_the_audit_log(api: Api) -> None:
     assert (await api.call("GET", "/api/audit?limit=0", api.as_(DANA_EMAIL)))[0] == 400
     assert (await api.call("GET", "/api/audit?limit=5000", api.as_(DANA_EMAIL)))[0] == 400
     assert (await api.call("GET", "/api/audit?since_seq=-1", api.as_(DANA_EMAIL)))[0] == 400
+
+
+# ---- scheduled start ------------------------------------------------------------------------------------------
+
+
+async def test_a_request_with_starts_at_is_scheduled_and_shows_its_start(api: Api) -> None:
+    status, body = await api.call("POST", "/api/requests", api.as_(),
+                                  body={"role": "staging", "duration": "1h", "starts_at": "2026-01-01T12:00:00Z"})
+    assert status == 201 and body["state"] == "scheduled" and body["starts_at"] == "2026-01-01T12:00:00Z"
+    assert body["grant_id"] is None
+    [created] = await audit(api.stack, "request.created")
+    assert created["details"]["starts_at"] == "2026-01-01T12:00:00+00:00"
+    status, body = await api.call("POST", "/api/requests", api.as_(),
+                                  body={"role": "prod-db", "reason": "x", "starts_at": "2025-12-31T12:00:00Z"})
+    assert status == 422 and body["error"] == "start_in_past"
+    status, body = await api.call("POST", "/api/requests", api.as_(),
+                                  body={"role": "prod-db", "reason": "x", "starts_at": "noon"})
+    assert status == 422 and body["error"] == "bad_start" and "2026-12-24T08:00Z" in body["message"]
+    status, body = await api.call("POST", "/api/requests", api.as_(), body={"role": "prod-db", "starts_at": 5})
+    assert status == 400 and "starts_at" in body["message"]

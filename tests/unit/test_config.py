@@ -143,7 +143,7 @@ def test_policy_example_yml_loads_and_uses_every_key():
         "min_duration", "default_duration", "max_duration", "approvals_required", "allow_self_approval",
         "warn_before", "request_timeout", "require_reason", "revoke_sessions", "admins", "audit_channel",
         "description", "group_id", "account_id", "approvers", "approval_channel", "requesters",
-        "auto_approve",
+        "auto_approve", "max_schedule_ahead",
     ):  # fmt: skip
         assert f"{key}:" in text, key
 

@@ -18,6 +18,7 @@ from bot.domain.outcomes import (
     Approved,
     AutoApproved,
     AutoExtended,
+    AutoScheduled,
     Cancelled,
     Denied,
     ExtensionFiled,
@@ -25,6 +26,7 @@ from bot.domain.outcomes import (
     Outcome,
     Refused,
     Revoking,
+    ScheduledFiled,
     Voted,
 )
 from bot.domain.wording import FOR_APPROVER, WORDING, explain
@@ -94,6 +96,14 @@ SAMPLES: dict[str, Outcome] = {
     "denied": Denied("r-AAAA2222"),
     "approved": Approved("r-AAAA2222"),
     "voted": Voted("r-AAAA2222", 1),
+    # scheduled start
+    "start_in_past": Refused("start_in_past", {"starts_at": AT, "zone": "Europe/Berlin", "max": 30 * 24 * H,
+                                               "role": "prod-db"}),
+    "start_too_far": Refused("start_too_far", {"starts_at": AT, "zone": "UTC", "max": 30 * 24 * H,
+                                               "role": "prod-db"}),
+    "bad_start": Refused("bad_start", {"problem": "'25:00' is not a time of day", "zone": "UTC"}),
+    "scheduled_filed": ScheduledFiled("r-AAAA2222", "prod-db", 2 * H, 1, AT, "Europe/Berlin", True),
+    "auto_scheduled": AutoScheduled("r-AAAA2222", "staging", H, AT, "UTC", False),
 }
 
 

@@ -64,4 +64,4 @@ def test_a_modal_state_not_shaped_as_slack_shapes_it_reads_as_empty_fields() -> 
     for values in ({"role": "x", "duration": {"value": 5}, "reason": {"value": {"value": ["a"]}}},
                    {"role": {"value": {"type": "static_select", "selected_option": "staging"}}}, [], None):
         fields, errors = read_submission(values, {})  # type: ignore[arg-type]
-        assert fields == {"role": "", "duration": None, "reason": ""} and set(errors) == {"role"}
+        assert fields == {"role": "", "duration": None, "reason": "", "start": None} and set(errors) == {"role"}

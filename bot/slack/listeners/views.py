@@ -48,7 +48,7 @@ def submitted_state(body: dict[str, Any]) -> dict[str, Any]:
 async def file_submission(kit: Kit, user: str, fields: dict[str, Any]) -> None:
     """File the request a good submission asked for and tell its sender by DM how it went."""
     out = await request_cases.submit(kit.deps, user, fields["role"], fields["duration"], fields["reason"],
-                                     source="modal")
+                                     source="modal", start=fields.get("start"))
     await answer_by_dm(kit, user, out)
 
 
@@ -83,7 +83,7 @@ def register(app: AsyncApp, kit: Kit) -> None:
     async def submit_modal(ack, body: dict[str, Any]) -> None:  # noqa: ANN001
         """Errors go back on the modal's fields; a good submission closes it and is filed after the ack, in
         tracked work (shutdown and the tests wait for it; bolt's lazy listeners are untracked)."""
-        fields, errors = read_submission(submitted_state(body), kit.deps.policy.roles)
+        fields, errors = read_submission(submitted_state(body), kit.deps.policy.roles, kit.deps.clock.now())
         if errors:
             set_outcome("invalid")
             await ack(response_action="errors", errors=errors)

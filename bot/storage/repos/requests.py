@@ -21,7 +21,7 @@ def request_of(row: Any, votes: list[Vote] | None = None) -> AccessRequest:
         duration=timedelta(seconds=row.duration_s), reason=row.reason, created_at=row.created_at,
         expires_at=row.expires_at, state=RequestState(row.state), kind=RequestKind(row.kind),
         grant_id=row.grant_id, decided_by=row.decided_by, decided_at=row.decided_at,
-        decision_note=row.decision_note or "", votes=votes or [],
+        decision_note=row.decision_note or "", votes=votes or [], starts_at=row.starts_at,
     )
 
 
@@ -35,6 +35,9 @@ class SqlRequests(SqlRepo):
             duration_s=int(r.duration.total_seconds()), reason=r.reason, created_at=r.created_at,
             expires_at=r.expires_at, state=r.state.value, kind=r.kind.value, grant_id=r.grant_id,
             decision_note="",
+            # a scheduled start (migration 0007); left out when there is none, so rows without one are written
+            # the same on every schema since 0001
+            **({"starts_at": r.starts_at} if r.starts_at is not None else {}),
         ))
 
     async def filed_since(self, requester: str, since: datetime) -> list[datetime]:
@@ -114,4 +117,11 @@ class SqlRequests(SqlRepo):
         rows = await self.conn.execute(select(t.requests.c.id).where(
             t.requests.c.state == RequestState.PENDING.value, t.requests.c.expires_at <= now,
         ).order_by(t.requests.c.expires_at).limit(limit))
+        return [r.id for r in rows]
+
+    async def due_starts(self, now: datetime, limit: int = 100) -> list[str]:
+        """IDs of requests approved ahead whose scheduled start has come, soonest first."""
+        rows = await self.conn.execute(select(t.requests.c.id).where(
+            t.requests.c.state == RequestState.SCHEDULED.value, t.requests.c.starts_at <= now,
+        ).order_by(t.requests.c.starts_at).limit(limit))
         return [r.id for r in rows]
