@@ -142,14 +142,17 @@ class Scheduler:
         """Do whatever is due now: timers inline, effects in background tasks per key; returns how many."""
         now = self.deps.clock.now()
         self.last_tick = now
-        # Every due expiry lands in revoking (in bulk batches) before any group worker starts, so a sweep
-        # is read by each group's worker at once and written in one GET + PUT per group.
-        with scope(timer="grant.expiry"):  # each unit of work in its own log scope
-            started = await grant_cases.expire_due(self.deps)
         async with self.deps.store.tx() as tx:
             expiries = await tx.requests.due_expiries(now)
             warnings = await tx.grants.due_warnings(now)
-        started += len(warnings) + len(expiries)
+            expiring = await tx.grants.due_expiries(now, limit=1)
+        started = len(warnings) + len(expiries)
+        # each unit of work in its own log scope: the ids it binds do not stick to the loop's later lines
+        if expiring:
+            # Every due expiry lands in revoking (in bulk batches) before any group worker starts, so each
+            # group's worker reads a whole sweep at once and writes it with one GET + PUT.
+            with scope(timer="grant.expiry"):
+                started += await grant_cases.expire_due(self.deps)
         # Revocations (and every other due effect) start before warnings and request timeouts are sent.
         started += await self._start_due_keys(self.deps.clock.now())
         started += self._start_due_jobs(self.deps.clock.now())
