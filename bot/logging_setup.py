@@ -181,9 +181,24 @@ _audit_log = get_logger("bot.audit")
 trace.set_binder(bind)  # the use cases bind log fields through bot.domain.trace
 
 
+# Fields `bind_grants` sets for a write that settles many grants: left off the audit lines, which name their own.
+_BULK_FIELDS = ("request_ids", "grant_ids")
+
+
 def log_audited(rows: Iterable[dict[str, Any]]) -> None:
-    """One line per committed audit event (every state change is audited); its ids are bound for what follows."""
-    for row in rows:
-        bind(request_id=row.get("request_id"), grant_id=row.get("grant_id"))
-        _audit_log.info("audit", action=row["action"], request_id=row.get("request_id"),
-                        grant_id=row.get("grant_id"), actor=row.get("actor"), role=row.get("role"), seq=row.get("seq"))
+    """One line per committed audit event (every state change is audited); its ids are bound for what follows.
+
+    The lists of IDs a bulk write bound are left off these lines (each names its own grant) and bound again
+    after them: a write settling n grants logs n short lines, not n lines of n IDs each."""
+    bulk = {k: v for k, v in context().items() if k in _BULK_FIELDS}
+    if bulk:
+        structlog.contextvars.unbind_contextvars(*bulk)
+    try:
+        for row in rows:
+            bind(request_id=row.get("request_id"), grant_id=row.get("grant_id"))
+            _audit_log.info("audit", action=row["action"], request_id=row.get("request_id"),
+                            grant_id=row.get("grant_id"), actor=row.get("actor"), role=row.get("role"),
+                            seq=row.get("seq"))
+    finally:
+        if bulk:
+            structlog.contextvars.bind_contextvars(**bulk)

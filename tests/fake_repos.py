@@ -188,6 +188,29 @@ class FakeGrants(FakeRepo):
         self.db.grants[grant_id] = replace(g, **fields)
         return True
 
+    async def move_many(self, grant_ids: list[str], frm: tuple[GrantState, ...], to: GrantState, *,
+                        due_by: datetime | None = None, **fields: Any) -> list[Grant]:
+        """Compare-and-set each listed grant (in `frm`, and ended by `due_by` when given); the moved ones."""
+        moved = []
+        for gid in dict.fromkeys(grant_ids):
+            g = self.db.grants.get(gid)
+            if g is None or g.state not in frm or (due_by is not None and (g.expires_at is None
+                                                                         or g.expires_at > due_by)):
+                continue
+            self.db.grants[gid] = replace(g, state=to, **fields)
+            moved.append(replace(self.db.grants[gid]))
+        return moved
+
+    async def activate_many(self, starts: list[tuple[str, datetime, datetime | None]],
+                            granted_at: datetime) -> list[str]:
+        """Move the pending ones to active, each with its own end and warning time; the IDs that moved."""
+        moved = []
+        for gid, end, warn in starts:
+            if await self.move(gid, (GrantState.PENDING,), GrantState.ACTIVE, granted_at=granted_at, expires_at=end,
+                               warn_at=warn):
+                moved.append(gid)
+        return moved
+
     async def live_for(self, requester: str, role: str) -> Grant | None:
         """The pending or active grant of the role."""
         return next((replace(g) for g in self.db.grants.values()
@@ -277,6 +300,11 @@ class FakeOutbox(FakeRepo):
         """Owe a typed effect, encoded as the SQL outbox encodes it."""
         kind, payload, key, lane = encode(effect)
         await self.enqueue(kind, payload, key=key, at=at, lane=lane)
+
+    async def owe_many(self, effects: list[Effect], *, at: datetime | None = None) -> None:
+        """Owe typed effects in the order given."""
+        for effect in effects:
+            await self.owe(effect, at=at)
 
     def _pending(self) -> list[dict[str, Any]]:
         """The stored pending effects themselves (changed in place by postpone, finish and retry)."""

@@ -41,6 +41,10 @@ class FakeAuditLog(FakeRepo):
         self.audited.append(record)
         return record
 
+    async def append_many(self, events: list[AuditEvent]) -> list[dict[str, Any]]:
+        """Seal the events onto the chain in order."""
+        return [await self.append(e) for e in events]
+
     async def rows(self, *, since_seq: int = 0, since_at: str | None = None, limit: int | None = None,
                    action: str | None = None, role: str | None = None, actor: str | None = None,
                    subject: str | None = None, newest: bool = False) -> list[dict[str, Any]]:

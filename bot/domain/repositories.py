@@ -118,6 +118,18 @@ class Grants(Protocol):
         """Change fields of a grant that is still in `state`; False when it is not."""
         ...
 
+    async def move_many(self, grant_ids: list[str], frm: tuple[GrantState, ...], to: GrantState, *,
+                        due_by: datetime | None = None, **fields: Any) -> list[Grant]:
+        """Compare-and-set many grants' state at once (and set `fields`), only those in one of `frm` (and, given
+        `due_by`, whose end is at or before it); the grants that moved, as they are now, in no set order."""
+        ...
+
+    async def activate_many(self, starts: list[tuple[str, datetime, datetime | None]],
+                            granted_at: datetime) -> list[str]:
+        """Move pending grants to active, each `(id, expires_at, warn_at)` with its own end and warning time,
+        all granted at `granted_at` (compare-and-set on pending); the IDs that moved."""
+        ...
+
     async def live_for(self, requester: str, role: str) -> Grant | None:
         """The requester's pending or active grant of the role, if any."""
         ...
@@ -175,6 +187,10 @@ class Outbox(Protocol):
         """Owe a typed effect (bot.domain.effects encodes its kind, payload, key and lane), due at `at` or now."""
         ...
 
+    async def owe_many(self, effects: list[Effect], *, at: datetime | None = None) -> None:
+        """Owe many typed effects at once (one multi-row insert), in the order given, due at `at` or now."""
+        ...
+
     async def due_keys(self, now: datetime, *, per_lane: int = ...) -> list[tuple[str, int]]:
         """Keys with effects due now, lane by lane (most urgent first), each with its most urgent lane."""
         ...
@@ -222,6 +238,11 @@ class AuditLog(Protocol):
 
     async def append(self, event: AuditEvent) -> dict[str, Any]:
         """Append an event to the chain (serialised across processes) and return its sealed row."""
+        ...
+
+    async def append_many(self, events: list[AuditEvent]) -> list[dict[str, Any]]:
+        """Append events to the chain in the order given, as one extension of it (one lock, one read of the
+        head, one multi-row insert), and return their sealed rows."""
         ...
 
     async def rows(self, *, since_seq: int = 0, since_at: str | None = None, limit: int | None = None,

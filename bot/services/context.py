@@ -76,6 +76,14 @@ async def record(deps: Deps, tx: UnitOfWork, event: AuditEvent) -> dict[str, Any
     return row
 
 
+async def record_many(deps: Deps, tx: UnitOfWork, events: list[AuditEvent]) -> list[dict[str, Any]]:
+    """Append audit events as one extension of the chain and owe their summaries to the audit channel in bulk."""
+    rows = await tx.audit.append_many(events)
+    if deps.policy.audit_channel and rows:
+        await tx.outbox.owe_many([PostAuditSummary(row["seq"]) for row in rows])
+    return rows
+
+
 async def owe_home_refresh(tx: UnitOfWork, *users: str, approvers_of: str | None = None) -> None:
     """Owe a refresh of these users' App Home (and, given a request ID, its approvers')."""
     await tx.outbox.owe(RefreshHome(tuple(sorted(set(users))), approvers_of))

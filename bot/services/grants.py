@@ -7,6 +7,7 @@ from bot.domain.effects import NotifyThread, NotifyUser
 from bot.domain.model import GrantState
 from bot.domain.outcomes import Outcome, Refused, Revoking
 from bot.domain.trace import bind
+from bot.domain.unit_of_work import UnitOfWork
 from bot.services.approval import owe_group_sync
 from bot.services.context import Deps, record
 
@@ -35,29 +36,49 @@ async def revoke(deps: Deps, actor: str, grant_id: str, *, reason_text: str = ""
     return Revoking(grant.id, grant.role)
 
 
+# Expiries moved to revoking per transaction, and at most this many transactions a tick: a sweep of 10,000
+# lands in revoking (with one group sync owed per group) before the group workers read, so each group is
+# written about once; a still bigger backlog lets the workers start after EXPIRE_BATCHES batches.
+EXPIRE_BATCH = 1000
+EXPIRE_BATCHES = 20
+
+
 async def expire_grant(deps: Deps, grant_id: str) -> bool:
     """Start revoking an active grant whose time is up; re-reads state so an extended grant is left alone."""
     return await expire_grants(deps, [grant_id]) == 1
 
 
 async def expire_grants(deps: Deps, grant_ids: list[str]) -> int:
-    """Start revoking every listed grant whose time is up, in one transaction; returns how many."""
-    now = deps.clock.now()
-    groups: set[tuple[str, str]] = set()
-    moved = 0
+    """Start revoking every listed grant whose time is up, in one transaction; returns how many.
+
+    One UPDATE moves them all, compare-and-set on `active` and on the end being past (a grant extended or
+    revoked meanwhile is left alone), then one group sync is owed per group touched."""
     async with deps.store.tx() as tx:
-        for grant_id in grant_ids:
-            grant = await tx.grants.get(grant_id, lock=True)
-            if grant is None or grant.state is not GrantState.ACTIVE or grant.expires_at is None \
-                    or grant.expires_at > now:
-                continue
-            if await tx.grants.move(grant.id, (GrantState.ACTIVE,), GrantState.REVOKING,
-                                   revoke_reason="expired", revoke_actor="system"):
-                moved += 1
-                groups.add((grant.account_id, grant.group_id))
-        for account_id, group_id in sorted(groups):
-            await owe_group_sync(tx, account_id, group_id, removal=True)
+        return await _expire_in(deps, tx, grant_ids)
+
+
+async def expire_due(deps: Deps, *, batch: int = EXPIRE_BATCH, batches: int = EXPIRE_BATCHES) -> int:
+    """Start revoking every active grant whose time is up, `batch` a transaction, at most `batches`
+    transactions; returns how many moved."""
+    moved = 0
+    for _ in range(batches):
+        async with deps.store.tx() as tx:
+            due = await tx.grants.due_expiries(deps.clock.now(), limit=batch)
+            moved += await _expire_in(deps, tx, due)
+        if len(due) < batch:
+            break
     return moved
+
+
+async def _expire_in(deps: Deps, tx: UnitOfWork, grant_ids: list[str]) -> int:
+    """The bulk move to revoking and the group syncs it owes, inside the caller's transaction."""
+    if not grant_ids:
+        return 0
+    moved = await tx.grants.move_many(grant_ids, (GrantState.ACTIVE,), GrantState.REVOKING,
+                                      due_by=deps.clock.now(), revoke_reason="expired", revoke_actor="system")
+    for account_id, group_id in sorted({(g.account_id, g.group_id) for g in moved}):
+        await owe_group_sync(tx, account_id, group_id, removal=True)
+    return len(moved)
 
 
 async def warn_grant(deps: Deps, grant_id: str) -> bool:

@@ -13,13 +13,21 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain.audit import AuditEvent
-from bot.domain.effects import NotifyAdmins, NotifyThread, NotifyUser, RefreshApprovalMessage, RevokeSessions
+from bot.domain.effects import (
+    Effect,
+    NotifyAdmins,
+    NotifyThread,
+    NotifyUser,
+    RefreshApprovalMessage,
+    RefreshHome,
+    RevokeSessions,
+)
 from bot.domain.errors import ExternalError, PermanentError
 from bot.domain.membership import GroupChange, emails_in, needed_emails, needs_membership, plan_group_change
 from bot.domain.model import Grant, GrantState, warn_time
 from bot.domain.trace import bind_grants
 from bot.domain.unit_of_work import UnitOfWork
-from bot.services.context import Deps, owe_home_refresh, record
+from bot.services.context import Deps, owe_home_refresh, record, record_many
 
 LIVE = (GrantState.PENDING, GrantState.ACTIVE, GrantState.REVOKING)
 
@@ -48,13 +56,12 @@ async def sync_group(deps: Deps, account_id: str, group_id: str, effect_ids: lis
     async with deps.store.tx() as tx:
         await tx.outbox.finish_effects(effect_ids)
         await forget_removed(tx, account_id, group_id, change)
-        applied = revoked = 0
-        for g in grants:
-            if g.state is GrantState.PENDING:
-                applied += await mark_applied(deps, tx, g, standing=g.email.lower() in standing)
-            elif g.state is GrantState.REVOKING:
-                left = g.email.lower() in change.removed or g.email.lower() not in emails_in(change.body)
-                revoked += await mark_revoked(deps, tx, g, left_group=left)
+        applied = await mark_applied_many(deps, tx, [(g, g.email.lower() in standing) for g in grants
+                                                     if g.state is GrantState.PENDING])
+        after = emails_in(change.body)
+        revoked = await mark_revoked_many(deps, tx, [
+            (g, g.email.lower() in change.removed or g.email.lower() not in after)
+            for g in grants if g.state is GrantState.REVOKING])
         if had_alerts and revoked:
             await tx.outbox.owe(NotifyAdmins("revoke_recovered", account_id=account_id, group_id=group_id))
     return {"applied": applied, "revoked": revoked, "added": len(change.added), "removed": len(change.removed),
@@ -83,45 +90,63 @@ async def forget_removed(tx: UnitOfWork, account_id: str, group_id: str, change:
 
 async def mark_applied(deps: Deps, tx: UnitOfWork, g: Grant, *, standing: bool) -> int:
     """Cloudflare confirmed the add: the grant is active and its clock starts now."""
-    now = deps.clock.now()
-    role = deps.policy.role(g.role)
-    expires = now + g.duration
-    warn_at = warn_time(expires, role.warn_before, now) if role else None
-    if not await tx.grants.move(g.id, (GrantState.PENDING,), GrantState.ACTIVE, granted_at=now,
-                               expires_at=expires, warn_at=warn_at):
+    return await mark_applied_many(deps, tx, [(g, standing)])
+
+
+async def mark_applied_many(deps: Deps, tx: UnitOfWork, settled: list[tuple[Grant, bool]]) -> int:
+    """Cloudflare confirmed the adds: each `(grant, already_member)` still pending is active and its clock starts
+    now. One bulk move, one extension of the audit chain, the notices owed in one insert; returns how many."""
+    if not settled:
         return 0
-    await record(deps, tx, AuditEvent("system", "grant.applied", request_id=g.request_id, grant_id=g.id,
-                                      role=g.role, subject=g.email,
-                                      details={"account_id": g.account_id, "group_id": g.group_id,
-                                               "expires_at": expires.isoformat(),
-                                               "already_member": standing}))
-    await tx.outbox.owe(NotifyUser(g.requester, "approved", grant_id=g.id))
-    await tx.outbox.owe(NotifyThread(g.request_id, "granted", grant_id=g.id))
-    await tx.outbox.owe(RefreshApprovalMessage(g.request_id))
-    await owe_home_refresh(tx, g.requester)
-    return 1
+    now = deps.clock.now()
+    ends: dict[str, tuple[datetime, datetime | None]] = {}
+    for g, _ in settled:
+        role = deps.policy.role(g.role)
+        expires = now + g.duration
+        ends[g.id] = (expires, warn_time(expires, role.warn_before, now) if role else None)
+    moved = set(await tx.grants.activate_many([(gid, *times) for gid, times in ends.items()], now))
+    done = [(g, standing) for g, standing in settled if g.id in moved]
+    await record_many(deps, tx, [AuditEvent(
+        "system", "grant.applied", request_id=g.request_id, grant_id=g.id, role=g.role, subject=g.email,
+        details={"account_id": g.account_id, "group_id": g.group_id, "expires_at": ends[g.id][0].isoformat(),
+                 "already_member": standing}) for g, standing in done])
+    effects: list[Effect] = []
+    for g, _ in done:
+        effects += [NotifyUser(g.requester, "approved", grant_id=g.id), NotifyThread(g.request_id, "granted",
+                    grant_id=g.id), RefreshApprovalMessage(g.request_id), RefreshHome((g.requester,), None)]
+    await tx.outbox.owe_many(effects)
+    return len(done)
 
 
 async def mark_revoked(deps: Deps, tx: UnitOfWork, g: Grant, *, left_group: bool) -> int:
     """Cloudflare confirmed the removal (or another grant still needs the email): the grant is over."""
-    now = deps.clock.now()
-    if not await tx.grants.move(g.id, (GrantState.REVOKING,), GrantState.REVOKED, revoked_at=now):
+    return await mark_revoked_many(deps, tx, [(g, left_group)])
+
+
+async def mark_revoked_many(deps: Deps, tx: UnitOfWork, settled: list[tuple[Grant, bool]]) -> int:
+    """Cloudflare confirmed the removals: each `(grant, email_left_group)` still revoking is over. One bulk move
+    (its RETURNING gives each grant's reason and actor), one extension of the audit chain, the notices owed in
+    one insert; returns how many."""
+    if not settled:
         return 0
-    current = await tx.grants.get(g.id)
-    reason = (current.revoke_reason if current else None) or "expired"
-    actor = (current.revoke_actor if current else None) or "system"
-    await record(deps, tx, AuditEvent(actor, "grant.revoked", request_id=g.request_id, grant_id=g.id,
-                                      role=g.role, subject=g.email,
-                                      details={"reason": reason, "email_left_group": left_group,
-                                               "overshoot_s": _overshoot(g, now)}))
-    if g.revoke_sessions and left_group:
-        await tx.outbox.owe(RevokeSessions(g.account_id, g.email, g.id))
-    event = "expired" if reason == "expired" else "revoked"
-    await owe_home_refresh(tx, g.requester)
-    await tx.outbox.owe(NotifyUser(g.requester, event, grant_id=g.id))
-    await tx.outbox.owe(NotifyThread(g.request_id, event, grant_id=g.id))
-    await tx.outbox.owe(RefreshApprovalMessage(g.request_id))  # the approval message shows how it ended
-    return 1
+    now = deps.clock.now()
+    moved = {g.id: g for g in await tx.grants.move_many([g.id for g, _ in settled], (GrantState.REVOKING,),
+                                                        GrantState.REVOKED, revoked_at=now)}
+    done = [(moved[g.id], left) for g, left in settled if g.id in moved]
+    await record_many(deps, tx, [AuditEvent(
+        g.revoke_actor or "system", "grant.revoked", request_id=g.request_id, grant_id=g.id, role=g.role,
+        subject=g.email, details={"reason": g.revoke_reason or "expired", "email_left_group": left,
+                                  "overshoot_s": _overshoot(g, now)}) for g, left in done])
+    effects: list[Effect] = []
+    for g, left in done:
+        if g.revoke_sessions and left:
+            effects.append(RevokeSessions(g.account_id, g.email, g.id))
+        event = "expired" if (g.revoke_reason or "expired") == "expired" else "revoked"
+        effects += [RefreshHome((g.requester,), None), NotifyUser(g.requester, event, grant_id=g.id),
+                    NotifyThread(g.request_id, event, grant_id=g.id),
+                    RefreshApprovalMessage(g.request_id)]  # the approval message shows how it ended
+    await tx.outbox.owe_many(effects)
+    return len(done)
 
 
 def _overshoot(g: Grant, now: datetime) -> float | None:

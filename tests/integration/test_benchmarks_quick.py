@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import benchmarks.__main__ as bench_main
 from benchmarks.config import Config
+from benchmarks.expiry_run import run_expiries
 from benchmarks.table import Row, p99, render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,3 +41,12 @@ def test_the_table_shows_median_p99_and_count_beside_target_and_naive() -> None:
     header, rule, line = render([row]).splitlines()
     assert line.split() == ["2", "sweep", "Cloudflare", "calls", "sqlite", "50.50", "99", "100", "<=", "40", "20000"]
     assert p99([5.0]) == 5.0 and p99([float(v) for v in range(1000)]) == 989.0
+
+
+async def test_a_sweep_of_1000_grants_writes_each_group_about_once_and_removes_every_email() -> None:
+    groups = 10
+    at = datetime.now(UTC) + timedelta(seconds=5)
+    result = await run_expiries("sqlite", [at] * 1000, groups, latency=0.01, timeout=120)
+    assert len(result.lags_ms) == 1000 and result.all_gone_s >= 0
+    # one GET + one PUT per group when every expiry lands before the group workers read (not 2 per grant)
+    assert result.calls <= 2 * groups and result.refused_429 == 0, result

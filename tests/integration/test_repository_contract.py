@@ -10,6 +10,13 @@ from bot.domain.clock import ManualClock
 from bot.storage.engine import make_engine
 from bot.storage.migrate import upgrade
 from bot.storage.store import Store
+from tests.unit.services.test_bulk_store import (  # noqa: F401 - collected here against the SQL store
+    test_a_bulk_activation_gives_each_pending_grant_its_own_end_and_skips_the_others,
+    test_a_bulk_audit_append_extends_the_chain_once_and_the_chain_still_verifies,
+    test_a_bulk_move_changes_only_the_grants_still_in_the_expected_state_and_due,
+    test_a_bulk_move_of_more_grants_than_one_statement_takes_moves_them_all,
+    test_effects_owed_in_bulk_come_back_in_order_in_their_lanes,
+)
 from tests.unit.services.test_fake_store import (  # noqa: F401 - collected here against the SQL store
     test_a_voter_votes_once_and_votes_come_back_with_the_request,
     test_an_exception_rolls_back_everything_the_unit_of_work_wrote,

@@ -17,6 +17,7 @@ from bot.logging_setup import (
     bind_grants,
     context,
     get_logger,
+    log_audited,
     rebind,
     scope,
     setup_logging,
@@ -131,3 +132,16 @@ def test_several_grants_are_bound_as_lists_one_as_ids() -> None:
     with scope():
         bind_grants([("r-2", "g-2"), ("r-1", "g-1")])
         assert context() == {"request_ids": ["r-1", "r-2"], "grant_ids": ["g-1", "g-2"]}
+
+
+def test_audit_lines_of_a_bulk_write_name_their_own_grant_without_the_bulk_lists() -> None:
+    buffer = io.StringIO()
+    setup_logging("INFO", "json", stream=buffer)
+    with scope():
+        bind_grants([("r-1", "g-1"), ("r-2", "g-2")])
+        log_audited([{"action": "grant.revoked", "request_id": f"r-{i}", "grant_id": f"g-{i}", "actor": "system",
+                      "role": "db", "seq": i} for i in (1, 2)])
+        assert context()["grant_ids"] == ["g-1", "g-2"]  # bound again for the lines that follow
+    lines = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    assert [(line["grant_id"], line["seq"]) for line in lines] == [("g-1", 1), ("g-2", 2)]
+    assert not any("grant_ids" in line or "request_ids" in line for line in lines)

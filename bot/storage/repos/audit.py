@@ -56,6 +56,25 @@ class SqlAuditLog(SqlRepo):
         self.audited.append(record)
         return record
 
+    async def append_many(self, events: list[AuditEvent]) -> list[dict[str, Any]]:
+        """Extend the chain by every event at once: one lock, one read of the head, the hashes chained in Python,
+        one multi-row insert."""
+        if not events:
+            return []
+        await self.lock()
+        seq, prev = await self.head()
+        at = self.clock.now()
+        records = []
+        for event in events:
+            seq += 1
+            record = seal(event, seq, at, prev)
+            prev = record["hash"]
+            records.append(record)
+        await self.conn.execute(insert(t.audit_log),
+                                [{**r, "details": canonical_json(r["details"])} for r in records])
+        self.audited += records
+        return records
+
     async def rows(self, *, since_seq: int = 0, since_at: str | None = None, limit: int | None = None,
                    action: str | None = None, role: str | None = None, actor: str | None = None,
                    subject: str | None = None, newest: bool = False) -> list[dict[str, Any]]:

@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 
 from bot.domain.model import Grant, GrantState
 from bot.domain.repositories import Inserted
 from bot.storage import tables as t
 from bot.storage.repos.base import SqlRepo
+
+# IDs per statement in the bulk moves (well inside both databases' limits on bound parameters).
+ID_CHUNK = 1000
 
 
 def grant_of(row: Any) -> Grant:
@@ -66,6 +69,33 @@ class SqlGrants(SqlRepo):
         res = await self.conn.execute(
             update(t.grants).where(t.grants.c.id == grant_id, t.grants.c.state == state.value).values(**fields))
         return res.rowcount == 1
+
+    async def move_many(self, grant_ids: list[str], frm: tuple[GrantState, ...], to: GrantState, *,
+                        due_by: datetime | None = None, **fields: Any) -> list[Grant]:
+        """Compare-and-set many grants' state with one UPDATE ... RETURNING per ID_CHUNK IDs (the state, and the
+        end when `due_by` is given, are checked in the statement); the grants that moved, as they are now."""
+        moved: list[Grant] = []
+        for start in range(0, len(grant_ids), ID_CHUNK):
+            conds = [t.grants.c.id.in_(grant_ids[start:start + ID_CHUNK]),
+                     t.grants.c.state.in_([s.value for s in frm])]
+            if due_by is not None:
+                conds.append(t.grants.c.expires_at <= due_by)
+            res = await self.conn.execute(update(t.grants).where(*conds).values(state=to.value, **fields)
+                                          .returning(*t.grants.c))
+            moved += [grant_of(r) for r in res.all()]
+        return moved
+
+    async def activate_many(self, starts: list[tuple[str, datetime, datetime | None]],
+                            granted_at: datetime) -> list[str]:
+        """Move pending grants to active in bulk (compare-and-set on pending), then give each moved one its own end
+        and warning time in one executemany UPDATE; the IDs that moved."""
+        moved = {g.id for g in await self.move_many([s[0] for s in starts], (GrantState.PENDING,),
+                                                    GrantState.ACTIVE, granted_at=granted_at)}
+        times = [{"b_id": gid, "b_end": end, "b_warn": warn} for gid, end, warn in starts if gid in moved]
+        if times:
+            await self.conn.execute(update(t.grants).where(t.grants.c.id == bindparam("b_id"))
+                                    .values(expires_at=bindparam("b_end"), warn_at=bindparam("b_warn")), times)
+        return [s[0] for s in starts if s[0] in moved]
 
     async def live_for(self, requester: str, role: str) -> Grant | None:
         """The requester's pending or active grant of the role, if any."""

@@ -26,9 +26,11 @@ class SqlMembers(SqlRepo):
     async def add(self, account_id: str, group_id: str, emails: set[str]) -> None:
         """Record that the bot owns these emails' rules in the group (before it PUTs them)."""
         have = await self.emails(account_id, group_id)
-        for email in sorted({e.lower() for e in emails} - have):
-            await self.conn.execute(insert(t.managed_members).values(
-                account_id=account_id, group_id=group_id, email=email, added_at=self.clock.now()))
+        now = self.clock.now()
+        new = [dict(account_id=account_id, group_id=group_id, email=email, added_at=now)
+               for email in sorted({e.lower() for e in emails} - have)]
+        if new:
+            await self.conn.execute(insert(t.managed_members), new)  # one multi-row insert
 
     async def remove(self, account_id: str, group_id: str, emails: set[str]) -> None:
         """Forget the bot's ownership of these emails' rules in the group."""

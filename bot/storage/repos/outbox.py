@@ -54,6 +54,21 @@ class SqlOutbox(SqlRepo):
         kind, payload, key, lane = encode(effect)
         await self.enqueue(kind, payload, key=key, at=at, lane=lane)
 
+    async def owe_many(self, effects: list[Effect], *, at: datetime | None = None) -> None:
+        """Owe many typed effects with one multi-row insert, in the order given."""
+        if not effects:
+            return
+        now = self.clock.now()
+        rows = []
+        for effect in effects:
+            kind, payload, key, lane = encode(effect)
+            rows.append(dict(kind=kind, key=key or kind, payload=payload, state="pending", attempts=0,
+                             next_at=at or now, created_at=now, alerts=0, lane=lane_of(kind) if lane is None else lane))
+        await self.conn.execute(insert(t.effects), rows)
+        if self.pg and not self.enqueued:
+            await self.conn.execute(text("SELECT pg_notify('accessbot_work', '')"))
+        self.enqueued = True
+
     async def due_keys(self, now: datetime, *, per_lane: int = KEYS_PER_LANE) -> list[tuple[str, int]]:
         """Keys with effects due now: Cloudflare removals first, then adds, other Cloudflare work, the rest.
 
