@@ -12,6 +12,7 @@ from bot.domain.lanes import KEYS_PER_LANE, LANES, lane_of
 from bot.domain.repositories import PRUNE_BATCH
 from bot.storage import tables as t
 from bot.storage.repos.base import SqlRepo
+from bot.storage.repos.counts import counts_of
 
 # A lane's distinct pending keys (one index seek each), with when each key's first effect falls due.
 _DUE_KEYS = text("""
@@ -119,9 +120,8 @@ class SqlOutbox(SqlRepo):
         return {r[0]: r[1] for r in rows}
 
     async def effect_counts(self) -> dict[str, int]:
-        """How many effects are in each state."""
-        rows = await self.conn.execute(select(t.effects.c.state, func.count()).group_by(t.effects.c.state))
-        return {r[0]: r[1] for r in rows}
+        """How many effects are in each state (kept by triggers in state_counts: no scan of the effects)."""
+        return await counts_of(self.conn, "effects", pg=self.pg)
 
     async def prune_done(self, before: datetime, limit: int = PRUNE_BATCH) -> int:
         """Delete up to `limit` effects done before `before` (pending and dead ones are kept). No ORDER BY: no index
