@@ -201,3 +201,18 @@ async def test_the_read_indexes_exist_after_the_migrations(sqlite_url: str) -> N
     assert {"ix_grants_requester_state", "ix_grants_created", "ix_grants_state_created", "ix_grants_email_created",
             "ix_requests_requester_state"} <= names
     assert triggers == {f"count_{tbl}_{op}" for tbl in ("grants", "effects") for op in ("insert", "delete", "update")}
+
+
+async def test_the_hourly_prune_folds_the_count_rows_even_when_nobody_reads_the_counts(database_url: str) -> None:
+    store = await open_store(database_url, ManualClock(T0))
+    try:
+        for i in range(FOLD_AT + 10):
+            async with store.tx() as tx:
+                await tx.grants.add(_grant(i))
+        async with store.tx() as tx:
+            assert await tx.outbox.prune_done(T0, limit=100) == 0
+        async with store.read() as tx:
+            rows = (await tx.conn.execute(select(func.count()).select_from(t.state_counts))).scalar()
+        assert rows == 1 and await _counted(store) == ({"pending": FOLD_AT + 10}, {})
+    finally:
+        await store.engine.dispose()

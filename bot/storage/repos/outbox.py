@@ -12,7 +12,7 @@ from bot.domain.lanes import KEYS_PER_LANE, LANES, lane_of
 from bot.domain.repositories import PRUNE_BATCH
 from bot.storage import tables as t
 from bot.storage.repos.base import SqlRepo
-from bot.storage.repos.counts import counts_of
+from bot.storage.repos.counts import counts_of, fold
 
 # A lane's distinct pending keys (one index seek each), with when each key's first effect falls due.
 _DUE_KEYS = text("""
@@ -125,9 +125,13 @@ class SqlOutbox(SqlRepo):
 
     async def prune_done(self, before: datetime, limit: int = PRUNE_BATCH) -> int:
         """Delete up to `limit` effects done before `before` (pending and dead ones are kept). No ORDER BY: no index
-        orders by done_at, and the first rows found are as good as any (each batch stops at `limit` matches)."""
+        orders by done_at, and the first rows found are as good as any (each batch stops at `limit` matches).
+        A batch short of `limit` (the prune's last) folds PostgreSQL's count rows, so they stay few even when
+        nobody reads /metrics."""
         old = select(t.effects.c.id).where(t.effects.c.state == "done", t.effects.c.done_at < before).limit(limit)
         ids = [r.id for r in await self.conn.execute(old)]
         if ids:
             await self.conn.execute(delete(t.effects).where(t.effects.c.id.in_(ids)))
+        if self.pg and len(ids) < limit:  # the prune's last batch also folds the per-state counts (repos.counts)
+            await fold(self.conn)
         return len(ids)
