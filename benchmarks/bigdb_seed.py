@@ -74,7 +74,8 @@ def _grant(i: int, size: Size, now: datetime) -> dict[str, Any]:
 
 
 def _request(i: int, size: Size, now: datetime, grant: dict[str, Any] | None) -> dict[str, Any]:
-    """The request behind grant i, or (no grant) the i-th pending request, on a role nobody holds."""
+    """The request behind grant i, or (no grant) the i-th pending request, on one of the first roles (which the
+    live grants, the last ones made, never have)."""
     if grant is not None:
         return {"id": grant["request_id"], "role": grant["role"], "requester": grant["requester"],
                 "email": grant["email"], "duration_s": 14400, "reason": f"ticket OPS-{i}",
@@ -82,7 +83,7 @@ def _request(i: int, size: Size, now: datetime, grant: dict[str, Any] | None) ->
                 "state": "approved", "kind": "new", "grant_id": None, "decided_by": "U0APPROVER",
                 "decided_at": grant["created_at"], "decision_note": ""}
     user = i % size.users
-    return {"id": f"r-P{i:07d}", "role": f"bench-{size.roles - 1 - i // size.users}", "requester": user_of(user),
+    return {"id": f"r-P{i:07d}", "role": f"bench-{(i // size.users) % size.roles}", "requester": user_of(user),
             "email": email_of(user), "duration_s": 3600, "reason": "please", "created_at": now - timedelta(minutes=i),
             "expires_at": now + timedelta(days=2), "state": "pending", "kind": "new", "grant_id": None,
             "decided_by": None, "decided_at": None, "decision_note": ""}
