@@ -220,4 +220,5 @@ state_counts = Table(
     Column("tbl", String(16), nullable=False),
     Column("state", String(16), nullable=False),
     Column("n", BigInteger, nullable=False),
+    Index("ix_state_counts_tbl", "tbl", "state"),
 )
