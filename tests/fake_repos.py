@@ -217,10 +217,12 @@ class FakeGrants(FakeRepo):
                      if g.requester == requester and g.role == role and g.state in LIVE), None)
 
     async def find(self, *, states: tuple[GrantState, ...] | None = None, limit: int | None = None,
-                   email: str | None = None, **equal: str | None) -> list[Grant]:
-        """Grants matching every filter (email case-insensitively), by creation time and ID."""
+                   email: str | None = None, after: tuple[datetime, str] | None = None,
+                   **equal: str | None) -> list[Grant]:
+        """Grants matching every filter (email case-insensitively), by creation time and ID, after `after`."""
         out = [g for g in sorted(self.db.grants.values(), key=lambda g: (g.created_at, g.id))
                if (not states or g.state in states) and (email is None or g.email.lower() == email.lower())
+               and (after is None or (g.created_at, g.id) > after)
                and all(v is None or getattr(g, k) == v for k, v in equal.items())]
         return [replace(g) for g in out[:limit or None]]
 

@@ -19,6 +19,8 @@ from bot.services import requests as request_cases
 from bot.services.context import Deps
 
 AUDIT_PAGE, AUDIT_PAGE_MAX = 100, 1000
+GRANTS_PAGE, GRANTS_PAGE_MAX = 100, 1000
+NOT_ACTIVE = tuple(s for s in GrantState if s is not GrantState.ACTIVE)
 
 
 class Handlers:
@@ -39,21 +41,27 @@ class Handlers:
         return web.json_response({"roles": [role_record(r) for r in self.deps.policy.roles.values()]})
 
     async def grants(self, request: web.Request, caller: Caller) -> web.Response:
-        """GET /api/grants: grants by email, role and whether active; a person sees only their own."""
+        """GET /api/grants: a page of grants by email, role and whether active, oldest first; a person sees only
+        their own. `limit` (default 100, at most 1,000) per page; `next_cursor`, passed back as `cursor`, gives
+        the next page (null after the last), stable while grants are added."""
         q = {k: clean(v, multiline=False) for k, v in request.query.items()}
         email = q.get("email", "").strip().lower() or None
         active = q.get("active", "").lower()
         if active not in ("", "true", "false"):
             raise ApiFailure(400, "bad_request", "active is true or false")
+        limit = parsing.whole_number(request, "limit", GRANTS_PAGE, 1, GRANTS_PAGE_MAX)
+        after = parsing.after_cursor(request)
         if caller.identity.email and not caller.admin:
             if email and email != caller.identity.email:
                 raise await self.refuse(caller, request, "forbidden", "you may see only your own grants")
             email = caller.identity.email
-        found = await queries.grants_of(self.deps, email=email, role=q.get("role") or None,
-                                        states=(GrantState.ACTIVE,) if active == "true" else None)
-        if active == "false":
-            found = [g for g in found if g.state is not GrantState.ACTIVE]
-        return web.json_response({"grants": [grant_record(g) for g in found]})
+        states = {"true": (GrantState.ACTIVE,), "false": NOT_ACTIVE}.get(active)
+        found = await queries.grants_page(self.deps, email=email, role=q.get("role") or None, states=states,
+                                          after=after, limit=limit)
+        more = len(found) > limit
+        found = found[:limit]
+        cursor = parsing.grants_cursor((found[-1].created_at, found[-1].id)) if more else None
+        return web.json_response({"grants": [grant_record(g) for g in found], "next_cursor": cursor})
 
     async def one_request(self, request: web.Request, caller: Caller) -> web.Response:
         """GET /api/requests/{id}: one request, for its requester, its approvers, admins and service tokens."""

@@ -1,8 +1,10 @@
-"""Reading /api input: the body of a new request, durations and whole-number query parameters."""
+"""Reading /api input: the body of a new request, durations, whole-number query parameters and page cursors."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import base64
+import binascii
+from datetime import datetime, timedelta
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
@@ -54,3 +56,27 @@ def whole_number(request: web.Request, name: str, default: int, low: int, high: 
         top = f" to {high}" if high else " or more"
         raise ApiFailure(400, "bad_request", f"{name} is a whole number, {low}{top}")
     return int(raw)
+
+
+def grants_cursor(after: tuple[datetime, str]) -> str:
+    """The opaque `next_cursor` of /api/grants: the last grant's creation time and ID, base64url-encoded."""
+    return base64.urlsafe_b64encode(f"{after[0].isoformat()}|{after[1]}".encode()).decode().rstrip("=")
+
+
+def after_cursor(request: web.Request) -> tuple[datetime, str] | None:
+    """The `cursor` query parameter (a `next_cursor` given earlier) as (creation time, ID); None when absent;
+    a 400 when it is not a cursor this API gave out."""
+    raw = request.query.get("cursor", "")
+    if not raw:
+        return None
+    try:
+        if len(raw) > 200:
+            raise ValueError("too long")
+        at_text, _, grant_id = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode().partition("|")
+        at = datetime.fromisoformat(at_text)
+        if at.tzinfo is None or not 0 < len(grant_id) <= 16 or not grant_id.isascii() or not grant_id.isprintable():
+            raise ValueError("not a grant cursor")
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise ApiFailure(400, "bad_request", "cursor is not one this API gave out: pass the next_cursor of the "
+                         "previous page unchanged, or leave cursor out for the first page") from None
+    return at, grant_id

@@ -138,8 +138,10 @@ class Grants(Protocol):
         self, *, states: tuple[GrantState, ...] | None = None, requester: str | None = None,
         email: str | None = None, role: str | None = None, account_id: str | None = None,
         group_id: str | None = None, request_id: str | None = None, limit: int | None = None,
+        after: tuple[datetime, str] | None = None,
     ) -> list[Grant]:
-        """Grants matching every filter given (email case-insensitively), oldest first."""
+        """Grants matching every filter given (email case-insensitively), oldest first (by creation time, then
+        ID); with `after` (a grant's creation time and ID), only those that come after it in that order."""
         ...
 
     async def recent(self, requester: str, states: tuple[GrantState, ...], limit: int) -> list[Grant]:

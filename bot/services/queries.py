@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from bot.domain.effects import PostApproval, request_key
@@ -43,8 +44,16 @@ async def grant(deps: Deps, grant_id: str) -> Grant | None:
 async def grants_of(deps: Deps, *, email: str | None = None, role: str | None = None,
                     requester: str | None = None, states: tuple[GrantState, ...] | None = None) -> list[Grant]:
     """Grants matching every filter given (email case-insensitively), oldest first."""
-    async with deps.store.tx() as tx:
+    async with deps.store.read() as tx:
         return await tx.grants.find(email=email, role=role, requester=requester, states=states)
+
+
+async def grants_page(deps: Deps, *, email: str | None, role: str | None, states: tuple[GrantState, ...] | None,
+                      after: tuple[datetime, str] | None, limit: int) -> list[Grant]:
+    """Up to `limit` + 1 grants matching the filters that come after `after` (creation time, ID), oldest first:
+    the one past `limit` tells the caller there is a next page."""
+    async with deps.store.read() as tx:
+        return await tx.grants.find(email=email, role=role, states=states, after=after, limit=limit + 1)
 
 
 async def request_and_grants(deps: Deps, request_id: str) -> tuple[AccessRequest | None, list[Grant]]:
@@ -80,8 +89,9 @@ async def approval_post_owed(deps: Deps, request_id: str) -> bool:
 async def my_access(deps: Deps, user: str, *, waiting: bool = False) -> MyAccess:
     """The user's grants being applied, held or revoked, pending requests (and those approved ahead of their
     scheduled start); with `waiting` (App Home), also the pending requests they may decide and their last few
-    ended grants (one consistent read)."""
-    async with deps.store.tx() as tx:
+    ended grants. Only live rows and a few of history, each through an index, read without waiting for the
+    writers (on SQLite a write transaction would queue behind every writer)."""
+    async with deps.store.read() as tx:
         grants = await tx.grants.find(requester=user, states=HELD)
         reqs = await tx.requests.of(user, RequestState.PENDING)
         reqs = sorted(reqs + await tx.requests.of(user, RequestState.SCHEDULED),  # approved ahead, not started
@@ -93,7 +103,7 @@ async def my_access(deps: Deps, user: str, *, waiting: bool = False) -> MyAccess
 
 async def waiting_for(deps: Deps, user: str) -> list[AccessRequest]:
     """Pending requests this user could decide, oldest first."""
-    async with deps.store.tx() as tx:
+    async with deps.store.read() as tx:
         return await pending_for(deps, tx, user)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    func,
     text,
 )
 
@@ -77,7 +78,7 @@ requests = Table(
     Column("decided_at", UTCDateTime),
     Column("decision_note", Text, nullable=False, default=""),
     Index("ix_requests_state_expires", "state", "expires_at"),
-    Index("ix_requests_requester", "requester"),
+    Index("ix_requests_requester_state", "requester", "state", "created_at"),
     Index("uq_requests_one_pending", "requester", "role", unique=True, **_where(PENDING_NEW)),
     Index("uq_requests_one_pending_extension", "grant_id", unique=True, **_where(PENDING_EXTEND)),
     # scheduled start (migration 0007): when an approved-ahead request's grant is made
@@ -118,9 +119,14 @@ grants = Table(
     Column("failure", Text),
     Index("ix_grants_state_expires", "state", "expires_at"),
     Index("ix_grants_group", "account_id", "group_id", "state"),
-    Index("ix_grants_requester", "requester"),
+    Index("ix_grants_requester_state", "requester", "state"),
+    Index("ix_grants_created", "created_at", "id"),
+    Index("ix_grants_state_created", "state", "created_at", "id"),
     Index("uq_grants_one_live", "requester", "role", unique=True, **_where(LIVE_GRANT)),
 )
+
+# /api/grants?email= pages through one person's grants (emails compare case-insensitively).
+Index("ix_grants_email_created", func.lower(grants.c.email), grants.c.created_at, grants.c.id)
 
 approval_messages = Table(
     "approval_messages",
@@ -214,4 +220,17 @@ deliveries = Table(
     metadata,
     Column("key", String(200), primary_key=True),
     Column("at", UTCDateTime, nullable=False),
+)
+
+
+# Grants and effects per state, kept by triggers (migration 0006): on SQLite one row per table and state, on
+# PostgreSQL delta rows that readers sum and bot.storage.repos.counts folds. /metrics reads these, not the tables.
+state_counts = Table(
+    "state_counts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("tbl", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("n", BigInteger, nullable=False),
+    Index("ix_state_counts_tbl", "tbl", "state"),
 )

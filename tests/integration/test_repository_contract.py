@@ -21,6 +21,7 @@ from tests.unit.services.test_fake_store import (  # noqa: F401 - collected here
     test_a_voter_votes_once_and_votes_come_back_with_the_request,
     test_an_exception_rolls_back_everything_the_unit_of_work_wrote,
     test_due_keys_come_lane_by_lane_each_key_once_in_its_most_urgent_lane,
+    test_grants_page_by_creation_time_then_id_after_a_keyset_cursor,
     test_moves_and_extensions_are_compare_and_set,
     test_the_audit_log_is_a_hash_chain_and_filters_by_person,
     test_the_unique_rules_refuse_second_pending_requests_extensions_and_live_grants,

@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.domain.audit import FIELDS
-from bot.domain.model import GrantState, RequestState
+from bot.domain.model import Grant, GrantState, RequestState
 from bot.simulators.access_sim import AccessSimulator
 from bot.simulators.stack import STAGING_GROUP, Stack
 from tests.scenario.conftest import StackFactory
@@ -301,3 +301,72 @@ async def test_a_request_with_starts_at_is_scheduled_and_shows_its_start(api: Ap
     assert status == 422 and body["error"] == "bad_start" and "2026-12-24T08:00Z" in body["message"]
     status, body = await api.call("POST", "/api/requests", api.as_(), body={"role": "prod-db", "starts_at": 5})
     assert status == 400 and "starts_at" in body["message"]
+
+
+# ---- pages of grants ------------------------------------------------------------------------------------------
+
+
+async def _add_grants(api: Api, ids: range, *, email: str = "page@example.com", active: bool = False) -> None:
+    """Grants written straight into the store, two to a creation instant (the ID breaks the tie)."""
+    now = api.stack.bot.deps.clock.now()
+    async with api.stack.bot.deps.store.tx() as tx:
+        for i in ids:
+            await tx.grants.add(Grant(f"g-P{i:06d}", f"r-P{i:06d}", "staging", f"U0P{i:06d}" if active else "U0PAGE",
+                                      email, "acc", STAGING_GROUP, timedelta(hours=1), now + timedelta(seconds=i // 2),
+                                      state=GrantState.ACTIVE if active else GrantState.REVOKED))
+
+
+async def _all_pages(api: Api, query: str, token: str, between=None) -> list[str]:  # noqa: ANN001
+    """The grant IDs of every page, following next_cursor; `between(n)` runs after page n."""
+    ids, cursor, n = [], None, 0
+    while True:
+        status, body = await api.call("GET", f"/api/grants?{query}" + (f"&cursor={cursor}" if cursor else ""), token)
+        assert status == 200, body
+        ids += [g["id"] for g in body["grants"]]
+        cursor, n = body["next_cursor"], n + 1
+        if cursor is None:
+            return ids
+        if between:
+            await between(n)
+
+
+async def test_grants_come_in_pages_that_neither_repeat_nor_skip_while_grants_are_added(api: Api) -> None:
+    await _add_grants(api, range(0, 25))
+
+    async def more(n: int) -> None:
+        if n == 1:
+            await _add_grants(api, range(100, 106))
+
+    ids = await _all_pages(api, "limit=10", api.as_(DANA_EMAIL), more)
+    assert ids == [f"g-P{i:06d}" for i in [*range(25), *range(100, 106)]], "every grant once, oldest first"
+    status, body = await api.call("GET", "/api/grants?limit=31", api.as_(DANA_EMAIL))
+    assert len(body["grants"]) == 31 and body["next_cursor"] is None
+
+
+async def test_a_page_is_100_grants_unless_asked_and_at_most_1000(api: Api) -> None:
+    await _add_grants(api, range(150))
+    status, body = await api.call("GET", "/api/grants", api.as_(DANA_EMAIL))
+    assert status == 200 and len(body["grants"]) == 100 and body["next_cursor"]
+    status, body = await api.call("GET", "/api/grants?limit=1000", api.as_(DANA_EMAIL))
+    assert len(body["grants"]) == 150 and body["next_cursor"] is None
+    for bad in ("0", "1001", "ten", "-5"):
+        status, body = await api.call("GET", f"/api/grants?limit={bad}", api.as_(DANA_EMAIL))
+        assert status == 400 and body["message"] == "limit is a whole number, 1 to 1000", bad
+
+
+async def test_a_cursor_the_api_did_not_give_is_a_400_that_says_what_to_pass(api: Api) -> None:
+    for bad in ("garbage!", "bm90IGEgY3Vyc29y", "MjAyNi0xMi0wMVQwOTowMDowMHxn", "%00", "A" * 300):
+        status, body = await api.call("GET", f"/api/grants?cursor={bad}", api.as_(DANA_EMAIL))
+        assert status == 400 and body["error"] == "bad_request", (bad, body)
+        assert "next_cursor of the previous page unchanged" in body["message"]
+
+
+async def test_filters_hold_across_pages_and_a_person_pages_through_only_their_own(api: Api) -> None:
+    await _add_grants(api, range(0, 12), email=ALICE_EMAIL.upper())
+    await _add_grants(api, range(20, 27), active=True)
+    await _add_grants(api, range(40, 45))
+    assert await _all_pages(api, "limit=5", api.as_()) == [f"g-P{i:06d}" for i in range(12)]
+    active = await _all_pages(api, "limit=3&active=true", api.as_(DANA_EMAIL))
+    assert active == [f"g-P{i:06d}" for i in range(20, 27)]
+    ended = await _all_pages(api, "limit=4&active=false", api.as_(DANA_EMAIL))
+    assert ended == [f"g-P{i:06d}" for i in [*range(12), *range(40, 45)]]

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, select, true, tuple_, update
 
 from bot.domain.model import Grant, GrantState
 from bot.domain.repositories import Inserted
 from bot.storage import tables as t
 from bot.storage.repos.base import SqlRepo
+from bot.storage.repos.counts import counts_of
 
 # IDs per statement in the bulk moves (well inside both databases' limits on bound parameters).
 ID_CHUNK = 1000
@@ -26,6 +27,15 @@ def grant_of(row: Any) -> Grant:
         revoke_reason=row.revoke_reason, revoke_actor=row.revoke_actor,
         revoke_sessions=bool(row.revoke_sessions), failure=row.failure,
     )
+
+
+def _state_filter(states: tuple[GrantState, ...], *, paged: bool) -> Any:
+    """`state IN (...)`; for a page of most states, `state NOT IN` the others: the same rows, but SQLite then
+    walks the creation-ordered index and stops after a page instead of sorting every match of each state."""
+    others = [s.value for s in GrantState if s not in states]
+    if paged and len(others) < len(states):
+        return t.grants.c.state.not_in(others) if others else true()
+    return t.grants.c.state.in_([s.value for s in states])
 
 
 class SqlGrants(SqlRepo):
@@ -109,18 +119,24 @@ class SqlGrants(SqlRepo):
         self, *, states: tuple[GrantState, ...] | None = None, requester: str | None = None,
         email: str | None = None, role: str | None = None, account_id: str | None = None,
         group_id: str | None = None, request_id: str | None = None, limit: int | None = None,
+        after: tuple[datetime, str] | None = None,
     ) -> list[Grant]:
-        """Grants matching every filter given, oldest first."""
+        """Grants matching every filter given, oldest first (creation time, then ID), after `after` if given.
+        Each filter has an index ordered the same way (requester and state, lower(email), state, creation), so a
+        page of `limit` reads about `limit` rows (bot.storage.tables; tests/integration/test_read_plans.py)."""
         q = select(t.grants)
         conds = []
         if states:
-            conds.append(t.grants.c.state.in_([s.value for s in states]))
+            conds.append(_state_filter(states, paged=limit is not None))
         for col, val in (("requester", requester), ("role", role), ("account_id", account_id),
                          ("group_id", group_id), ("request_id", request_id)):
             if val is not None:
                 conds.append(t.grants.c[col] == val)
         if email is not None:
             conds.append(func.lower(t.grants.c.email) == email.lower())
+        if after is not None:
+            conds.append(tuple_(t.grants.c.created_at, t.grants.c.id) > tuple_(
+                bindparam("after_at", after[0], type_=t.UTCDateTime()), bindparam("after_id", after[1])))
         if conds:
             q = q.where(and_(*conds))
         q = q.order_by(t.grants.c.created_at, t.grants.c.id)
@@ -143,9 +159,8 @@ class SqlGrants(SqlRepo):
         return [r.id for r in rows]
 
     async def counts_by_state(self) -> dict[str, int]:
-        """How many grants are in each state."""
-        rows = await self.conn.execute(select(t.grants.c.state, func.count()).group_by(t.grants.c.state))
-        return {r[0]: r[1] for r in rows}
+        """How many grants are in each state (kept by triggers in state_counts: no scan of the grants)."""
+        return await counts_of(self.conn, "grants", pg=self.pg)
 
     async def oldest_overdue(self, now: datetime) -> datetime | None:
         """The earliest `expires_at` of a grant that still holds access (active or revoking) past it."""

@@ -108,3 +108,23 @@ async def test_the_audit_log_is_a_hash_chain_and_filters_by_person(store: FakeSt
         assert await tx.audit.head() == (3, rows[-1]["hash"])
         assert [r["seq"] for r in await tx.audit.rows(actor="U1", subject="U1")] == [1, 3]
         assert [r["seq"] for r in await tx.audit.rows(limit=2, newest=True)] == [2, 3]
+
+
+async def test_grants_page_by_creation_time_then_id_after_a_keyset_cursor(store: FakeStore) -> None:
+    t0 = store.clock.now()
+    async with store.tx() as tx:
+        for n, (gid, minutes, state) in enumerate((("g-5", 2, GrantState.REVOKED), ("g-2", 0, GrantState.REVOKED),
+                                                   ("g-3", 1, GrantState.FAILED), ("g-4", 1, GrantState.ACTIVE),
+                                                   ("g-1", 2, GrantState.REVOKED))):
+            await tx.grants.add(Grant(gid, "r-1", "prod-db", f"U{n}", "A@x.io" if n % 2 else "b@x.io", "acct", "grp",
+                                      H, t0 + timedelta(minutes=minutes), state=state))
+    async with store.tx() as tx:
+        everything = [g.id for g in await tx.grants.find(limit=10)]
+        after_first = [g.id for g in await tx.grants.find(after=(t0, "g-2"), limit=2)]
+        ties = [g.id for g in await tx.grants.find(after=(t0 + timedelta(minutes=1), "g-3"))]
+        ended = [g.id for g in await tx.grants.find(states=(GrantState.REVOKED, GrantState.FAILED, GrantState.PENDING,
+                                                            GrantState.REVOKING), limit=10)]
+        mine = [g.id for g in await tx.grants.find(email="a@X.io", after=(t0, "g-2"), limit=5)]
+    assert everything == ["g-2", "g-3", "g-4", "g-1", "g-5"]
+    assert after_first == ["g-3", "g-4"] and ties == ["g-4", "g-1", "g-5"]
+    assert ended == ["g-2", "g-3", "g-1", "g-5"] and mine == ["g-4"]
