@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -202,4 +203,13 @@ deliveries = Table(
     metadata,
     Column("key", String(200), primary_key=True),
     Column("at", UTCDateTime, nullable=False),
+)
+
+# The Cloudflare API token's call budget (bot.domain.budget), one row per token, shared by every replica.
+cf_budget = Table(
+    "cf_budget",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("level", Float, nullable=False),
+    Column("at", Float, nullable=False),
 )

@@ -1,0 +1,55 @@
+"""The Cloudflare call budget in the database: one token bucket row that every replica spends from.
+
+Each take is one short write transaction: the row is read under a lock (`SELECT ... FOR UPDATE` on
+PostgreSQL; on SQLite the transaction is `BEGIN IMMEDIATE`, so writers take turns), the bucket arithmetic of
+`bot.domain.budget.BudgetPolicy` runs, and the new level is written back before the lock is let go. So two
+replicas can never both spend the same slot, and together they stay within the token's budget.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from bot.domain.budget import Bucket, BudgetPolicy, BudgetShort, CallKind
+from bot.storage import tables as t
+from bot.storage.store import Store
+
+DEFAULT_NAME = "cloudflare"
+
+
+class SqlBudget:
+    """The `CloudflareBudget` port on the shared database (row `name` of cf_budget)."""
+
+    def __init__(self, store: Store, policy: BudgetPolicy, name: str = DEFAULT_NAME) -> None:
+        """A budget on `store`'s database; its row is made full on first use."""
+        self.store = store
+        self.policy = policy
+        self.name = name
+
+    async def take(self, n: int, kind: CallKind) -> float:
+        """Book `n` calls (see `BudgetPolicy.take`): seconds to wait, or BudgetShort."""
+        now = self.store.clock.now().timestamp()
+        refused: BudgetShort | None = None
+        async with self.store.tx() as tx:
+            conn = tx.conn
+            insert = pg_insert if self.store.pg else sqlite_insert
+            full = self.policy.full(now)
+            await conn.execute(insert(t.cf_budget).values(name=self.name, level=full.level, at=full.at)
+                               .on_conflict_do_nothing(index_elements=["name"]))
+            query = select(t.cf_budget.c.level, t.cf_budget.c.at).where(t.cf_budget.c.name == self.name)
+            row = (await conn.execute(query.with_for_update() if self.store.pg else query)).one()
+            try:
+                bucket, wait = self.policy.take(Bucket(row.level, row.at), n, kind, now)
+            except BudgetShort as exc:
+                refused = exc  # nothing to write; the transaction ends without a change
+            else:
+                await conn.execute(update(t.cf_budget).where(t.cf_budget.c.name == self.name)
+                                   .values(level=bucket.level, at=bucket.at))
+        if refused is not None:
+            raise refused
+        return wait
+
+
+__all__ = ["DEFAULT_NAME", "SqlBudget"]
