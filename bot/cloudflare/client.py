@@ -18,7 +18,8 @@ How an outcome becomes a result or an exception (from `bot.domain.errors`)::
                     ├── 429 ───────────────────────► TransientError(status=429, retry_after=Retry-After)
                     │                                 (Retry-After as seconds or as an HTTP-date; a
                     │                                 default when absent, capped) and the token's
-                    │                                 gate closes until then
+                    │                                 gate closes until then (and the shared budget
+                    │                                 is drained until then, for every replica)
                     ├── 5xx ───────────────────────► TransientError(status, errors)
                     ├── other 4xx ─────────────────► PermanentError(status, errors)
                     ├── 1xx / 3xx (no redirects) ──► PermanentError(status, errors)
@@ -239,6 +240,8 @@ class CloudflareClient:
             )
         await spend_slot(self.budget, op, self.budget_wait, self._sleep)
         response = await self._send_translating_errors(method, path, op=op, json=json, params=params)
+        if response.status_code == 429 and self.budget is not None:  # every replica holds back, not just this one
+            await self.budget.drain(self.gate.close(parse_retry_after(response.headers.get("Retry-After"))))
         return self._read_envelope(response, op)
 
     async def _send_translating_errors(self, method: str, path: str, *, op: str, **kwargs: Any) -> httpx.Response:

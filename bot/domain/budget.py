@@ -103,6 +103,14 @@ class BudgetPolicy:
                               retry_after=retry)
         return Bucket(level, max(now, bucket.at)), max(0.0, -level / self.rate)
 
+    def drain(self, bucket: Bucket, seconds: float, now: float) -> Bucket:
+        """Cloudflare answered 429 with Retry-After `seconds`: no slot for anyone until then (a bucket already
+        lower stays as it is)."""
+        elapsed = max(0.0, now - bucket.at)
+        level = min(float(self.burst), bucket.level + elapsed * self.rate)
+        floor = -max(0.0, seconds) * self.rate + self._floor(CallKind.REMOVAL)
+        return Bucket(min(level, floor), max(now, bucket.at))
+
     def _floor(self, kind: CallKind) -> float:
         """The lowest level a take of `kind` may leave: removals may book ahead, adds and reads leave a reserve."""
         if kind is CallKind.REMOVAL:
@@ -115,6 +123,10 @@ class CloudflareBudget(Protocol):
 
     async def take(self, n: int, kind: CallKind) -> float:
         """Book `n` calls: seconds to wait before making them; raises `BudgetShort` when there is no slot."""
+        ...
+
+    async def drain(self, seconds: float) -> None:
+        """A 429 came anyway: nobody (no replica) gets a slot for `seconds`."""
         ...
 
 
@@ -131,6 +143,10 @@ class MemoryBudget:
         """Book `n` calls (see `BudgetPolicy.take`)."""
         self._bucket, wait = self.policy.take(self._bucket, n, kind, self._clock.now().timestamp())
         return wait
+
+    async def drain(self, seconds: float) -> None:
+        """No slot for `seconds` (see `BudgetPolicy.drain`)."""
+        self._bucket = self.policy.drain(self._bucket, seconds, self._clock.now().timestamp())
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain.budget import Bucket, BudgetPolicy, BudgetShort, CallKind
 from bot.storage import tables as t
@@ -32,24 +33,39 @@ class SqlBudget:
         """Book `n` calls (see `BudgetPolicy.take`): seconds to wait, or BudgetShort."""
         now = self.store.clock.now().timestamp()
         refused: BudgetShort | None = None
+        wait = 0.0
         async with self.store.tx() as tx:
-            conn = tx.conn
-            insert = pg_insert if self.store.pg else sqlite_insert
-            full = self.policy.full(now)
-            await conn.execute(insert(t.cf_budget).values(name=self.name, level=full.level, at=full.at)
-                               .on_conflict_do_nothing(index_elements=["name"]))
-            query = select(t.cf_budget.c.level, t.cf_budget.c.at).where(t.cf_budget.c.name == self.name)
-            row = (await conn.execute(query.with_for_update() if self.store.pg else query)).one()
+            bucket = await self._locked(tx.conn, now)
             try:
-                bucket, wait = self.policy.take(Bucket(row.level, row.at), n, kind, now)
+                bucket, wait = self.policy.take(bucket, n, kind, now)
             except BudgetShort as exc:
                 refused = exc  # nothing to write; the transaction ends without a change
             else:
-                await conn.execute(update(t.cf_budget).where(t.cf_budget.c.name == self.name)
-                                   .values(level=bucket.level, at=bucket.at))
+                await self._write(tx.conn, bucket)
         if refused is not None:
             raise refused
         return wait
+
+    async def drain(self, seconds: float) -> None:
+        """No slot for any replica for `seconds` (see `BudgetPolicy.drain`)."""
+        now = self.store.clock.now().timestamp()
+        async with self.store.tx() as tx:
+            await self._write(tx.conn, self.policy.drain(await self._locked(tx.conn, now), seconds, now))
+
+    async def _locked(self, conn: AsyncConnection, now: float) -> Bucket:
+        """The bucket's row (made full if missing), locked until the transaction ends."""
+        insert = pg_insert if self.store.pg else sqlite_insert
+        full = self.policy.full(now)
+        await conn.execute(insert(t.cf_budget).values(name=self.name, level=full.level, at=full.at)
+                           .on_conflict_do_nothing(index_elements=["name"]))
+        query = select(t.cf_budget.c.level, t.cf_budget.c.at).where(t.cf_budget.c.name == self.name)
+        row = (await conn.execute(query.with_for_update() if self.store.pg else query)).one()
+        return Bucket(row.level, row.at)
+
+    async def _write(self, conn: AsyncConnection, bucket: Bucket) -> None:
+        """Store the bucket's new state."""
+        await conn.execute(update(t.cf_budget).where(t.cf_budget.c.name == self.name)
+                           .values(level=bucket.level, at=bucket.at))
 
 
 __all__ = ["DEFAULT_NAME", "SqlBudget"]

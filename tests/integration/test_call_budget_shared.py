@@ -62,3 +62,14 @@ async def test_the_shared_budget_refills_and_keeps_the_removals_reserve(
     assert await b.take(1, CallKind.REMOVAL) == 0.0, "the reserve is the removals'"
     clock.advance(timedelta(seconds=2))  # 3 more: level 3, adds take it down to the reserve
     assert len(await _take_all(b, 10, CallKind.ADD)) == 2
+
+
+async def test_a_429_seen_by_one_replica_holds_back_the_other(replicas: tuple[list[Store], ManualClock]) -> None:
+    stores, clock = replicas
+    a, b = (SqlBudget(s, POLICY) for s in stores)
+    await a.drain(20.0)
+    with pytest.raises(BudgetShort) as short:
+        await b.take(1, CallKind.REMOVAL)
+    assert short.value.retry_after == pytest.approx(20.0 + 1 / POLICY.rate)
+    clock.advance(timedelta(seconds=21))
+    assert await b.take(1, CallKind.REMOVAL) >= 0.0
