@@ -59,10 +59,12 @@ class BudgetShort(TransientError):
 
 @dataclass(frozen=True)
 class Bucket:
-    """The bucket's state: `level` calls available at `at` (epoch seconds); below zero, slots booked ahead."""
+    """The bucket's state: `level` calls available at `at` (epoch seconds); below zero, slots booked ahead; no
+    call at all before `blocked_until` (a 429's Retry-After)."""
 
     level: float
     at: float
+    blocked_until: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,9 @@ class BudgetPolicy:
     def take(self, bucket: Bucket, n: int, kind: CallKind, now: float) -> tuple[Bucket, float]:
         """Book `n` calls of `kind` at `now`: (the new bucket, seconds to wait before calling), or raise
         `BudgetShort` with how long to wait before asking again (the bucket unchanged)."""
+        if now < bucket.blocked_until:
+            raise BudgetShort(f"Cloudflare answered 429; calls resume in {bucket.blocked_until - now:.1f} s",
+                              retry_after=bucket.blocked_until - now)
         elapsed = max(0.0, now - bucket.at)  # a replica's clock behind the last writer's refills nothing
         level = min(float(self.burst), bucket.level + elapsed * self.rate) - n
         floor = self._floor(kind)
@@ -101,15 +106,11 @@ class BudgetPolicy:
             retry = (floor - level) / self.rate
             raise BudgetShort(f"Cloudflare budget short for {kind.name.lower()}s; next slot in {retry:.1f} s",
                               retry_after=retry)
-        return Bucket(level, max(now, bucket.at)), max(0.0, -level / self.rate)
+        return Bucket(level, max(now, bucket.at), bucket.blocked_until), max(0.0, -level / self.rate)
 
     def drain(self, bucket: Bucket, seconds: float, now: float) -> Bucket:
-        """Cloudflare answered 429 with Retry-After `seconds`: no slot for anyone until then (a bucket already
-        lower stays as it is)."""
-        elapsed = max(0.0, now - bucket.at)
-        level = min(float(self.burst), bucket.level + elapsed * self.rate)
-        floor = -max(0.0, seconds) * self.rate + self._floor(CallKind.REMOVAL)
-        return Bucket(min(level, floor), max(now, bucket.at))
+        """Cloudflare answered 429 with Retry-After `seconds`: no call of any kind, from any replica, until then."""
+        return Bucket(bucket.level, bucket.at, max(bucket.blocked_until, now + max(0.0, seconds)))
 
     def _floor(self, kind: CallKind) -> float:
         """The lowest level a take of `kind` may leave: removals may book ahead, adds and reads leave a reserve."""

@@ -56,16 +56,18 @@ class SqlBudget:
         """The bucket's row (made full if missing), locked until the transaction ends."""
         insert = pg_insert if self.store.pg else sqlite_insert
         full = self.policy.full(now)
-        await conn.execute(insert(t.cf_budget).values(name=self.name, level=full.level, at=full.at)
+        await conn.execute(insert(t.cf_budget).values(name=self.name, level=full.level, at=full.at,
+                                                      blocked_until=full.blocked_until)
                            .on_conflict_do_nothing(index_elements=["name"]))
-        query = select(t.cf_budget.c.level, t.cf_budget.c.at).where(t.cf_budget.c.name == self.name)
+        c = t.cf_budget.c
+        query = select(c.level, c.at, c.blocked_until).where(c.name == self.name)
         row = (await conn.execute(query.with_for_update() if self.store.pg else query)).one()
-        return Bucket(row.level, row.at)
+        return Bucket(row.level, row.at, row.blocked_until)
 
     async def _write(self, conn: AsyncConnection, bucket: Bucket) -> None:
         """Store the bucket's new state."""
         await conn.execute(update(t.cf_budget).where(t.cf_budget.c.name == self.name)
-                           .values(level=bucket.level, at=bucket.at))
+                           .values(level=bucket.level, at=bucket.at, blocked_until=bucket.blocked_until))
 
 
 __all__ = ["DEFAULT_NAME", "SqlBudget"]

@@ -212,4 +212,5 @@ cf_budget = Table(
     Column("name", String(64), primary_key=True),
     Column("level", Float, nullable=False),
     Column("at", Float, nullable=False),
+    Column("blocked_until", Float, nullable=False),
 )

@@ -163,12 +163,12 @@ async def test_a_client_call_gives_up_past_its_wait_and_prepaid_calls_take_nothi
     await spend_slot(None, "GET group g", 10.0, lambda s: asyncio.sleep(0))  # no budget: nothing to spend
 
 
-def test_a_429_drains_the_bucket_so_nobody_books_a_slot_before_retry_after() -> None:
+def test_a_429_blocks_every_kind_until_retry_after_then_the_bucket_is_as_it_was() -> None:
     drained = POLICY.drain(POLICY.full(0.0), 60.0, 0.0)
-    with pytest.raises(BudgetShort) as removal:
-        POLICY.take(drained, 1, CallKind.REMOVAL, 0.0)
-    assert removal.value.retry_after == pytest.approx(60.0 + 1 / POLICY.rate)
-    _, wait = POLICY.take(drained, 1, CallKind.REMOVAL, 60.0 + 1 / POLICY.rate)
-    assert wait == pytest.approx(POLICY.max_wait), "after Retry-After removals book again"
-    lower = Bucket(-1000.0, 0.0)
-    assert POLICY.drain(lower, 1.0, 0.0).level == -1000.0, "a drain never gives budget back"
+    for kind in CallKind:
+        with pytest.raises(BudgetShort) as short:
+            POLICY.take(drained, 1, kind, 10.0)
+        assert short.value.retry_after == pytest.approx(50.0)
+    after, wait = POLICY.take(drained, 2, CallKind.ADD, 60.0)
+    assert wait == 0.0 and after.level == POLICY.burst - 2
+    assert POLICY.drain(drained, 5.0, 1.0).blocked_until == 60.0, "a shorter Retry-After does not shorten a block"

@@ -15,12 +15,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Add cf_budget (name, level, at); rows are made on first use."""
+    """Add cf_budget (name, level, at, blocked_until); rows are made on first use."""
     op.create_table(
         "cf_budget",
         sa.Column("name", sa.String(64), primary_key=True),
         sa.Column("level", sa.Float(), nullable=False),
         sa.Column("at", sa.Float(), nullable=False),
+        sa.Column("blocked_until", sa.Float(), nullable=False),
     )
 
 
