@@ -45,11 +45,11 @@ async def test_two_replicas_together_book_no_more_than_the_one_budget(
     a, b = (SqlBudget(s, POLICY) for s in stores)
     got_a, got_b = await asyncio.gather(_take_all(a, 30, CallKind.REMOVAL), _take_all(b, 30, CallKind.REMOVAL))
     booked = sorted(got_a + got_b)
-    # 5 at once, then 1.5 a second up to 5 s ahead: 12 slots in all, however the two replicas interleave
+    # 5 at once, then 1.5 a second up to 5 s ahead: 12 slots in all, however the two replicas interleave (two
+    # budgets of their own would have booked 24)
     assert len(booked) == 12, (got_a, got_b)
     assert booked[:5] == [0.0] * 5
     assert booked[5:] == pytest.approx([i / POLICY.rate for i in range(1, 8)]), "each slot booked once"
-    assert got_a and got_b, "both replicas got slots"
 
 
 async def test_the_shared_budget_refills_and_keeps_the_removals_reserve(
