@@ -23,6 +23,7 @@ from bot.auth import AccessVerifier
 from bot.cloudflare.client import CloudflareClient
 from bot.config.settings import Settings
 from bot.credentials import CredentialHealth, SlackObserver, cloudflare_observer
+from bot.domain.budget import BudgetPolicy, CloudflareBudget
 from bot.domain.clock import Clock, SystemClock
 from bot.domain.durations import parse_duration
 from bot.domain.limits import FilingLimit
@@ -44,6 +45,7 @@ from bot.slack.ingress import Ingress
 from bot.slack.notifier import SlackMessenger
 from bot.slack.response_urls import ResponseUrls
 from bot.slack.socket_mode import SocketModeRunner
+from bot.storage.budget import SqlBudget
 from bot.storage.engine import make_engine, sqlite_file
 from bot.storage.locks import Locker
 from bot.storage.migrate import upgrade
@@ -115,11 +117,20 @@ async def open_store(database_url: str, clock: Clock, *, migrate: bool = True) -
     return Store(engine, clock)
 
 
-def cloudflare_client(settings: Settings, clock: Clock, health: CredentialHealth | None = None) -> CloudflareClient:
-    """The Cloudflare API client of these settings (reporting refused credentials to `health` when given)."""
+def cloudflare_budget(settings: Settings, store: Store) -> SqlBudget:
+    """The API token's call budget (ACCESSBOT_CF_BUDGET per 5 minutes), kept in the database the replicas share."""
+    burst = min(settings.accessbot_cf_burst, settings.accessbot_cf_budget // 2)
+    return SqlBudget(store, BudgetPolicy(calls=settings.accessbot_cf_budget, burst=burst,
+                                         reserve=max(1, burst // 3)))
+
+
+def cloudflare_client(settings: Settings, clock: Clock, health: CredentialHealth | None = None,
+                      budget: CloudflareBudget | None = None) -> CloudflareClient:
+    """The Cloudflare API client of these settings (reporting refused credentials to `health` when given), every
+    call spending from `budget` when given."""
     hooks = {"response": [cloudflare_observer(health)]} if health is not None else None
     return CloudflareClient(settings.cloudflare_api_url, _secret(settings.cloudflare_api_token),
-                            timeout=settings.accessbot_cf_timeout, clock=clock, event_hooks=hooks)
+                            timeout=settings.accessbot_cf_timeout, clock=clock, event_hooks=hooks, budget=budget)
 
 
 def slack_client(settings: Settings, health: CredentialHealth) -> AsyncWebClient:
@@ -131,19 +142,23 @@ def slack_client(settings: Settings, health: CredentialHealth) -> AsyncWebClient
 async def wire(settings: Settings, policy: Policy, *, clock: Clock | None = None, store: Store | None = None,
                groups: AccessGroups | None = None, directory: Directory | None = None,
                messenger: Callable[[Deps], Messenger] | None = None, migrate: bool = True,
-               max_sleep: float = 5.0, seed: int | None = None, health: CredentialHealth | None = None) -> Wiring:
+               max_sleep: float = 5.0, seed: int | None = None, health: CredentialHealth | None = None,
+               budget: CloudflareBudget | None = None) -> Wiring:
     """Deps, locker and scheduler (with its periodic jobs) from settings and policy. Each port given is used as
     it is (fakes in tests); each one not given is built from the settings. `messenger(deps)` gives the
-    Messenger the scheduler's dispatcher carries Slack effects out on (none: Slack effects have no handler)."""
+    Messenger the scheduler's dispatcher carries Slack effects out on (none: Slack effects have no handler).
+    The Cloudflare budget is `budget`, else the settings' when the Cloudflare client is built here (a given
+    `groups` port with no budget is not rationed)."""
     clock = clock or (store.clock if store is not None else SystemClock())
     store = store or await open_store(settings.database_url, clock, migrate=migrate)
     owned: list[Any] = []
     if groups is None:
-        groups = cloudflare_client(settings, clock, health)
+        budget = budget or cloudflare_budget(settings, store)
+        groups = cloudflare_client(settings, clock, health, budget)
         owned.append(groups)
     if directory is None:
         directory = SlackDirectory(slack_client(settings, health or CredentialHealth()))
-    deps = Deps(store=store, clock=clock, policy=policy, directory=directory, groups=groups,
+    deps = Deps(store=store, clock=clock, policy=policy, directory=directory, groups=groups, budget=budget,
                 revoke_alert_after=_duration(settings.accessbot_revoke_alert_after, timedelta(minutes=3)),
                 filing_limit=FilingLimit(settings.accessbot_filing_limit,
                                          _duration(settings.accessbot_filing_window, timedelta(minutes=10))))
@@ -168,10 +183,12 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
     new_file = new_file if new_file is not None and not new_file.exists() else None
     store = await open_store(settings.database_url, clock, migrate=migrate)
     health = CredentialHealth()
-    cloudflare = cloudflare_client(settings, clock, health)
+    budget = cloudflare_budget(settings, store)
+    cloudflare = cloudflare_client(settings, clock, health, budget)
     slack = slack_client(settings, health)
     directory = SlackDirectory(slack)
     wiring = await wire(settings, policy, clock=clock, store=store, groups=cloudflare, directory=directory,
+                        budget=budget,
                         max_sleep=max_sleep, messenger=lambda deps: SlackMessenger(deps, slack, directory))
     deps, scheduler = wiring.deps, wiring.scheduler
     health.add_probe("slack", slack.auth_test)

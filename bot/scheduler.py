@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.domain.effects import Effect, UndecodableEffect
+from bot.domain.budget import BudgetShort, CallKind, kind_of_lane, spending
+from bot.domain.effects import Effect, SyncGroup, UndecodableEffect
 from bot.domain.errors import ExternalError
 from bot.domain.lanes import LANE_OTHER
+from bot.domain.membership import list_of
 from bot.domain.ports import Messenger
 from bot.logging_setup import bind, context, rebind, scope
 from bot.services import grants as grant_cases
@@ -94,6 +96,7 @@ class Scheduler:
         self._blocked: dict[str, float] = {}
         self._tasks: set[asyncio.Task] = set()
         self._rng = random.Random(seed)
+        self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep  # waiting for a Cloudflare slot
         self.started = False
         self.last_tick: datetime | None = None
         self._start_retry: dict[str, float] = {}  # scheduled starts waiting to be tried again (monotonic time)
@@ -263,26 +266,56 @@ class Scheduler:
             self._running_per_class[cls] -= 1
             self.wake()  # whatever fell due while this key was busy is looked at now
 
-    async def _work_group(self, key: str) -> None:
-        """One GET + one PUT settles every pending sync of this group."""
+    async def _due_rows(self, key: str) -> list[Any]:
+        """This key's pending effects that are due now."""
         async with self.deps.store.tx() as tx:
             rows = await tx.outbox.pending_effects_for_key(key)
         now = self.deps.clock.now()
-        rows = [r for r in rows if r.next_at <= now]
+        return [r for r in rows if r.next_at <= now]
+
+    async def _work_group(self, key: str) -> None:
+        """One GET + one PUT (one PATCH for a list) settles every pending sync of this group.
+
+        The write's calls are booked from the token's budget first, as a removal when any due sync removes
+        access; while the write waits for its slot, syncs that fall due on the group ride on it (the rows are
+        read again after the wait). A budget too short for an add postpones the group's work, uncounted."""
+        rows = await self._due_rows(key)
         if not rows:
             return
-        ids = [r.id for r in rows]
-        had_alerts = any(r.alerts for r in rows)
         bind(effect=rows[0].kind)  # this key's task only; sync_group binds the grants it settles
         try:
             effect = effect_of(rows[0])
         except UndecodableEffect as exc:
             await self._drop(rows, exc)
             return
+        kind = min(kind_of_lane(r.lane) for r in rows)
+        cost = 1 if isinstance(effect, SyncGroup) and list_of(effect.group_id) else 2
+        booked = await self._book(key, cost, kind)
+        if booked is None:
+            return
+        if booked > 0:
+            await self.sleep(booked)
+            rows = await self._due_rows(key) or rows
+        ids = [r.id for r in rows]
         try:
-            await self.dispatcher.carry_out(effect, ids, had_alerts=had_alerts)
+            with spending(kind, prepaid=cost if self.deps.budget is not None else 0):
+                await self.dispatcher.carry_out(effect, ids, had_alerts=any(r.alerts for r in rows))
         except ExternalError as exc:
             await self._failed(rows, exc, cap=MAX_BACKOFF["cf"], alert=True)
+
+    async def _book(self, key: str, cost: int, kind: CallKind) -> float | None:
+        """Book a write's `cost` calls: seconds until its slot, or None when the budget has none for `kind` now
+        (the key's due work is postponed until the budget says, without counting as a failed attempt)."""
+        if self.deps.budget is None:
+            return 0.0
+        try:
+            return await self.deps.budget.take(cost, kind)
+        except BudgetShort as exc:
+            at = self.deps.clock.now() + timedelta(seconds=exc.retry_after or BUSY_WAIT)
+            log.info("Cloudflare budget short: %s waits %.1f s (%s)", key, exc.retry_after or BUSY_WAIT, kind.name)
+            async with self.deps.store.tx() as tx:
+                await tx.outbox.postpone_key(key, at)
+            return None
 
     async def _work_serial(self, key: str) -> None:
         """Run this key's due effects one by one, in the order they were owed."""
@@ -296,7 +329,8 @@ class Scheduler:
                    request_id=row.payload.get("request_id"))
             try:
                 effect = effect_of(row)
-                await self.dispatcher.carry_out(effect, [row.id])
+                with spending(kind_of_lane(row.lane)):  # a session revocation spends as a removal
+                    await self.dispatcher.carry_out(effect, [row.id])
             except (UndecodableEffect, NoHandler) as exc:
                 await self._drop([row], exc)
             except ExternalError as exc:

@@ -62,6 +62,7 @@ def _add_serve(sub: Any) -> None:
              "ACCESSBOT_HOST, ACCESSBOT_PORT", "CF_ACCESS_TEAM_DOMAIN, CF_ACCESS_AUD (both set: /api is on)",
              "LOG_LEVEL (default INFO), LOG_FORMAT (json or text), ACCESSBOT_LOG_DEBUG",
              "ACCESSBOT_REVOKE_ALERT_AFTER, ACCESSBOT_RECONCILE_INTERVAL, ACCESSBOT_CF_TIMEOUT",
+             "ACCESSBOT_CF_BUDGET (default 1100 calls per 5 min, all replicas), ACCESSBOT_CF_BURST (default 50)",
              "ACCESSBOT_MAX_PENDING_WORK (default 300; 0: no limit)",
              "ACCESSBOT_RETENTION (default 30d; 0 keeps done effects and delivery keys for ever)")
     s.add_argument("--no-migrate", action="store_true",

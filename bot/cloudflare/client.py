@@ -9,6 +9,8 @@ How an outcome becomes a result or an exception (from `bot.domain.errors`)::
 
     gate closed (a recent 429) ───────────────────────────► TransientError (status None, retry_after
                                                              = seconds until it opens; nothing sent)
+    no budget for the call (bot.domain.budget) ──────────► BudgetShort (a TransientError; nothing sent)
+                                                             once waiting longer than `budget_wait`
     request ──┬── httpx.TimeoutException ─────────────────────────────► TransientError (status None)
               ├── httpx.UnsupportedProtocol / InvalidURL (bad base URL) ► PermanentError (status None)
               ├── other httpx.RequestError (connect, reset, protocol) ──► TransientError (status None)
@@ -16,7 +18,8 @@ How an outcome becomes a result or an exception (from `bot.domain.errors`)::
                     ├── 429 ───────────────────────► TransientError(status=429, retry_after=Retry-After)
                     │                                 (Retry-After as seconds or as an HTTP-date; a
                     │                                 default when absent, capped) and the token's
-                    │                                 gate closes until then
+                    │                                 gate closes until then (and the shared budget
+                    │                                 is drained until then, for every replica)
                     ├── 5xx ───────────────────────► TransientError(status, errors)
                     ├── other 4xx ─────────────────► PermanentError(status, errors)
                     ├── 1xx / 3xx (no redirects) ──► PermanentError(status, errors)
@@ -33,18 +36,21 @@ repr or a log line (messages are scrubbed of it as a second line of defence).
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import logging
 import re
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC
 from typing import Any, NoReturn
 from urllib.parse import quote, unquote
 
 import httpx
 
-from bot.cloudflare.gate import RateGate
+from bot.cloudflare.gate import RateGate, spend_slot
+from bot.domain.budget import CloudflareBudget
 from bot.domain.clock import Clock
 from bot.domain.errors import ExternalError, PermanentError, TransientError
 from bot.logging_setup import get_logger
@@ -99,8 +105,16 @@ class CloudflareClient:
         event_hooks: dict[str, list[Any]] | None = None,
         clock: Clock | None = None,
         gate: RateGate | None = None,
+        budget: CloudflareBudget | None = None,
+        budget_wait: float = 10.0,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
-        """`event_hooks` are httpx's (e.g. `{"response": [hook]}`: the bot's credential health sees every answer)."""
+        """`event_hooks` are httpx's (e.g. `{"response": [hook]}`: the bot's credential health sees every answer).
+        `budget` is the token's shared budget every call spends from (None: no budget, only the 429 gate); a
+        call that is not prepaid waits for its slot at most `budget_wait` seconds, then raises BudgetShort."""
+        self.budget = budget
+        self.budget_wait = budget_wait
+        self._sleep = sleep
         self.base_url = base_url.rstrip("/")
         # One gate for the token: a 429 on any call holds back every call (bot.cloudflare.gate). Pass
         # one in to share it between clients of the same token.
@@ -224,7 +238,10 @@ class CloudflareClient:
                 f"Cloudflare rate-limited this API token; {op} was not sent, calls resume in {left:.1f} s",
                 retry_after=left,
             )
+        await spend_slot(self.budget, op, self.budget_wait, self._sleep)
         response = await self._send_translating_errors(method, path, op=op, json=json, params=params)
+        if response.status_code == 429 and self.budget is not None:  # every replica holds back, not just this one
+            await self.budget.drain(self.gate.close(parse_retry_after(response.headers.get("Retry-After"))))
         return self._read_envelope(response, op)
 
     async def _send_translating_errors(self, method: str, path: str, *, op: str, **kwargs: Any) -> httpx.Response:

@@ -3,15 +3,19 @@
 Cloudflare's rate limit (1,200 requests per 5 minutes) belongs to the API token, not to one group or
 endpoint, so one gate serves every call a `CloudflareClient` makes. A 429 closes it for the answer's
 `Retry-After` (a default when the header is missing, capped so an absurd value cannot stall
-revocations for hours). While it is closed a call is refused at once, without touching the network,
-with a `TransientError` whose `retry_after` says when the gate opens: the outbox worker reschedules
-the effect for that moment instead of hammering. The gate is per process; replicas do not share it.
+revocations for hours). The gate is the backstop: the token's budget (`spend_slot`, bot.domain.budget)
+keeps the bot from getting a 429 in the first place. While it is closed a call is refused at once,
+without touching the network, with a `TransientError` whose `retry_after` says when the gate opens: the outbox
+worker reschedules the effect for that moment instead of hammering. The gate is per process; replicas do not share it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
+from bot.domain.budget import BudgetShort, CloudflareBudget, current_kind, use_prepaid
 from bot.domain.clock import Clock, SystemClock
 
 # Seconds the gate stays closed after a 429 without a usable Retry-After.
@@ -51,4 +55,27 @@ class RateGate:
         return left
 
 
-__all__ = ["DEFAULT_WAIT", "MAX_WAIT", "RateGate"]
+async def spend_slot(budget: CloudflareBudget | None, op: str, max_wait: float,
+                     sleep: Callable[[float], Awaitable[Any]]) -> None:
+    """Take one call's slot from `budget` (unless the caller booked it already: `spending(prepaid=...)`) and
+    sleep until it comes; a call the budget refuses is asked for again after the wait it was told, and after
+    `max_wait` seconds of that it raises BudgetShort (nothing was sent)."""
+    if budget is None or use_prepaid():
+        return
+    waited = 0.0
+    while True:
+        try:
+            wait = await budget.take(1, current_kind())
+        except BudgetShort as exc:
+            retry = exc.retry_after or 0.0
+            if waited + retry > max_wait:
+                raise BudgetShort(f"{op} not sent: {exc}", retry_after=retry) from None
+            waited += retry
+            await sleep(retry)
+            continue
+        if wait > 0:
+            await sleep(wait)
+        return
+
+
+__all__ = ["DEFAULT_WAIT", "MAX_WAIT", "RateGate", "spend_slot"]

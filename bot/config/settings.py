@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     accessbot_revoke_alert_after: timedelta = timedelta(minutes=3)
     accessbot_reconcile_interval: timedelta = timedelta(hours=1)
     accessbot_cf_timeout: float = Field(default=10.0, gt=0)
+    # Cloudflare calls the bot may make in any 5 minutes (all replicas together; Cloudflare allows 1,200)
+    # and how many of them may go at once (bot.domain.budget)
+    accessbot_cf_budget: int = Field(default=1100, ge=100, le=1200)
+    accessbot_cf_burst: int = Field(default=50, ge=1, le=150)
     # at most this many requests and extensions filed by one person in any ACCESSBOT_FILING_WINDOW; 0 = no limit
     accessbot_filing_limit: int = Field(default=10, ge=0, le=100_000)
     accessbot_filing_window: timedelta = timedelta(minutes=10)

@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.domain.audit import AuditEvent
 from bot.domain.audit_channel import shows
+from bot.domain.budget import CloudflareBudget
 from bot.domain.clock import Clock
 from bot.domain.effects import PostAuditSummary, RefreshHome
 from bot.domain.ids import IdSource, random_id
@@ -34,6 +35,8 @@ class Deps:
     revoke_alert_after: timedelta = timedelta(minutes=3)
     ids: IdSource = random_id
     filing_limit: FilingLimit = field(default_factory=FilingLimit)
+    # the Cloudflare token's call budget, shared by the replicas (None: unlimited, only the 429 gate)
+    budget: CloudflareBudget | None = None
 
 
 class RuleConflict(Exception):  # noqa: N818 - a refusal carried out of a transaction, not a failure

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -223,7 +224,7 @@ deliveries = Table(
 )
 
 
-# Grants and effects per state, kept by triggers (migration 0006): on SQLite one row per table and state, on
+# Grants and effects per state, kept by triggers (migration 0008): on SQLite one row per table and state, on
 # PostgreSQL delta rows that readers sum and bot.storage.repos.counts folds. /metrics reads these, not the tables.
 state_counts = Table(
     "state_counts",
@@ -233,4 +234,14 @@ state_counts = Table(
     Column("state", String(16), nullable=False),
     Column("n", BigInteger, nullable=False),
     Index("ix_state_counts_tbl", "tbl", "state"),
+)
+
+# The Cloudflare API token's call budget (bot.domain.budget), one row per token, shared by every replica.
+cf_budget = Table(
+    "cf_budget",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("level", Float, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("blocked_until", Float, nullable=False),
 )

@@ -484,7 +484,8 @@ ENV_VARS = [
     "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL", "CLOUDFLARE_API_TOKEN",
     "CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_URL", "DATABASE_URL", "ACCESSBOT_POLICY", "ACCESSBOT_HOST",
     "ACCESSBOT_PORT", "CF_ACCESS_TEAM_DOMAIN", "CF_ACCESS_AUD", "LOG_LEVEL", "LOG_FORMAT",
-    "ACCESSBOT_REVOKE_ALERT_AFTER", "ACCESSBOT_RECONCILE_INTERVAL", "ACCESSBOT_CF_TIMEOUT",
+    "ACCESSBOT_REVOKE_ALERT_AFTER", "ACCESSBOT_RECONCILE_INTERVAL", "ACCESSBOT_CF_TIMEOUT", "ACCESSBOT_CF_BUDGET",
+    "ACCESSBOT_CF_BURST",
 ]  # fmt: skip
 
 
@@ -724,3 +725,20 @@ def test_tokens_and_account_ids_of_the_right_shape_are_taken(env):
     assert s.slack_bot_token.get_secret_value() == "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"
     assert s.cloudflare_account_id == "0123456789abcdef0123456789abcdef"
     assert s.socket_mode
+
+
+def test_the_cloudflare_budget_settings_default_under_cloudflare_s_limit_and_are_read(env):
+    s = load_settings()
+    assert (s.accessbot_cf_budget, s.accessbot_cf_burst) == (1100, 50)
+    env.setenv("ACCESSBOT_CF_BUDGET", "600")
+    env.setenv("ACCESSBOT_CF_BURST", "20")
+    s = load_settings()
+    assert (s.accessbot_cf_budget, s.accessbot_cf_burst) == (600, 20)
+
+
+@pytest.mark.parametrize("name,value", [("ACCESSBOT_CF_BUDGET", "1500"), ("ACCESSBOT_CF_BUDGET", "10"),
+                                        ("ACCESSBOT_CF_BURST", "0"), ("ACCESSBOT_CF_BUDGET", "lots")])
+def test_a_cloudflare_budget_past_cloudflare_s_limit_or_not_a_number_is_refused_by_name(env, name, value):
+    env.setenv(name, value)
+    with pytest.raises(ConfigError, match=rf"^{name}: "):
+        load_settings()
