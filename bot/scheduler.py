@@ -1,8 +1,9 @@
 """The scheduler: sleep until the next thing falls due (or until woken), claim it, run it.
 
-One loop per process. Timers (grant expiries, expiry warnings, request timeouts) are compare-and-swap
-state changes, so with several processes each happens once. Effects from the outbox are grouped by key
-(one Cloudflare group, the Slack conversation, ...) and each key is worked by one process at a time under
+One loop per process. Timers (grant expiries, expiry warnings, request timeouts, reminders, escalations,
+break-glass review reminders) are compare-and-swap state changes, so with several processes each happens
+once. Effects from the outbox are grouped by key (one Cloudflare group, the Slack conversation, ...) and
+each key is worked by one process at a time under
 a named lock; a failed effect is retried with exponential backoff and jitter, honouring Retry-After.
 Due keys are found lane by lane (Cloudflare removals, adds, other Cloudflare work, then Slack and the
 rest; see `Tx.due_keys`) and each class of lanes has its own worker slots, so no backlog in one lane
@@ -25,7 +26,9 @@ from bot.domain.errors import ExternalError
 from bot.domain.lanes import LANE_OTHER
 from bot.domain.ports import Messenger
 from bot.logging_setup import bind, context, rebind, scope
+from bot.services import breakglass as breakglass_cases
 from bot.services import grants as grant_cases
+from bot.services import reminders as reminder_cases
 from bot.services import requests as request_cases
 from bot.services.context import Deps
 from bot.services.delivery import notice_given_up
@@ -146,7 +149,8 @@ class Scheduler:
             expiries = await tx.requests.due_expiries(now)
             warnings = await tx.grants.due_warnings(now)
             grant_expiries = await tx.grants.due_expiries(now)
-        started = len(grant_expiries) + len(warnings) + len(expiries)
+            nudges = await self._due_nudges(tx, now)
+        started = len(grant_expiries) + len(warnings) + len(expiries) + sum(map(len, nudges))
         # each unit of work in its own log scope: the ids it binds do not stick to the loop's later lines
         if grant_expiries:
             with scope(timer="grant.expiry"):
@@ -160,7 +164,27 @@ class Scheduler:
         for rid in expiries:
             with scope(timer="request.timeout", request_id=rid):
                 await request_cases.expire_request(self.deps, rid)
+        await self._nudge(*nudges)
         return started
+
+    @staticmethod
+    async def _due_nudges(tx: Any, now: datetime) -> tuple[list[str], list[str], list[str]]:
+        """The requests due an escalation or a reminder, and the break-glass grants due a review reminder."""
+        return (await tx.requests.due_escalations(now), await tx.requests.due_reminders(now),
+                await tx.grants.due_reviews(now))
+
+    async def _nudge(self, escalations: list[str], reminders: list[str], reviews: list[str]) -> None:
+        """Escalate, remind and ask again for reviews: each a compare-and-set, so each happens once across
+        replicas and restarts (a loser's set changes nothing and owes nothing)."""
+        for rid in escalations:
+            with scope(timer="request.escalation", request_id=rid):
+                await reminder_cases.escalate_request(self.deps, rid)
+        for rid in reminders:
+            with scope(timer="request.reminder", request_id=rid):
+                await reminder_cases.remind_request(self.deps, rid)
+        for gid in reviews:
+            with scope(timer="breakglass.review", grant_id=gid):
+                await breakglass_cases.remind_review(self.deps, gid)
 
     async def _start_due_keys(self, now: datetime) -> int:
         """Start a worker for each key with due effects, most urgent lane first; returns how many."""

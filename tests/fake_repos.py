@@ -73,7 +73,8 @@ class FakeRequests(FakeRepo):
             return Inserted.ID_TAKEN
         if any(_pending_clash(r, o) for o in self.db.requests.values()):
             return Inserted.CONFLICT
-        self.db.requests[r.id] = replace(r, votes=[], decision_note="", decided_by=None, decided_at=None)
+        self.db.requests[r.id] = replace(r, votes=[], decision_note="", decided_by=None, decided_at=None,
+                                         reminders_sent=0, escalated_at=None)
         return Inserted.OK
 
     async def get(self, request_id: str, *, lock: bool = False) -> AccessRequest | None:
@@ -136,6 +137,32 @@ class FakeRequests(FakeRepo):
                       if r.state is RequestState.PENDING and r.expires_at <= now), key=lambda r: r.expires_at)
         return [r.id for r in due[:limit]]
 
+    async def due_reminders(self, now: datetime, limit: int = 100) -> list[str]:
+        """Pending requests whose next reminder has come."""
+        return [r.id for r in self.db.requests.values()
+                if r.state is RequestState.PENDING and r.remind_at and r.remind_at <= now][:limit]
+
+    async def due_escalations(self, now: datetime, limit: int = 100) -> list[str]:
+        """Pending, unescalated requests whose escalation has come."""
+        return [r.id for r in self.db.requests.values() if r.state is RequestState.PENDING
+                and r.escalate_at and r.escalate_at <= now and r.escalated_at is None][:limit]
+
+    async def mark_reminded(self, request_id: str, sent: int, next_at: datetime | None) -> bool:
+        """Compare-and-set on the reminder count."""
+        r = self.db.requests.get(request_id)
+        if r is None or r.state is not RequestState.PENDING or r.reminders_sent != sent or r.remind_at is None:
+            return False
+        self.db.requests[request_id] = replace(r, reminders_sent=sent + 1, remind_at=next_at)
+        return True
+
+    async def mark_escalated(self, request_id: str, at: datetime) -> bool:
+        """Compare-and-set on escalated_at."""
+        r = self.db.requests.get(request_id)
+        if r is None or r.state is not RequestState.PENDING or r.escalated_at or r.escalate_at is None:
+            return False
+        self.db.requests[request_id] = replace(r, escalated_at=at, escalate_at=None)
+        return True
+
 
 class FakeGrants(FakeRepo):
     """Grants in memory."""
@@ -148,7 +175,9 @@ class FakeGrants(FakeRepo):
                                    for o in self.db.grants.values()):
             return Inserted.CONFLICT
         self.db.grants[g.id] = replace(g, warned=False, granted_at=None, expires_at=None, warn_at=None, revoked_at=None,
-                                       revoke_reason=None, revoke_actor=None, failure=None)
+                                       revoke_reason=None, revoke_actor=None, failure=None, break_glass=False,
+                                       acknowledged_by=None, acknowledged_at=None, review_remind_at=None,
+                                       review_reminders=0)
         return Inserted.OK
 
     async def get(self, grant_id: str, *, lock: bool = False) -> Grant | None:
@@ -217,6 +246,27 @@ class FakeGrants(FakeRepo):
         """Active, unwarned grants whose warning time has come."""
         return [g.id for g in self.db.grants.values() if g.state is GrantState.ACTIVE and not g.warned
                 and g.warn_at is not None and g.warn_at <= now][:limit]
+
+    async def due_reviews(self, now: datetime, limit: int = 100) -> list[str]:
+        """Unacknowledged break-glass grants whose review reminder has come."""
+        return [g.id for g in self.db.grants.values() if g.acknowledged_at is None
+                and g.review_remind_at is not None and g.review_remind_at <= now][:limit]
+
+    async def mark_review_reminded(self, grant_id: str, sent: int, next_at: datetime) -> bool:
+        """Compare-and-set on the review reminder count."""
+        g = self.db.grants.get(grant_id)
+        if g is None or g.acknowledged_at or g.review_reminders != sent or g.review_remind_at is None:
+            return False
+        self.db.grants[grant_id] = replace(g, review_reminders=sent + 1, review_remind_at=next_at)
+        return True
+
+    async def acknowledge(self, grant_id: str, by: str, at: datetime) -> bool:
+        """Compare-and-set the acknowledgement."""
+        g = self.db.grants.get(grant_id)
+        if g is None or not g.break_glass or g.acknowledged_at is not None:
+            return False
+        self.db.grants[grant_id] = replace(g, acknowledged_by=by, acknowledged_at=at, review_remind_at=None)
+        return True
 
 
 class FakeMembers(FakeRepo):

@@ -154,6 +154,9 @@ class FakeUnitOfWork:
         times += [g.warn_at for g in grants if g.warn_at and not g.warned]
         times += [r.expires_at for r in self.db.requests.values() if r.state is RequestState.PENDING]
         times += [e["next_at"] for e in self.db.effects if e["state"] == "pending"]
+        times += [t for r in self.db.requests.values() if r.state is RequestState.PENDING
+                  for t in (r.remind_at, r.escalate_at) if t]
+        times += [g.review_remind_at for g in self.db.grants.values() if g.review_remind_at and not g.acknowledged_at]
         return min(times) if times else None
 
 

@@ -76,8 +76,15 @@ requests = Table(
     Column("decided_by", String(32)),
     Column("decided_at", UTCDateTime),
     Column("decision_note", Text, nullable=False, default=""),
+    # reminders and escalation (migration 0006_reminders_breakglass)
+    Column("remind_at", UTCDateTime),
+    Column("reminders_sent", Integer, nullable=False, default=0, server_default="0"),
+    Column("escalate_at", UTCDateTime),
+    Column("escalated_at", UTCDateTime),
     Index("ix_requests_state_expires", "state", "expires_at"),
     Index("ix_requests_requester", "requester"),
+    Index("ix_requests_state_remind", "state", "remind_at"),
+    Index("ix_requests_state_escalate", "state", "escalate_at"),
     Index("uq_requests_one_pending", "requester", "role", unique=True, **_where(PENDING_NEW)),
     Index("uq_requests_one_pending_extension", "grant_id", unique=True, **_where(PENDING_EXTEND)),
 )
@@ -113,9 +120,16 @@ grants = Table(
     Column("revoke_actor", String(64)),
     Column("revoke_sessions", Boolean, nullable=False, default=False),
     Column("failure", Text),
+    # break-glass and its review (migration 0006_reminders_breakglass)
+    Column("break_glass", Boolean, default=False),  # NULL on rows older than it: not break-glass
+    Column("acknowledged_by", String(64)),
+    Column("acknowledged_at", UTCDateTime),
+    Column("review_remind_at", UTCDateTime),
+    Column("review_reminders", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_grants_state_expires", "state", "expires_at"),
     Index("ix_grants_group", "account_id", "group_id", "state"),
     Index("ix_grants_requester", "requester"),
+    Index("ix_grants_review_remind", "review_remind_at"),
     Index("uq_grants_one_live", "requester", "role", unique=True, **_where(LIVE_GRANT)),
 )
 
