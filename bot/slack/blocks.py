@@ -155,6 +155,8 @@ HELP = """*accessbot* — just-in-time access to apps behind Cloudflare Access
 • `/access pending` — requests waiting for your approval
 • `/access approve REQUEST_ID` / `/access deny REQUEST_ID [REASON…]` — decide without the buttons
 • `/access audit [ROLE|@user] [N]` — admins: the last N (default 20) audit events
+• `/access breakglass ROLE [DURATION] REASON` — emergencies, on roles that allow it: granted at once, the admins \
+are told and review it
 • `/access help` — this text
 Durations: `90s`, `15m`, `2h`, `1d`, `1h30m`."""
 
