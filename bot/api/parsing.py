@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr, ValidationError
 
 from bot.api.render import ApiFailure
 from bot.domain.durations import DurationError, parse_duration
@@ -18,6 +18,7 @@ class NewRequest(BaseModel):
     role: StrictStr
     duration: StrictStr | StrictInt | None = None
     reason: StrictStr = ""
+    break_glass: StrictBool = False  # the role's break-glass: granted at once, announced, reviewed after
 
 
 def new_request(raw: bytes) -> NewRequest:
@@ -26,7 +27,8 @@ def new_request(raw: bytes) -> NewRequest:
         return NewRequest.model_validate_json(raw)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-        raise ApiFailure(400, "bad_request", f'expected {{"role", "duration", "reason"}}: {problems}') from None
+        expected = '{"role", "duration", "reason", "break_glass"}'
+        raise ApiFailure(400, "bad_request", f"expected {expected}: {problems}") from None
 
 
 def duration(value: str | int | None) -> timedelta | None:
