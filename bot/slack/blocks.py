@@ -119,13 +119,16 @@ def grants_and_requests(grants: list[Grant], requests: list[AccessRequest], now:
         blocks.append(mrkdwn("*Your grants*"))
     for g in grants[:20]:
         left = format_duration(g.time_left(now)) if g.expires_at else "being applied"
-        blocks.append({**mrkdwn(f"`{g.id}` *{g.role}* — {g.state.value}, {left} left (until {when(g.expires_at)})"),
+        glass = " :rotating_light: break-glass" if g.break_glass else ""
+        blocks.append({**mrkdwn(f"`{g.id}` *{g.role}*{glass} — {g.state.value}, {left} left (until "
+                                f"{when(g.expires_at)})"),
                        "accessory": button("Revoke", REVOKE, g.id, "danger")})
     if requests:
         blocks.append(mrkdwn("*Your pending requests*"))
     for r in requests[:20]:
+        escalated = ", escalated" if r.escalated_at else ""
         blocks.append({**mrkdwn(f"`{r.id}` *{r.role}* for {format_duration(r.duration)}, "
-                                f"asked {when(r.created_at)}"),
+                                f"asked {when(r.created_at)}{escalated}"),
                        "accessory": button("Cancel", CANCEL, r.id)})
     return blocks[:MAX_BLOCKS]
 

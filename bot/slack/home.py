@@ -11,6 +11,7 @@ from bot.services import queries
 from bot.services.context import Deps
 from bot.slack import blocks as bk
 from bot.slack.errors import call
+from bot.slack.incident_blocks import review_message
 from bot.slack.text import cut, inert
 
 OPEN_MODAL = "access_open_modal"
@@ -29,11 +30,27 @@ async def home_view(deps: Deps, user: str) -> dict[str, Any]:
         blocks.append({"type": "divider"})
         blocks.append(bk.mrkdwn(f"*{len(waiting)} request(s) wait for your decision*"))
         for r in waiting[:20]:
-            blocks.append(bk.mrkdwn(f"`{r.id}` <@{r.requester}> — *{r.role}* for {format_duration(r.duration)}: "
-                                    f"{inert(cut(r.reason, 300))}"))
+            escalated = " _(escalated to you)_" if r.escalated_at else ""
+            blocks.append(bk.mrkdwn(f"`{r.id}` <@{r.requester}> — *{r.role}* for {format_duration(r.duration)}"
+                                    f"{escalated}: {inert(cut(r.reason, 300))}"))
             blocks.append({"type": "actions", "block_id": f"decide:{r.id}", "elements": [
                 bk.button("Approve", bk.APPROVE, r.id, "primary"), bk.button("Deny", bk.DENY, r.id, "danger")]})
+    if deps.policy.is_admin(user):
+        blocks += await _reviews(deps)
     return {"type": "home", "blocks": blocks[:100]}
+
+
+async def _reviews(deps: Deps) -> list[dict[str, Any]]:
+    """For an admin: the break-glass grants nobody has reviewed yet, each with Acknowledge / Revoke now."""
+    unreviewed = await queries.unreviewed_break_glass(deps)
+    if not unreviewed:
+        return []
+    blocks: list[dict[str, Any]] = [{"type": "divider"},
+                                    bk.mrkdwn(f"*{len(unreviewed)} break-glass grant(s) wait for review*")]
+    for grant in unreviewed[:10]:
+        review = review_message(grant, None)["blocks"]
+        blocks += [review[1], review[-1]]  # who took what, and the buttons
+    return blocks
 
 
 async def publish_home(deps: Deps, client: AsyncWebClient, user: str) -> None:

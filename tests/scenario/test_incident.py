@@ -30,6 +30,7 @@ from tests.scenario.helpers import (
     has_buttons,
     only_request,
     policy_with,
+    settle,
     slash,
     top_level,
 )
@@ -133,3 +134,21 @@ async def test_break_glass_on_a_role_without_it_is_refused_and_nothing_is_grante
     assert (await audit(stack, "request.refused"))[-1]["details"]["code"] == "break_glass_not_allowed"
     reply = await slash(stack, ALICE, "breakglass oncall-db 5x on fire")
     assert "breakglass ROLE [DURATION] REASON" in reply["text"]
+
+
+async def test_app_home_marks_break_glass_and_shows_admins_the_grants_waiting_for_review(
+        make_stack: StackFactory) -> None:
+    stack = await make_stack(INCIDENT_POLICY)
+    await slash(stack, ALICE, "breakglass oncall-db 10m db is down")
+    [grant] = await grants(stack)
+    for user in (ALICE, DANA):
+        await stack.driver.app_home_opened(user)
+    await settle(stack)
+    assert "break-glass" in all_text(stack.slack.home(ALICE))
+    home = stack.slack.home(DANA)
+    assert "wait for review" in all_text(home) and grant.id in all_text(home)
+    before = stack.slack.count("views.publish")
+    await stack.driver.click_view(DANA, home, BG_ACK)
+    await settle(stack)
+    assert stack.slack.count("views.publish") > before
+    assert "wait for review" not in all_text(stack.slack.home(DANA))
