@@ -73,6 +73,25 @@ async def refuse_unknown(kit: Kit, body: dict[str, Any]) -> None:
                               details={"action_id": cut(str(action.get("action_id", "")), 64)})
 
 
+def register_break_glass(app: AsyncApp, kit: Kit) -> None:
+    """The break-glass review's buttons: Acknowledge and Revoke now (admins only; the use cases check)."""
+    answers_failures = kit.replier.answers_failures
+
+    @app.action(BG_ACK)
+    @answers_failures
+    async def acknowledge_break_glass(ack, body) -> None:  # noqa: ANN001
+        """An admin acknowledges a break-glass grant (the review)."""
+        await ack()
+        await on_clicked_id(kit, body, "grant", breakglass_cases.acknowledge)
+
+    @app.action(BG_REVOKE)
+    @answers_failures
+    async def revoke_break_glass(ack, body) -> None:  # noqa: ANN001
+        """An admin revokes a break-glass grant from its review (the button has a confirm)."""
+        await ack()
+        await on_clicked_id(kit, body, "grant", breakglass_cases.revoke_now)
+
+
 def register(app: AsyncApp, kit: Kit) -> None:
     """Register every button's listener; the catch-all last, so it gets only the buttons no other knows."""
     answers_failures = kit.replier.answers_failures
@@ -112,19 +131,7 @@ def register(app: AsyncApp, kit: Kit) -> None:
         await ack()
         await ask_extension(kit, body)
 
-    @app.action(BG_ACK)
-    @answers_failures
-    async def acknowledge_break_glass(ack, body) -> None:  # noqa: ANN001
-        """An admin acknowledges a break-glass grant (the review)."""
-        await ack()
-        await on_clicked_id(kit, body, "grant", breakglass_cases.acknowledge)
-
-    @app.action(BG_REVOKE)
-    @answers_failures
-    async def revoke_break_glass(ack, body) -> None:  # noqa: ANN001
-        """An admin revokes a break-glass grant from its review (the button has a confirm)."""
-        await ack()
-        await on_clicked_id(kit, body, "grant", breakglass_cases.revoke_now)
+    register_break_glass(app, kit)
 
     @app.action(OPEN_MODAL)
     @answers_failures
