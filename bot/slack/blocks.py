@@ -87,6 +87,10 @@ def approval_message(req: AccessRequest, role: Role | None, grant: Grant | None 
             voters = ", ".join(f"<@{v}>" for v in sorted(req.approvals())) or "nobody yet"
             blocks.append({"type": "context", "elements": [
                 {"type": "mrkdwn", "text": f"{got} of {need} approvals: {voters}"}]})
+        if req.escalated_at is not None and role and role.escalate_to:  # issue 11: who may decide now
+            to = ", ".join(f"<!subteam^{p}>" if p.startswith("S") else f"<@{p}>" for p in role.escalate_to)
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": cut(
+                f":arrow_double_up: Escalated {when(req.escalated_at)}: {to} may decide it too", 2000)}]})
         blocks.append({"type": "actions", "block_id": f"decide:{req.id}", "elements": [
             button("Approve", APPROVE, req.id, "primary"),
             button("Deny", DENY, req.id, "danger", confirm={

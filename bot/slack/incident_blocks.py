@@ -7,7 +7,7 @@ from typing import Any
 from bot.domain.durations import format_duration
 from bot.domain.model import AccessRequest, Grant
 from bot.slack.blocks import REASON_LIMIT, button, mrkdwn, plain, when
-from bot.slack.text import cut
+from bot.slack.text import cut, inert
 
 BG_ACK = "access_breakglass_ack"
 BG_REVOKE = "access_breakglass_revoke"
@@ -52,7 +52,7 @@ def review_message(grant: Grant, req: AccessRequest | None, nth: int = 0) -> dic
 
 def loud_line(grant: Grant, req: AccessRequest | None) -> str:
     """The audit channel's announcement of a break-glass grant."""
-    reason = cut((req.reason if req else "") or "", 300)
+    reason = inert(cut((req.reason if req else "") or "", 300))  # typed text: never pings, links or formats
     return (f":rotating_light: *Break-glass*: <@{grant.requester}> took *{grant.role}* for "
             f"*{format_duration(grant.duration)}* without approval (grant `{grant.id}`). Reason: {reason}")
 

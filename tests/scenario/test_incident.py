@@ -74,6 +74,7 @@ async def test_approvers_are_reminded_in_the_thread_and_by_dm_then_the_request_e
     assert len(await audit(stack, "request.reminded")) == 2
     assert [e["details"]["to"] for e in await audit(stack, "request.escalated")] == [[CAROL]]
     [asked] = [m for m in top_level(stack, stack.slack.dm_channel(CAROL)) if has_buttons(m)]
+    assert "Escalated" in all_text(await _updated(stack, await approval_message(stack)))
     assert "escalated" in all_text(stack.slack.messages(APPROVAL_CHANNEL)[-1]) or any(
         "escalated" in m["text"] for m in stack.slack.messages(APPROVAL_CHANNEL))
     await click(stack, CAROL, asked, APPROVE)
