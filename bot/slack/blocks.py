@@ -148,7 +148,9 @@ def roles_text(policy: Policy, roles: list[Role]) -> str:
         need = f", {r.approvals_required} approvals" if r.approvals_required > 1 and not r.auto_approve else ""
         desc = f" — {inert(r.description)}" if r.description else ""
         lines.append(f"• `{r.name}`{desc}\n   {r.limits_text()}; {approvers}{need}"
-                     + ("; signs you out of Access apps when it ends" if r.revoke_sessions else ""))
+                     + ("; signs you out of Access apps when it ends" if r.revoke_sessions else "")
+                     + (f"; break-glass up to {format_duration(r.break_glass_max_duration)}: "
+                        f"`/access breakglass {r.name} REASON`" if r.break_glass else ""))
     return cut("\n".join(lines), 3900)
 
 

@@ -8,9 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from slack_sdk.models.blocks import Block
 
+from bot.config.policy_file import parse_policy
 from bot.domain.model import AccessRequest, Grant, GrantState
 from bot.simulators.block_kit import block_kit_errors, message_text_errors
+from bot.slack.blocks import roles_text
 from bot.slack.incident_blocks import BG_REVOKE, escalation_text, loud_line, reminder_text, review_message
+from tests.policies import policy_text, role
 
 T0 = datetime(2026, 12, 7, 9, tzinfo=UTC)
 LONG = "r" * 63
@@ -69,3 +72,13 @@ def test_reminder_and_escalation_notes_name_people_and_stay_within_a_message() -
     assert "Reminder 2" in text and "<@U0P0000>" in text and "and 50 more" in text
     assert message_text_errors(text) == []
     assert "<!subteam^S0LEADS>" in escalation_text(_request(), ("S0LEADS", "U0CTO"))
+
+
+def test_access_roles_says_which_roles_have_break_glass_and_its_limit() -> None:
+    policy = parse_policy(policy_text({
+        "db": role("0f3e2a1b-6c2d-4c1e-9f7a-1b2c3d4e5f60", approvers=["U0A1"], break_glass=True,
+                   break_glass_max_duration="20m"),
+        "web": role("0f3e2a1b-6c2d-4c1e-9f7a-1b2c3d4e5f60", approvers=["U0A1"])}))
+    text = roles_text(policy, list(policy.roles.values()))
+    db_line, web_line = text.split("• ")[1:]
+    assert "break-glass up to 20m: `/access breakglass db REASON`" in db_line and "break-glass" not in web_line
