@@ -78,7 +78,7 @@ requests = Table(
     Column("decision_note", Text, nullable=False, default=""),
     # reminders and escalation (migration 0006_reminders_breakglass)
     Column("remind_at", UTCDateTime),
-    Column("reminders_sent", Integer, nullable=False, default=0, server_default="0"),
+    Column("reminders_sent", Integer, nullable=False, server_default="0"),
     Column("escalate_at", UTCDateTime),
     Column("escalated_at", UTCDateTime),
     Index("ix_requests_state_expires", "state", "expires_at"),
@@ -121,11 +121,11 @@ grants = Table(
     Column("revoke_sessions", Boolean, nullable=False, default=False),
     Column("failure", Text),
     # break-glass and its review (migration 0006_reminders_breakglass)
-    Column("break_glass", Boolean, default=False),  # NULL on rows older than it: not break-glass
+    Column("break_glass", Boolean),  # NULL: not break-glass (rows older than it, and every ordinary grant)
     Column("acknowledged_by", String(64)),
     Column("acknowledged_at", UTCDateTime),
     Column("review_remind_at", UTCDateTime),
-    Column("review_reminders", Integer, nullable=False, default=0, server_default="0"),
+    Column("review_reminders", Integer, nullable=False, server_default="0"),
     Index("ix_grants_state_expires", "state", "expires_at"),
     Index("ix_grants_group", "account_id", "group_id", "state"),
     Index("ix_grants_requester", "requester"),

@@ -36,7 +36,9 @@ class SqlRequests(SqlRepo):
             role=r.role, requester=r.requester, email=r.email,
             duration_s=int(r.duration.total_seconds()), reason=r.reason, created_at=r.created_at,
             expires_at=r.expires_at, state=r.state.value, kind=r.kind.value, grant_id=r.grant_id,
-            decision_note="", remind_at=r.remind_at, reminders_sent=0, escalate_at=r.escalate_at,
+            decision_note="",
+            # the timers only when set: a request without them inserts as before migration 0006
+            **{k: v for k, v in (("remind_at", r.remind_at), ("escalate_at", r.escalate_at)) if v is not None},
         ))
 
     async def filed_since(self, requester: str, since: datetime) -> list[datetime]:
