@@ -1,8 +1,9 @@
 """The scheduler: sleep until the next thing falls due (or until woken), claim it, run it.
 
-One loop per process. Timers (grant expiries, expiry warnings, request timeouts) are compare-and-swap
-state changes, so with several processes each happens once. Effects from the outbox are grouped by key
-(one Cloudflare group, the Slack conversation, ...) and each key is worked by one process at a time under
+One loop per process. Timers (grant expiries, expiry warnings, request timeouts, reminders, escalations,
+break-glass review reminders) are compare-and-swap state changes, so with several processes each happens
+once. Effects from the outbox are grouped by key (one Cloudflare group, the Slack conversation, ...) and
+each key is worked by one process at a time under
 a named lock; a failed effect is retried with exponential backoff and jitter, honouring Retry-After.
 Due keys are found lane by lane (Cloudflare removals, adds, other Cloudflare work, then Slack and the
 rest; see `Tx.due_keys`) and each class of lanes has its own worker slots, so no backlog in one lane
@@ -28,13 +29,12 @@ from bot.domain.membership import list_of
 from bot.domain.ports import Messenger
 from bot.logging_setup import bind, context, rebind, scope
 from bot.services import grants as grant_cases
-from bot.services import requests as request_cases
-from bot.services import scheduled as scheduled_cases
 from bot.services.context import Deps
 from bot.services.delivery import notice_given_up
 from bot.services.dispatch import Dispatcher, NoHandler, effect_of
 from bot.services.group_sync import alert_revoke_failing
 from bot.storage.locks import Locker
+from bot.timers import Timers
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,6 @@ BUSY_WAIT = 0.25  # seconds before looking again at work that another worker hol
 # with one shared bound, Slack conversations could take the slots revocations need. 4 + 2 workers
 # use at most 12 of the 20 connections the PostgreSQL pool allows, leaving the rest to Slack's requests.
 MAX_WORKERS = {"cf": 4, "other": 2}
-# A scheduled start whose requester Slack could not be asked about is tried again this much later (seconds).
-START_RETRY = 30.0
 
 
 @dataclass
@@ -99,7 +97,7 @@ class Scheduler:
         self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep  # waiting for a Cloudflare slot
         self.started = False
         self.last_tick: datetime | None = None
-        self._start_retry: dict[str, float] = {}  # scheduled starts waiting to be tried again (monotonic time)
+        self.timers = Timers(deps)
         deps.store.after_commit.append(lambda tx: self.wake() if tx.enqueued else None)
 
     def wake(self) -> None:
@@ -150,45 +148,20 @@ class Scheduler:
         now = self.deps.clock.now()
         self.last_tick = now
         async with self.deps.store.tx() as tx:
-            expiries = await tx.requests.due_expiries(now)
-            warnings = await tx.grants.due_warnings(now)
             expiring = await tx.grants.due_expiries(now, limit=1)
-            starts = await tx.requests.due_starts(now)  # scheduled starts
-        started = len(warnings) + len(expiries)
+            due = await self.timers.due(tx, now)
+        started = due.count()
         # each unit of work in its own log scope: the ids it binds do not stick to the loop's later lines
         if expiring:
             # Every due expiry lands in revoking (in bulk batches) before any group worker starts, so each
             # group's worker reads a whole sweep at once and writes it with one GET + PUT.
             with scope(timer="grant.expiry"):
                 started += await grant_cases.expire_due(self.deps)
-        # Revocations (and every other due effect) start before warnings and request timeouts are sent.
+        # Revocations (and every other due effect) start before warnings, timeouts and the other timers.
         started += await self._start_due_keys(self.deps.clock.now())
         started += self._start_due_jobs(self.deps.clock.now())
-        for gid in warnings:
-            with scope(timer="grant.warning", grant_id=gid):
-                await grant_cases.warn_grant(self.deps, gid)
-        for rid in expiries:
-            with scope(timer="request.timeout", request_id=rid):
-                await request_cases.expire_request(self.deps, rid)
-        started += await self._start_scheduled(starts)
+        started += await self.timers.run(due)
         return started
-
-    async def _start_scheduled(self, request_ids: list[str]) -> int:
-        """Apply the approved-ahead requests whose start has come (each once, whatever replica gets there
-        first); one Slack could not be asked about waits START_RETRY seconds; returns how many were settled."""
-        done = 0
-        mono = asyncio.get_running_loop().time()
-        for rid in request_ids:
-            if self._start_retry.get(rid, 0) > mono:
-                continue
-            with scope(timer="request.start", request_id=rid):
-                result = await scheduled_cases.start_scheduled(self.deps, rid)
-            if result == scheduled_cases.RETRY:
-                self._start_retry[rid] = mono + START_RETRY
-                continue
-            self._start_retry.pop(rid, None)
-            done += result != scheduled_cases.NOTHING
-        return done
 
     async def _start_due_keys(self, now: datetime) -> int:
         """Start a worker for each key with due effects, most urgent lane first; returns how many."""

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.domain.effects import (
+    BreakGlassReview,
     Effect,
+    EscalateRequest,
     NotifyAdmins,
     NotifyApprovers,
     NotifyThread,
@@ -16,6 +18,7 @@ from bot.domain.effects import (
     PostAuditSummary,
     RefreshApprovalMessage,
     RefreshHome,
+    RemindApprovers,
 )
 from bot.domain.errors import ExternalError
 
@@ -155,3 +158,12 @@ class RecordingMessenger:
 
     async def refresh_home(self, effect: RefreshHome) -> None:
         await self._record("refresh_home", effect)
+
+    async def remind_approvers(self, effect: RemindApprovers) -> None:
+        await self._record("remind_approvers", effect)
+
+    async def escalate(self, effect: EscalateRequest) -> None:
+        await self._record("escalate", effect)
+
+    async def break_glass_review(self, effect: BreakGlassReview) -> None:
+        await self._record("break_glass_review", effect)

@@ -16,7 +16,8 @@ from bot.domain.checkpoint import Checkpoint
 from bot.domain.clock import Clock
 from bot.domain.model import GrantState, RequestState
 from bot.domain.repositories import PRUNE_BATCH
-from tests.fake_repos import FakeDb, FakeGrants, FakeMembers, FakeOutbox, FakeRepo, FakeRequests, Row
+from tests.fake_outbox import FakeMembers, FakeOutbox
+from tests.fake_repos import FakeDb, FakeGrants, FakeRepo, FakeRequests, Row
 
 
 class FakeAuditLog(FakeRepo):
@@ -169,6 +170,9 @@ class FakeUnitOfWork:
         times += [r.starts_at for r in self.db.requests.values()
                   if r.state is RequestState.SCHEDULED and r.starts_at is not None]
         times += [e["next_at"] for e in self.db.effects if e["state"] == "pending"]
+        times += [t for r in self.db.requests.values() if r.state is RequestState.PENDING
+                  for t in (r.remind_at, r.escalate_at) if t]
+        times += [g.review_remind_at for g in self.db.grants.values() if g.review_remind_at and not g.acknowledged_at]
         return min(times) if times else None
 
 

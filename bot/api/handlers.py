@@ -10,10 +10,12 @@ from bot.api import parsing
 from bot.api.caller import Caller
 from bot.api.render import ApiFailure, refusal
 from bot.domain.ids import ID_PATTERN, normalise_id
+from bot.domain.incident import role_for
 from bot.domain.model import AccessRequest, Grant, GrantState
 from bot.domain.policy import is_member
 from bot.domain.records import grant_record, request_record, role_record
 from bot.domain.typed import clean
+from bot.services import breakglass as breakglass_cases
 from bot.services import queries
 from bot.services import requests as request_cases
 from bot.services.context import Deps
@@ -84,11 +86,13 @@ class Handlers:
         role = self.deps.policy.role(req.role)
         if role is None or caller.slack_user is None:
             return False
+        role = role_for(role, req)  # once escalated, its escalate_to decide it too
         groups = await self.deps.directory.user_groups_of(caller.slack_user, role.approver_groups)
         return is_member(caller.slack_user, role.approvers, groups)
 
     async def file_request(self, request: web.Request, caller: Caller) -> web.Response:
-        """POST /api/requests: file a request as the caller's Slack user; 201 with the request."""
+        """POST /api/requests: file a request as the caller's Slack user (with `"break_glass": true`, the role's
+        break-glass: granted at once, announced and reviewed after); 201 with the request."""
         if caller.identity.is_service:
             raise await self.refuse(caller, request, "service_token", "a service token may read but not request")
         body = parsing.new_request(await request.read())
@@ -96,10 +100,14 @@ class Handlers:
         if caller.slack_user is None:
             raise await self.refuse(caller, request, "no_slack_user", f"no Slack member has the email "
                                     f"{caller.identity.email}; requests are approved in Slack, so one is needed")
-        out = await request_cases.submit(self.deps, caller.slack_user,
-                                         clean(body.role, multiline=False).strip().lower(), duration,
-                                         clean(body.reason), source="api",
-                                         start=clean(body.starts_at, multiline=False) if body.starts_at else None)
+        role_name = clean(body.role, multiline=False).strip().lower()
+        if body.break_glass:
+            out = await breakglass_cases.break_glass(self.deps, caller.slack_user, role_name, duration,
+                                                     clean(body.reason), source="api")
+        else:
+            out = await request_cases.submit(self.deps, caller.slack_user, role_name, duration, clean(body.reason),
+                                             source="api", start=clean(body.starts_at, multiline=False)
+                                             if body.starts_at else None)
         if not out.ok:
             raise refusal(out)
         req, made = await queries.request_and_grants(self.deps, out.data["request_id"])

@@ -7,7 +7,7 @@ import binascii
 from datetime import datetime, timedelta
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr, ValidationError
 
 from bot.api.render import ApiFailure
 from bot.domain.durations import DurationError, parse_duration
@@ -21,6 +21,7 @@ class NewRequest(BaseModel):
     duration: StrictStr | StrictInt | None = None
     reason: StrictStr = ""
     starts_at: StrictStr | None = None  # a scheduled start: ISO 8601 (with Z or an offset; else the person's zone)
+    break_glass: StrictBool = False  # the role's break-glass: granted at once, announced, reviewed after
 
 
 def new_request(raw: bytes) -> NewRequest:
@@ -29,7 +30,7 @@ def new_request(raw: bytes) -> NewRequest:
         return NewRequest.model_validate_json(raw)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-        expected = '{"role", "duration", "reason", "starts_at"}'
+        expected = '{"role", "duration", "reason", "starts_at", "break_glass"}'
         raise ApiFailure(400, "bad_request", f"expected {expected}: {problems}") from None
 
 

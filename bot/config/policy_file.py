@@ -7,6 +7,7 @@ in a `PolicyError`.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,16 @@ def _approver_problems(prefix: str, raw: dict[Any, Any], good: dict[str, Any], e
     return [f"{prefix}.approvals_required: {needed}{where} is more than the {listed} listed"]
 
 
+def _escalation_problems(prefix: str, effective: dict[str, Any]) -> list[str]:
+    """`escalate_after` without anyone to escalate to, or `escalate_to` with no time to do it."""
+    after, to = effective.get("escalate_after"), effective.get("escalate_to")
+    if after and after > timedelta(0) and not to:
+        return [f"{prefix}.escalate_to: missing (escalate_after needs the user or user-group IDs to escalate to)"]
+    if to and not (after and after > timedelta(0)):
+        return [f"{prefix}.escalate_after: missing (escalate_to needs the time after which to escalate, e.g. 30m)"]
+    return []
+
+
 def _target_problems(prefix: str, raw: dict[Any, Any]) -> list[str]:
     """A role names exactly one of group_id (the bot edits the group) and list_id (the bot edits a list)."""
     has_group, has_list = raw.get("group_id") is not None, raw.get("list_id") is not None
@@ -121,6 +132,7 @@ def _check_role(
     if "account_id" not in raw and not account_id:
         problems.append(f"{prefix}.account_id: missing (set it here or CLOUDFLARE_ACCOUNT_ID)")
     problems.extend(_approver_problems(prefix, raw, good, effective, given))
+    problems.extend(_escalation_problems(prefix, effective))
     if model is None or not account_id or (model.group_id is None) == (model.list_id is None):
         return None
     return Role(
@@ -133,7 +145,8 @@ def _check_role(
         approval_channel=model.approval_channel,
         requesters=tuple(dict.fromkeys(model.requesters or ())),
         auto_approve=model.auto_approve,
-        **effective,
+        break_glass=model.break_glass,
+        **{**effective, "escalate_to": tuple(dict.fromkeys(effective.get("escalate_to") or ()))},
     )
 
 

@@ -119,6 +119,12 @@ class _Overridable(_Strict):
     require_reason: StrictBool | None = None
     revoke_sessions: StrictBool | None = None
     max_schedule_ahead: PositiveDuration | None = None
+    # incident-time workflow (issue 11)
+    remind_after: Duration | None = None
+    reminders: Annotated[StrictInt, Field(ge=0, le=100)] | None = None
+    escalate_after: Duration | None = None
+    escalate_to: tuple[PrincipalId, ...] | None = None
+    break_glass_max_duration: PositiveDuration | None = None
 
 
 class DefaultsModel(_Overridable):
@@ -136,6 +142,7 @@ class RoleModel(_Overridable):
     approval_channel: ChannelId | None = None
     requesters: list[PrincipalId] | None = None
     auto_approve: StrictBool = False
+    break_glass: StrictBool = False
 
 
 OVERRIDABLE = tuple(_Overridable.model_fields)

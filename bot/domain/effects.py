@@ -241,10 +241,52 @@ class RefreshHome(Effect):
         return home_key(self.users)
 
 
+@dataclass(frozen=True)
+class RemindApprovers(Effect):
+    """Re-ping the approvers of a pending request who have not acted (in its message's thread and by DM)."""
+
+    KIND: ClassVar[str] = "approval.remind"
+    request_id: str
+    nth: int = 1
+
+    @property
+    def key(self) -> str:
+        """The request's key (after its post)."""
+        return request_key(self.request_id)
+
+
+@dataclass(frozen=True)
+class EscalateRequest(Effect):
+    """Ask a request's `escalate_to` people (now approvers too), and say so in its message's thread."""
+
+    KIND: ClassVar[str] = "approval.escalate"
+    request_id: str
+
+    @property
+    def key(self) -> str:
+        """The request's key (after its post)."""
+        return request_key(self.request_id)
+
+
+@dataclass(frozen=True)
+class BreakGlassReview(Effect):
+    """A break-glass grant: announced loudly (`nth` 0) to the audit channel and every admin, whose message asks
+    for its review (Acknowledge / Revoke now); `nth` > 0 reminds the admins while nobody has acknowledged it."""
+
+    KIND: ClassVar[str] = "breakglass.review"
+    grant_id: str
+    nth: int = 0
+
+    @property
+    def key(self) -> str:
+        """The admins' conversation."""
+        return ADMINS_KEY
+
+
 # Every effect type, by the kind stored in the outbox (the one registry; nothing else lists kinds).
 REGISTRY: dict[str, type[Effect]] = {cls.KIND: cls for cls in (
     SyncGroup, RevokeSessions, PostApproval, RefreshApprovalMessage, NotifyThread, NotifyApprovers, NotifyUser,
-    NotifyAdmins, PostAuditSummary, RefreshHome)}
+    NotifyAdmins, PostAuditSummary, RefreshHome, RemindApprovers, EscalateRequest, BreakGlassReview)}
 
 
 def _stored_fields(cls: type[Effect]) -> list[dataclasses.Field]:

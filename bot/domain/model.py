@@ -73,6 +73,11 @@ class AccessRequest:
     decision_note: str = ""
     votes: list[Vote] = field(default_factory=list)
     starts_at: datetime | None = None  # a scheduled start: the grant is made then, not at approval
+    # reminders and escalation (issue 11): the next reminder's time, how many were sent, escalation's time
+    remind_at: datetime | None = None
+    reminders_sent: int = 0
+    escalate_at: datetime | None = None
+    escalated_at: datetime | None = None
 
     @property
     def is_open(self) -> bool:
@@ -111,6 +116,12 @@ class Grant:
     revoke_actor: str | None = None
     revoke_sessions: bool = False
     failure: str | None = None
+    # break-glass (issue 11): granted without approvers, reviewed after by an admin
+    break_glass: bool = False
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    review_remind_at: datetime | None = None
+    review_reminders: int = 0
 
     def time_left(self, now: datetime) -> timedelta:
         """What is left of an active grant (zero when over)."""

@@ -170,9 +170,37 @@ class Voted(_Success):
     key: ClassVar[str] = "voted"
 
 
-Done = Filed | ExtensionFiled | AutoApproved | AutoExtended | Cancelled | Revoking | Denied | Approved | Voted
+@dataclass(frozen=True)
+class BreakGlassGranted(_Success):
+    """Break-glass: `role` is granted at once for `duration` (cut to the role's `cap` when `capped`), announced to
+    the admins and the audit channel, and reviewed after."""
+
+    request_id: str
+    grant_id: str
+    role: str
+    duration: timedelta
+    capped: bool
+    cap: timedelta
+    code: ClassVar[str] = "break_glass"
+    key: ClassVar[str] = "break_glass_granted"
+    DATA: ClassVar[tuple[str, ...]] = ("request_id", "grant_id")
+
+
+@dataclass(frozen=True)
+class Acknowledged(_Success):
+    """An admin acknowledged (reviewed) break-glass grant `grant_id`; the review reminders stop."""
+
+    grant_id: str
+    role: str
+    code: ClassVar[str] = "acknowledged"
+    key: ClassVar[str] = "acknowledged"
+    DATA: ClassVar[tuple[str, ...]] = ("grant_id",)
+
+
+Done = (Filed | ExtensionFiled | AutoApproved | AutoExtended | Cancelled | Revoking | Denied | Approved | Voted
+        | BreakGlassGranted | Acknowledged)
 Done = Done | ScheduledFiled | AutoScheduled  # scheduled start
 Outcome = Refused | Done
 SUCCESSES: tuple[type, ...] = (Filed, ExtensionFiled, AutoApproved, AutoExtended, Cancelled, Revoking, Denied,
-                               Approved, Voted)
+                               Approved, Voted, BreakGlassGranted, Acknowledged)
 SUCCESSES += (ScheduledFiled, AutoScheduled)  # scheduled start

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -41,6 +41,18 @@ class Role:
     revoke_sessions: bool = False
     list_id: str | None = None
     max_schedule_ahead: timedelta = timedelta(days=30)  # how far ahead a scheduled start may be
+    # incident-time workflow (issue 11): reminders, escalation, break-glass
+    remind_after: timedelta = timedelta(0)          # 0 = no reminders
+    reminders: int = 3
+    escalate_after: timedelta = timedelta(0)        # 0 = no escalation
+    escalate_to: tuple[str, ...] = ()
+    break_glass: bool = False
+    break_glass_max_duration: timedelta = timedelta(hours=1)
+
+    def escalated(self) -> Role:
+        """This role as it is once a request was escalated: `escalate_to` are approvers too."""
+        extra = tuple(a for a in self.escalate_to if a not in self.approvers)
+        return replace(self, approvers=self.approvers + extra) if extra else self
 
     @property
     def target(self) -> str:

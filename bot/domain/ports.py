@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from bot.domain.effects import (
+    BreakGlassReview,
+    EscalateRequest,
     NotifyAdmins,
     NotifyApprovers,
     NotifyThread,
@@ -13,6 +15,7 @@ from bot.domain.effects import (
     PostAuditSummary,
     RefreshApprovalMessage,
     RefreshHome,
+    RemindApprovers,
 )
 
 
@@ -106,4 +109,16 @@ class Messenger(Protocol):
 
     async def refresh_home(self, effect: RefreshHome) -> None:
         """Republish the App Home of the people (and of the request's approvers) who have opened it."""
+        ...
+
+    async def remind_approvers(self, effect: RemindApprovers) -> None:
+        """Re-ping the request's approvers who have not acted, in its thread and by DM."""
+        ...
+
+    async def escalate(self, effect: EscalateRequest) -> None:
+        """Ask the request's escalation targets to decide it, and say so in its thread."""
+        ...
+
+    async def break_glass_review(self, effect: BreakGlassReview) -> None:
+        """Announce a break-glass grant (or remind of its review) to the audit channel and every admin."""
         ...

@@ -85,6 +85,22 @@ class Requests(Protocol):
         """IDs of requests approved ahead (`scheduled`) whose start has come, soonest first."""
         ...
 
+    async def due_reminders(self, now: datetime, limit: int = 100) -> list[str]:
+        """IDs of pending requests whose next reminder has come."""
+        ...
+
+    async def due_escalations(self, now: datetime, limit: int = 100) -> list[str]:
+        """IDs of pending requests whose escalation has come and not happened."""
+        ...
+
+    async def mark_reminded(self, request_id: str, sent: int, next_at: datetime | None) -> bool:
+        """Compare-and-set reminder `sent + 1` of a pending request (and the next one's time); False if lost."""
+        ...
+
+    async def mark_escalated(self, request_id: str, at: datetime) -> bool:
+        """Compare-and-set the escalation of a pending request, once; False when escalated or decided."""
+        ...
+
 
 class Grants(Protocol):
     """Grants of a role to a person, with their expiry and warning times."""
@@ -154,6 +170,18 @@ class Grants(Protocol):
 
     async def due_warnings(self, now: datetime, limit: int = 200) -> list[str]:
         """IDs of active, unwarned grants whose expiry warning is due."""
+        ...
+
+    async def due_reviews(self, now: datetime, limit: int = 100) -> list[str]:
+        """IDs of unacknowledged break-glass grants whose review reminder has come."""
+        ...
+
+    async def mark_review_reminded(self, grant_id: str, sent: int, next_at: datetime) -> bool:
+        """Compare-and-set review reminder `sent + 1` of an unacknowledged break-glass grant; False if lost."""
+        ...
+
+    async def acknowledge(self, grant_id: str, by: str, at: datetime) -> bool:
+        """Compare-and-set the review of a break-glass grant, once; False when not one or acknowledged already."""
         ...
 
 

@@ -219,6 +219,23 @@ WORDING: dict[str, Wording] = {
     "approved": lambda o, s: f"You approved {s.code(o.request_id)}; access is being applied." if o.starts_at is None
     else f"You approved {s.code(o.request_id)}; access is applied at its start, {s.when(o.starts_at)}.",
     "voted": lambda o, s: f"Your approval of {s.code(o.request_id)} is counted; {o.missing} more needed.",
+    # reminders, escalation and break-glass (issue 11)
+    "break_glass_not_allowed": lambda o, s: (
+        f"{s.code(o.facts['role'])} has no break-glass; ask for it with "
+        f"{s.command('/access request ' + o.facts['role'] + ' DURATION REASON')}"),
+    "break_glass_reason_required": lambda o, s: (
+        f"break-glass needs a reason, and the admins will read it: "
+        f"{s.command('/access breakglass ' + o.facts['role'] + ' [DURATION] what is on fire')}"),
+    "not_break_glass": lambda o, s: f"grant {s.code(o.facts['grant_id'][:16])} is not a break-glass grant",
+    "already_acknowledged": lambda o, s: (
+        f"break-glass grant {s.code(o.facts['grant_id'])} was already acknowledged by {s.user(o.facts['by'])}"),
+    "not_admin_review": lambda o, s: "only the policy's admins may review a break-glass grant",
+    "break_glass_granted": lambda o, s: (
+        f"Break-glass: {s.code(o.role)} is yours for {_d(o.duration)} (grant {s.code(o.grant_id)})"
+        + (f", cut to the break-glass limit of {_d(o.cap)}" if o.capped else "")
+        + ". The admins and the audit channel are told, and an admin will review it."),
+    "acknowledged": lambda o, s: (
+        f"Break-glass grant {s.code(o.grant_id)} ({s.text(o.role)}) is acknowledged; the reminders stop."),
 }
 
 # A failed re-check told to the approver who clicked (the requester's own words are kept for the requester);

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.domain.audit import AuditEvent
 from bot.domain.durations import format_duration
 from bot.domain.effects import NotifyApprovers, NotifyThread, NotifyUser, RefreshApprovalMessage, SyncGroup, group_key
+from bot.domain.incident import role_for
 from bot.domain.model import (
     AccessRequest,
     Grant,
@@ -173,11 +174,13 @@ async def vote(deps: Deps, request_id: str, voter: str, choice: VoteChoice, note
             return Refused("unknown_request", {"request_id": request_id}, "no_such_request")
     role = deps.policy.role(req.role)
     groups = frozenset()
-    if role and role.approver_groups and voter not in role.approver_users:
-        groups = await deps.directory.user_groups_of(voter, role.approver_groups)
+    # the user groups of escalate_to are looked up too: the request may escalate before the click's transaction
+    every = role.escalated() if role else None
+    if every and every.approver_groups and voter not in every.approver_users:
+        groups = await deps.directory.user_groups_of(voter, every.approver_groups)
     who: Requester | None = None
-    if role and choice is VoteChoice.APPROVE and req.is_open and evaluate_vote(role, voter, req.requester,
-                                                                               groups).allowed:
+    if role and choice is VoteChoice.APPROVE and req.is_open and evaluate_vote(role_for(role, req), voter,
+                                                                               req.requester, groups).allowed:
         who = await look_up(deps, req.requester, role, fresh=True)
     try:
         return await _vote_in_tx(deps, request_id, voter, choice, note, role, groups, who)
@@ -206,6 +209,7 @@ async def _vote_in_tx(deps: Deps, request_id: str, voter: str, choice: VoteChoic
             await record(deps, tx, AuditEvent(voter, "approval.refused", **base,
                                               details={"code": "unknown_role"}))
             return Refused("unknown_role", {"role": req.role}, "role_removed")
+        role = role_for(role, req)  # escalated: its escalate_to decide too (as the request is now, under its lock)
         decision = evaluate_vote(role, voter, req.requester, groups)
         if not decision.allowed:
             await record(deps, tx, AuditEvent(voter, "approval.refused", **base,

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot.domain.effects import (
+    BreakGlassReview,
     Effect,
+    EscalateRequest,
     NotifyAdmins,
     NotifyApprovers,
     NotifyThread,
@@ -14,6 +16,7 @@ from bot.domain.effects import (
     PostAuditSummary,
     RefreshApprovalMessage,
     RefreshHome,
+    RemindApprovers,
     RevokeSessions,
     SyncGroup,
     decode,
@@ -81,5 +84,11 @@ class Dispatcher:
                 await m.post_audit_summary(effect)
             case RefreshHome():
                 await m.refresh_home(effect)
+            case RemindApprovers():
+                await m.remind_approvers(effect)
+            case EscalateRequest():
+                await m.escalate(effect)
+            case BreakGlassReview():
+                await m.break_glass_review(effect)
             case _:
                 raise NoHandler(f"no handler for {effect.KIND}")

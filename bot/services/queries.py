@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.domain.effects import PostApproval, request_key
@@ -155,3 +155,11 @@ async def database_answers(deps: Deps) -> str | None:
     except Exception as exc:  # noqa: BLE001 - any database failure means unhealthy
         return type(exc).__name__
     return None
+
+
+async def unreviewed_break_glass(deps: Deps) -> list[Grant]:
+    """Break-glass grants no admin has acknowledged yet, oldest first (every one has a review reminder time)."""
+    async with deps.store.tx() as tx:
+        ids = await tx.grants.due_reviews(datetime(9999, 1, 1, tzinfo=UTC), limit=50)
+        found = [await tx.grants.get(gid) for gid in ids]
+    return sorted((g for g in found if g is not None), key=lambda g: g.created_at)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from bot.domain.audit import AuditEvent
 from bot.domain.durations import format_duration
 from bot.domain.effects import NotifyApprovers, PostApproval, RefreshApprovalMessage
+from bot.domain.incident import role_for, with_timers
 from bot.domain.limits import next_filing_at
 from bot.domain.model import AccessRequest, RequestKind, RequestState
 from bot.domain.outcomes import (
@@ -86,7 +87,7 @@ async def _file(deps: Deps, role: Role, req: AccessRequest, who: Requester, conf
             decision = await check(deps, tx, req, who)
             if not decision.allowed:
                 return await _refused(deps, tx, req, decision)
-            await insert_request(deps, tx, req, conflict)
+            await insert_request(deps, tx, with_timers(role, req) if not role.auto_approve else req, conflict)
             details = {"duration": format_duration(req.duration), "reason": req.reason, "source": source}
             if extend:
                 details["kind"] = "extend"
@@ -221,6 +222,7 @@ async def pending_for(deps: Deps, tx: UnitOfWork, user: str) -> list[AccessReque
         role = deps.policy.role(r.role)
         if role is None or (r.requester == user and not role.allow_self_approval):
             continue
+        role = role_for(role, r)  # once escalated, its escalate_to may decide it too
         if user in role.approver_users:
             out.append(r)
             continue

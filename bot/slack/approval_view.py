@@ -139,6 +139,10 @@ def approval_message(req: AccessRequest, role: Role | None, grant: Grant | None 
                                  f"ending {when(span[1])} instead of {when(grant.expires_at)}{limit}."))
     if req.state is RequestState.PENDING:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _pending_status(req, role)}]})
+        if req.escalated_at is not None and role and role.escalate_to:  # who may decide now
+            to = ", ".join(f"<!subteam^{p}>" if p.startswith("S") else f"<@{p}>" for p in role.escalate_to)
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": cut(
+                f":arrow_double_up: Escalated {when(req.escalated_at)}: {to} may decide it too", 2000)}]})
         blocks.append({"type": "actions", "block_id": f"decide:{req.id}", "elements": [
             button("Approve", APPROVE, req.id, "primary"),
             button("Deny", DENY, req.id, "danger", confirm=_deny_confirm(req))]})

@@ -114,7 +114,9 @@ def grants_and_requests(grants: list[Grant], requests: list[AccessRequest], now:
         blocks.append(mrkdwn("*Your grants*"))
     for g in grants[:LIST_SHOWN]:
         left = format_duration(g.time_left(now)) if g.expires_at else "being applied"
-        blocks.append({**mrkdwn(f"`{g.id}` *{g.role}* — {g.state.value}, {left} left (until {when(g.expires_at)})"),
+        glass = " :rotating_light: break-glass" if g.break_glass else ""
+        blocks.append({**mrkdwn(f"`{g.id}` *{g.role}*{glass} — {g.state.value}, {left} left (until "
+                                f"{when(g.expires_at)})"),
                        "accessory": revoke_button(g)})
     if len(grants) > LIST_SHOWN:
         blocks.append(more_line(len(grants) - LIST_SHOWN, "`accessbot grants` or `GET /api/grants` lists them all"))
@@ -123,8 +125,9 @@ def grants_and_requests(grants: list[Grant], requests: list[AccessRequest], now:
     for r in requests[:LIST_SHOWN]:
         starts = f", starts {when(r.starts_at)}" if r.starts_at else ""
         status = " (approved, scheduled)" if r.state is RequestState.SCHEDULED else ""
+        escalated = ", escalated" if r.escalated_at else ""
         blocks.append({**mrkdwn(f"`{r.id}` *{r.role}* for {format_duration(r.duration)}{starts}{status}, "
-                                f"asked {when(r.created_at)}"),
+                                f"asked {when(r.created_at)}{escalated}"),
                        "accessory": cancel_button(r)})
     if len(requests) > LIST_SHOWN:
         blocks.append(more_line(len(requests) - LIST_SHOWN, "`GET /api/requests` lists them all"))
@@ -149,7 +152,9 @@ def roles_text(policy: Policy, roles: list[Role], page: int = 1) -> str:
         need = f", {r.approvals_required} approvals" if r.approvals_required > 1 and not r.auto_approve else ""
         desc = f" — {inert(cut(r.description, 200))}" if r.description else ""
         lines.append(f"• `{r.name}`{desc}\n   {r.limits_text()}; {approvers}{need}"
-                     + ("; signs you out of Access apps when it ends" if r.revoke_sessions else ""))
+                     + ("; signs you out of Access apps when it ends" if r.revoke_sessions else "")
+                     + (f"; break-glass up to {format_duration(r.break_glass_max_duration)}: "
+                        f"`/access breakglass {r.name} REASON`" if r.break_glass else ""))
     left = len(roles) - page * ROLES_PER_PAGE
     if left > 0:
         lines.append(f"…and {left} more: `/access roles {page + 1}`")
@@ -169,6 +174,8 @@ timezone); `at` followed by anything else is part of the reason
 • `/access pending` — requests waiting for your approval
 • `/access approve REQUEST_ID` / `/access deny REQUEST_ID [REASON…]` — decide without the buttons
 • `/access audit [ROLE|@user] [N]` — admins: the last N (default 20) audit events
+• `/access breakglass ROLE [DURATION] REASON` — emergencies, on roles that allow it: granted at once, the admins \
+are told and review it
 • `/access help` — this text
 Durations: `90s`, `15m`, `2h`, `1d`, `1h30m`."""
 

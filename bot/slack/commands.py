@@ -15,10 +15,12 @@ from bot.domain.policy import Role, is_member
 from bot.domain.start_times import meant_as_start, start_length
 from bot.services import approval as approval_cases
 from bot.services import audit_view, queries
+from bot.services import breakglass as breakglass_cases
 from bot.services import grants as grant_cases
 from bot.services import requests as request_cases
 from bot.services.context import Deps
 from bot.slack import blocks as bk
+from bot.slack.breakglass_command import Unreadable, parse_breakglass
 from bot.slack.render import slack_answer
 from bot.slack.request_log import set_outcome
 from bot.slack.text import cut, inert
@@ -98,6 +100,8 @@ async def handle(deps: Deps, user: str, text: str) -> Reply:
             choice = VoteChoice.APPROVE if sub == "approve" else VoteChoice.DENY
             out = await approval_cases.vote(deps, ident, user, choice, note=rest_after(text, 2))
         return _reply(out)
+    if sub == "breakglass":
+        return await _breakglass(deps, user, words)
     if sub == "pending":
         return await _pending(deps, user)
     if sub == "audit":
@@ -140,6 +144,13 @@ async def _request(deps: Deps, user: str, words: list[str], text: str) -> Reply:
         skip += 1 + taken
     reason = rest_after(text, skip)
     return _reply(await request_cases.submit(deps, user, role, duration, reason, start=start))
+
+
+async def _breakglass(deps: Deps, user: str, words: list[str]) -> Reply:
+    ask = parse_breakglass(words)
+    if isinstance(ask, Unreadable):
+        return await _refused(deps, user, ask.code, inert(ask.problem), role=ask.role)
+    return _reply(await breakglass_cases.break_glass(deps, user, ask.role, ask.duration, ask.reason))
 
 
 async def _extend(deps: Deps, user: str, words: list[str], text: str) -> Reply:

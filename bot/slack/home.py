@@ -13,6 +13,7 @@ from bot.services.context import Deps
 from bot.slack import blocks as bk
 from bot.slack.approval_view import ended_how
 from bot.slack.errors import call
+from bot.slack.incident_blocks import review_message
 from bot.slack.text import cut, inert
 
 OPEN_MODAL = "access_open_modal"
@@ -32,6 +33,8 @@ async def home_view(deps: Deps, user: str) -> dict[str, Any]:
     blocks += bk.grants_and_requests(mine.grants, mine.requests, deps.clock.now())
     blocks += waiting_blocks(mine.waiting)
     blocks += history_blocks(mine.history)
+    if deps.policy.is_admin(user):
+        blocks += await _reviews(deps)
     return {"type": "home", "blocks": blocks[:100]}
 
 
@@ -43,8 +46,9 @@ def waiting_blocks(waiting: list[AccessRequest]) -> list[dict[str, Any]]:
                                     bk.mrkdwn(f"*{len(waiting)} request(s) wait for your decision*")]
     for r in waiting[:WAITING_SHOWN]:
         starts = f", starting {bk.when(r.starts_at)}" if r.starts_at else ""
+        escalated = " _(escalated to you)_" if r.escalated_at else ""
         blocks.append(bk.mrkdwn(f"`{r.id}` <@{r.requester}> — *{r.role}* for {format_duration(r.duration)}"
-                                f"{starts}, asked {bk.when(r.created_at)}: {inert(cut(r.reason, 300))}"))
+                                f"{starts}, asked {bk.when(r.created_at)}{escalated}: {inert(cut(r.reason, 300))}"))
         blocks.append({"type": "actions", "block_id": f"decide:{r.id}", "elements": [
             bk.button("Approve", bk.APPROVE, r.id, "primary"), bk.deny_button(r)]})
     if len(waiting) > WAITING_SHOWN:
@@ -59,6 +63,19 @@ def history_blocks(history: list[Grant]) -> list[dict[str, Any]]:
     lines = [f"`{g.id}` *{g.role}* {bk.when(g.granted_at or g.created_at)} → {bk.when(g.revoked_at)}"
              f"{ended_how(g) if g.state is GrantState.REVOKED else ' — failed'}" for g in history]
     return [{"type": "divider"}, bk.mrkdwn("*Your recent grants*\n" + "\n".join(lines))]
+
+
+async def _reviews(deps: Deps) -> list[dict[str, Any]]:
+    """For an admin: the break-glass grants nobody has reviewed yet, each with Acknowledge / Revoke now."""
+    unreviewed = await queries.unreviewed_break_glass(deps)
+    if not unreviewed:
+        return []
+    blocks: list[dict[str, Any]] = [{"type": "divider"},
+                                    bk.mrkdwn(f"*{len(unreviewed)} break-glass grant(s) wait for review*")]
+    for grant in unreviewed[:10]:
+        review = review_message(grant, None)["blocks"]
+        blocks += [review[1], review[-1]]  # who took what, and the buttons
+    return blocks
 
 
 async def publish_home(deps: Deps, client: AsyncWebClient, user: str) -> None:

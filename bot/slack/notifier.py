@@ -10,6 +10,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.domain.audit import short_head
 from bot.domain.durations import format_duration
 from bot.domain.effects import (
+    BreakGlassReview,
+    EscalateRequest,
     NotifyAdmins,
     NotifyApprovers,
     NotifyThread,
@@ -18,15 +20,19 @@ from bot.domain.effects import (
     PostAuditSummary,
     RefreshApprovalMessage,
     RefreshHome,
+    RemindApprovers,
     encode,
 )
 from bot.domain.errors import TransientError
 from bot.domain.ids import ID_PATTERN
+from bot.domain.incident import role_for
 from bot.domain.membership import list_of
 from bot.domain.model import AccessRequest, Grant
 from bot.services import conversations, queries
 from bot.services.context import Deps
 from bot.slack import blocks as bk
+from bot.slack import incident_blocks as ib
+from bot.slack import incident_notices
 from bot.slack.approval_view import approval_message, ended_how
 from bot.slack.directory import SlackDirectory
 from bot.slack.errors import call
@@ -66,14 +72,15 @@ class SlackMessenger:
         role = self.deps.policy.role(req.role)
         if role is None:
             return []
-        users = list(role.approver_users)
-        for gid in role.approver_groups:
+        role = role_for(role, req)  # once escalated, its escalate_to are asked too
+        return [u for u in await self._users_of(role.approvers) if u != req.requester or role.allow_self_approval]
+
+    async def _users_of(self, principals: tuple[str, ...]) -> list[str]:
+        """The people user and user-group IDs name, in order, each once."""
+        users = [p for p in principals if not p.startswith("S")]
+        for gid in (p for p in principals if p.startswith("S")):
             users.extend(sorted(await self.directory.members(gid)))
-        seen: list[str] = []
-        for u in users:
-            if u not in seen and (u != req.requester or role.allow_self_approval):
-                seen.append(u)
-        return seen
+        return list(dict.fromkeys(users))
 
     async def _messages_or_wait(self, request_id: str) -> tuple[AccessRequest | None, Grant | None, list[Any]]:
         """The request, its grant and approval messages; retry later while the approval post is still owed.
@@ -112,8 +119,9 @@ class SlackMessenger:
         req, grant, msgs = await self._messages_or_wait(effect.request_id)
         if req is None or not msgs:
             return
-        msg = approval_message(req, self.deps.policy.role(req.role), grant,
-                               requester_name=await self.directory.display_name(req.requester))
+        role = self.deps.policy.role(req.role)
+        msg = ib.review_message(grant, req) if grant is not None and grant.break_glass else \
+            approval_message(req, role, grant, requester_name=await self.directory.display_name(req.requester))
         for m in msgs:
             await call(self.client.chat_update, channel=m.channel, ts=m.ts, text=msg["text"], blocks=msg["blocks"])
 
@@ -168,6 +176,18 @@ class SlackMessenger:
         viewers = await queries.home_viewers(self.deps, users)
         for user in viewers:
             await publish_home(self.deps, self.client, user)
+
+    async def remind_approvers(self, effect: RemindApprovers) -> None:
+        """Re-ping the approvers who have not acted (thread + DM)."""
+        await incident_notices.remind(self, effect)
+
+    async def escalate(self, effect: EscalateRequest) -> None:
+        """Ask the escalation targets, and say so in the thread."""
+        await incident_notices.escalate(self, effect)
+
+    async def break_glass_review(self, effect: BreakGlassReview) -> None:
+        """Announce a break-glass grant to the audit channel and every admin, or remind them of its review."""
+        await incident_notices.break_glass_review(self, effect)
 
     async def post_audit_summary(self, effect: PostAuditSummary) -> None:
         """One line per audit event in the audit channel."""

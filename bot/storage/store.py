@@ -70,7 +70,8 @@ class Tx:
         await self.conn.execute(text("SELECT 1"))
 
     async def next_due(self) -> datetime | None:
-        """The earliest moment anything falls due: an expiry, a warning, a request timeout, an effect, a start."""
+        """The earliest moment anything falls due: an expiry, a warning, a request timeout, a reminder, an
+        escalation, a break-glass review reminder, an effect, a scheduled start."""
         q = select(
             select(func.min(t.grants.c.expires_at)).where(t.grants.c.state == GrantState.ACTIVE.value)
             .scalar_subquery(),
@@ -81,6 +82,13 @@ class Tx:
             select(func.min(t.effects.c.next_at)).where(t.effects.c.state == "pending").scalar_subquery(),
             select(func.min(t.requests.c.starts_at)).where(
                 t.requests.c.state == RequestState.SCHEDULED.value).scalar_subquery(),  # scheduled starts
+            # reminders, escalations and break-glass review reminders (issue 11)
+            select(func.min(t.requests.c.remind_at)).where(
+                t.requests.c.state == RequestState.PENDING.value).scalar_subquery(),
+            select(func.min(t.requests.c.escalate_at)).where(
+                t.requests.c.state == RequestState.PENDING.value).scalar_subquery(),
+            select(func.min(t.grants.c.review_remind_at)).where(t.grants.c.acknowledged_at.is_(None))
+            .scalar_subquery(),
         )
         row = (await self.conn.execute(q)).one()
         times = [t.UTCDateTime().process_result_value(v, self.conn.dialect) if isinstance(v, datetime) else

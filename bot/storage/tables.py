@@ -78,8 +78,15 @@ requests = Table(
     Column("decided_by", String(32)),
     Column("decided_at", UTCDateTime),
     Column("decision_note", Text, nullable=False, default=""),
+    # reminders and escalation (migration 0008_reminders_breakglass)
+    Column("remind_at", UTCDateTime),
+    Column("reminders_sent", Integer, nullable=False, server_default="0"),
+    Column("escalate_at", UTCDateTime),
+    Column("escalated_at", UTCDateTime),
     Index("ix_requests_state_expires", "state", "expires_at"),
     Index("ix_requests_requester_state", "requester", "state", "created_at"),
+    Index("ix_requests_state_remind", "state", "remind_at"),
+    Index("ix_requests_state_escalate", "state", "escalate_at"),
     Index("uq_requests_one_pending", "requester", "role", unique=True, **_where(PENDING_NEW)),
     Index("uq_requests_one_pending_extension", "grant_id", unique=True, **_where(PENDING_EXTEND)),
     # scheduled start (migration 0007): when an approved-ahead request's grant is made
@@ -118,11 +125,18 @@ grants = Table(
     Column("revoke_actor", String(64)),
     Column("revoke_sessions", Boolean, nullable=False, default=False),
     Column("failure", Text),
+    # break-glass and its review (migration 0008_reminders_breakglass)
+    Column("break_glass", Boolean),  # NULL: not break-glass (rows older than it, and every ordinary grant)
+    Column("acknowledged_by", String(64)),
+    Column("acknowledged_at", UTCDateTime),
+    Column("review_remind_at", UTCDateTime),
+    Column("review_reminders", Integer, nullable=False, server_default="0"),
     Index("ix_grants_state_expires", "state", "expires_at"),
     Index("ix_grants_group", "account_id", "group_id", "state"),
     Index("ix_grants_requester_state", "requester", "state"),
     Index("ix_grants_created", "created_at", "id"),
     Index("ix_grants_state_created", "state", "created_at", "id"),
+    Index("ix_grants_review_remind", "review_remind_at"),
     Index("uq_grants_one_live", "requester", "role", unique=True, **_where(LIVE_GRANT)),
 )
 
@@ -224,7 +238,7 @@ deliveries = Table(
 )
 
 
-# Grants and effects per state, kept by triggers (migration 0008): on SQLite one row per table and state, on
+# Grants and effects per state, kept by triggers (migration 0010): on SQLite one row per table and state, on
 # PostgreSQL delta rows that readers sum and bot.storage.repos.counts folds. /metrics reads these, not the tables.
 state_counts = Table(
     "state_counts",

@@ -34,7 +34,8 @@ from tests.core_harness import ACCOUNT, GROUP, GROUP2, POLICY, Core, make_core
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_POLICY = REPO / "policy.example.yml"
-GRANT_KEYS = {"id", "request_id", "role", "email", "slack_user", "state", "granted_at", "expires_at", "revoked_at"}
+GRANT_KEYS = {"id", "request_id", "role", "email", "slack_user", "state", "granted_at", "expires_at", "revoked_at",
+              "break_glass", "acknowledged_by", "acknowledged_at"}
 
 # Distinctive secret values: none of them may ever be echoed in an error.
 BOT_TOKEN = "xoxb-secret-bot-token-4711"
@@ -512,12 +513,13 @@ def test_a_command_run_where_no_sqlite_database_exists_warns_with_the_path_and_c
 def expected_row(g: Grant) -> dict[str, Any]:
     return {"id": g.id, "request_id": g.request_id, "role": g.role, "email": g.email, "slack_user": g.requester,
             "state": g.state.value, "granted_at": g.granted_at, "expires_at": g.expires_at,
-            "revoked_at": g.revoked_at}
+            "revoked_at": g.revoked_at, "break_glass": g.break_glass, "acknowledged_by": g.acknowledged_by,
+            "acknowledged_at": g.acknowledged_at}
 
 
 def parsed_row(row: dict[str, Any]) -> dict[str, Any]:
     assert set(row) == GRANT_KEYS, row
-    return {**row, **{k: utc(row[k]) for k in ("granted_at", "expires_at", "revoked_at")}}
+    return {**row, **{k: utc(row[k]) for k in ("granted_at", "expires_at", "revoked_at", "acknowledged_at")}}
 
 
 async def test_grants_prints_every_grant_as_a_table_or_one_json_object_per_line(core: Core, workdir: Path) -> None:

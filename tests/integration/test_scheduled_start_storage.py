@@ -85,7 +85,7 @@ async def test_a_start_slack_cannot_confirm_waits_before_it_is_tried_again(pair:
     await a.scheduler.tick()
     assert asked == ["U0ALICE"]  # the second tick left it alone: it waits START_RETRY seconds
     monkeypatch.setattr(a.directory, "user_profile", real)
-    a.scheduler._start_retry.clear()  # noqa: SLF001 - the wait is on the loop's monotonic clock
+    a.scheduler.timers._start_retry.clear()  # noqa: SLF001 - the wait is on the loop's monotonic clock
     await a.settle()
     async with a.deps.store.tx() as tx:
         req = await tx.requests.get(out.request_id)

@@ -127,7 +127,9 @@ async def _anything_due(stack: Stack) -> bool:
         tx = Tx(conn, store.clock, store.pg)
         return bool(await tx.outbox.due_effects(now, limit=1) or await tx.grants.due_expiries(now, limit=1)
                     or await tx.grants.due_warnings(now, limit=1) or await tx.requests.due_expiries(now, limit=1)
-                    or await tx.requests.due_starts(now, limit=1))  # scheduled starts
+                    or await tx.requests.due_starts(now, limit=1)  # scheduled starts
+                    or await tx.requests.due_reminders(now, limit=1) or await tx.requests.due_escalations(now, limit=1)
+                    or await tx.grants.due_reviews(now, limit=1))
 
 
 async def advance(stack: Stack, clock: ManualClock, delta: timedelta) -> None:

@@ -22,6 +22,7 @@ from tests.scenario.helpers import (
     ALICE,
     ALICE_EMAIL,
     APPROVE,
+    BASE_POLICY,
     BOB,
     approval_message,
     audit,
@@ -167,7 +168,8 @@ async def test_people_see_their_own_grants_and_admins_and_service_tokens_see_all
     status, body = await api.call("GET", "/api/grants", api.as_())
     assert status == 200 and [g["email"] for g in body["grants"]] == [ALICE_EMAIL]
     assert set(body["grants"][0]) == {"id", "request_id", "role", "email", "slack_user", "state", "granted_at",
-                                      "expires_at", "revoked_at"}
+                                      "expires_at", "revoked_at", "break_glass", "acknowledged_by",
+                                      "acknowledged_at"}
     status, body = await api.call("GET", f"/api/grants?email={BOB_EMAIL}", api.as_())
     assert status == 403 and "your own" in body["message"]
     for token in (api.as_(DANA_EMAIL), api.service()):
@@ -370,3 +372,36 @@ async def test_filters_hold_across_pages_and_a_person_pages_through_only_their_o
     assert active == [f"g-P{i:06d}" for i in range(20, 27)]
     ended = await _all_pages(api, "limit=4&active=false", api.as_(DANA_EMAIL))
     assert ended == [f"g-P{i:06d}" for i in [*range(12), *range(40, 45)]]
+
+
+async def test_an_agent_breaks_glass_through_the_api_under_the_same_rules(make_stack: StackFactory) -> None:
+    access = AccessSimulator(aud=AUD)
+    team = await access.start()
+    glass = ("\n  glass-db:\n    group_id: 5b2c7d10-1a2b-4c3d-8e9f-0a1b2c3d4e03\n"
+             "    account_id: 1234567890abcdef1234567890abcdef\n    approvers: [U0APPR01]\n"
+             "    break_glass: true\n    break_glass_max_duration: 20m\n")
+    stack = await make_stack(BASE_POLICY.rstrip("\n") + glass,
+                             settings_overrides={"accessbot_reconcile_interval": timedelta(0),
+                                                 "cf_access_team_domain": team, "cf_access_aud": AUD})
+    try:
+        async with aiohttp.ClientSession() as http:
+            api = Api(stack, access, http)
+            status, body = await api.call("POST", "/api/requests", api.as_(),
+                                          body={"role": "prod-db", "reason": "fire", "break_glass": True})
+            assert status == 422 and body["error"] == "break_glass_not_allowed"
+            status, body = await api.call("POST", "/api/requests", api.as_(),
+                                          body={"role": "glass-db", "duration": "2h", "reason": "INC-7",
+                                                "break_glass": True})
+            assert status == 201 and body["state"] == "approved" and body["duration"] == "20m", body
+            await settle(stack)
+            status, shown = await api.call("GET", "/api/grants", api.as_())
+            [grant] = shown["grants"]
+            assert grant["id"] == body["grant_id"] and grant["break_glass"] is True
+            assert grant["acknowledged_by"] is None
+            status, roles = await api.call("GET", "/api/roles", api.as_())
+            row = next(r for r in roles["roles"] if r["name"] == "glass-db")
+            assert row["break_glass"] is True and row["break_glass_max_duration"] == "20m"
+            [created] = [r for r in await audit(stack, "grant.break_glass")]
+            assert created["details"]["source"] == "api" and created["details"]["capped"] is True
+    finally:
+        await access.stop()

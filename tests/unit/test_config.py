@@ -136,6 +136,7 @@ def test_policy_example_yml_loads_and_uses_every_key():
     assert prod.approvers == ("U0APPR01", "S0SRETEAM") and prod.approval_channel == "C0APPROVE"
     assert prod.revoke_sessions is True and prod.max_duration == timedelta(hours=4)
     assert prod.approvals_required == 1
+    assert prod.break_glass and prod.escalate_to == ("S0ONCALLLEADS",) and prod.remind_after == timedelta(minutes=15)
     assert policy.roles["staging"].auto_approve is True and policy.roles["staging"].require_reason is False
     assert policy.roles["grafana"].group_id != prod.group_id
     text = (REPO / "policy.example.yml").read_text()
@@ -143,7 +144,8 @@ def test_policy_example_yml_loads_and_uses_every_key():
         "min_duration", "default_duration", "max_duration", "approvals_required", "allow_self_approval",
         "warn_before", "request_timeout", "require_reason", "revoke_sessions", "admins", "audit_channel",
         "description", "group_id", "account_id", "approvers", "approval_channel", "requesters",
-        "auto_approve", "max_schedule_ahead",
+        "auto_approve", "max_schedule_ahead", "remind_after", "reminders", "escalate_after", "escalate_to",
+        "break_glass", "break_glass_max_duration",
     ):  # fmt: skip
         assert f"{key}:" in text, key
 

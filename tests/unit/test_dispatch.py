@@ -12,7 +12,9 @@ import pytest
 
 from bot.domain.effects import (
     REGISTRY,
+    BreakGlassReview,
     Effect,
+    EscalateRequest,
     NotifyAdmins,
     NotifyApprovers,
     NotifyThread,
@@ -21,6 +23,7 @@ from bot.domain.effects import (
     PostAuditSummary,
     RefreshApprovalMessage,
     RefreshHome,
+    RemindApprovers,
     RevokeSessions,
     SyncGroup,
 )
@@ -58,6 +61,9 @@ CHAT: list[tuple[Effect, str]] = [
     (NotifyAdmins("drift", summary="x"), "notify_admins"),
     (PostAuditSummary(7), "post_audit_summary"),
     (RefreshHome(("U0AL",), "r-1"), "refresh_home"),
+    (RemindApprovers("r-1", 1), "remind_approvers"),
+    (EscalateRequest("r-1"), "escalate"),
+    (BreakGlassReview("g-1", 0), "break_glass_review"),
 ]
 
 

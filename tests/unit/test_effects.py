@@ -18,7 +18,9 @@ from bot.domain.effects import (
     LANE_CF_REMOVE,
     LANE_OTHER,
     REGISTRY,
+    BreakGlassReview,
     Effect,
+    EscalateRequest,
     NotifyAdmins,
     NotifyApprovers,
     NotifyThread,
@@ -27,6 +29,7 @@ from bot.domain.effects import (
     PostAuditSummary,
     RefreshApprovalMessage,
     RefreshHome,
+    RemindApprovers,
     RevokeSessions,
     SyncGroup,
     UndecodableEffect,
@@ -106,6 +109,10 @@ OLD_ROWS: list[tuple[str, dict[str, Any], Effect]] = [
     ("audit.summary", {"seq": 42}, PostAuditSummary(42)),
     ("home.refresh", {"users": ["U0AL"], "approvers_of": "r-1"}, RefreshHome(("U0AL",), "r-1")),
     ("home.refresh", {"users": ["U0AL"], "approvers_of": None}, RefreshHome(("U0AL",), None)),
+    # issue 11: reminders, escalation, break-glass review
+    ("approval.remind", {"request_id": "r-1", "nth": 2}, RemindApprovers("r-1", 2)),
+    ("approval.escalate", {"request_id": "r-1"}, EscalateRequest("r-1")),
+    ("breakglass.review", {"grant_id": "g-1", "nth": 0}, BreakGlassReview("g-1", 0)),
 ]
 
 

@@ -15,10 +15,12 @@ from bot.cli_render import cli_text
 from bot.cli_text import plain
 from bot.domain.outcomes import (
     SUCCESSES,
+    Acknowledged,
     Approved,
     AutoApproved,
     AutoExtended,
     AutoScheduled,
+    BreakGlassGranted,
     Cancelled,
     Denied,
     ExtensionFiled,
@@ -104,6 +106,14 @@ SAMPLES: dict[str, Outcome] = {
     "bad_start": Refused("bad_start", {"problem": "'25:00' is not a time of day", "zone": "UTC"}),
     "scheduled_filed": ScheduledFiled("r-AAAA2222", "prod-db", 2 * H, 1, AT, "Europe/Berlin", True),
     "auto_scheduled": AutoScheduled("r-AAAA2222", "staging", H, AT, "UTC", False),
+    # break-glass (issue 11)
+    "break_glass_not_allowed": Refused("break_glass_not_allowed", {"role": "prod-db"}),
+    "break_glass_reason_required": Refused("break_glass_reason_required", {"role": "prod-db"}),
+    "not_break_glass": Refused("not_break_glass", {"grant_id": "g-AAAA2222"}),
+    "already_acknowledged": Refused("already_acknowledged", {"grant_id": "g-AAAA2222", "by": "U0ADMIN1"}),
+    "not_admin_review": Refused("not_admin", {"grant_id": "g-AAAA2222"}, "not_admin_review"),
+    "break_glass_granted": BreakGlassGranted("r-AAAA2222", "g-AAAA2222", "prod-db", H, True, H),
+    "acknowledged": Acknowledged("g-AAAA2222", "prod-db"),
 }
 
 

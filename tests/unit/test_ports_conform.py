@@ -16,7 +16,8 @@ from bot.storage.repos.outbox import SqlOutbox
 from bot.storage.repos.requests import SqlRequests
 from bot.storage.repos.slack_state import SqlDeliveries, SqlSlackState
 from bot.storage.store import Tx
-from tests.fake_repos import FakeGrants, FakeMembers, FakeOutbox, FakeRequests
+from tests.fake_outbox import FakeMembers, FakeOutbox
+from tests.fake_repos import FakeGrants, FakeRequests
 from tests.fakes_uow import FakeAuditLog, FakeCheckpoints, FakeDeliveries, FakeSlackState, FakeUnitOfWork
 
 PAIRS = [

@@ -1,4 +1,5 @@
-"""The button surface: approve, deny, revoke, cancel, extend, open the modal from Home, and any other button."""
+"""The button surface: approve, deny, revoke, cancel, extend, break-glass review, open the modal from Home, and any
+other button."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from bot.domain.ids import ID_PATTERN, normalise_id
 from bot.domain.model import VoteChoice
 from bot.domain.outcomes import Outcome
 from bot.services import approval as approval_cases
+from bot.services import breakglass as breakglass_cases
 from bot.services import grants as grant_cases
 from bot.services import queries
 from bot.services import requests as request_cases
@@ -19,6 +21,7 @@ from bot.services.context import Deps
 from bot.slack import blocks as bk
 from bot.slack.errors import call
 from bot.slack.home import OPEN_MODAL
+from bot.slack.incident_blocks import BG_ACK, BG_REVOKE
 from bot.slack.listeners import Kit
 from bot.slack.listeners.views import open_request_modal
 from bot.slack.modal import extend_modal
@@ -70,6 +73,25 @@ async def refuse_unknown(kit: Kit, body: dict[str, Any]) -> None:
                               details={"action_id": cut(str(action.get("action_id", "")), 64)})
 
 
+def register_break_glass(app: AsyncApp, kit: Kit) -> None:
+    """The break-glass review's buttons: Acknowledge and Revoke now (admins only; the use cases check)."""
+    answers_failures = kit.replier.answers_failures
+
+    @app.action(BG_ACK)
+    @answers_failures
+    async def acknowledge_break_glass(ack, body) -> None:  # noqa: ANN001
+        """An admin acknowledges a break-glass grant (the review)."""
+        await ack()
+        await on_clicked_id(kit, body, "grant", breakglass_cases.acknowledge)
+
+    @app.action(BG_REVOKE)
+    @answers_failures
+    async def revoke_break_glass(ack, body) -> None:  # noqa: ANN001
+        """An admin revokes a break-glass grant from its review (the button has a confirm)."""
+        await ack()
+        await on_clicked_id(kit, body, "grant", breakglass_cases.revoke_now)
+
+
 def register(app: AsyncApp, kit: Kit) -> None:
     """Register every button's listener; the catch-all last, so it gets only the buttons no other knows."""
     answers_failures = kit.replier.answers_failures
@@ -108,6 +130,8 @@ def register(app: AsyncApp, kit: Kit) -> None:
         """Ask to extend the grant."""
         await ack()
         await ask_extension(kit, body)
+
+    register_break_glass(app, kit)
 
     @app.action(OPEN_MODAL)
     @answers_failures

@@ -26,6 +26,8 @@ def grant_of(row: Any) -> Grant:
         expires_at=row.expires_at, warn_at=row.warn_at, warned=bool(row.warned), revoked_at=row.revoked_at,
         revoke_reason=row.revoke_reason, revoke_actor=row.revoke_actor,
         revoke_sessions=bool(row.revoke_sessions), failure=row.failure,
+        break_glass=bool(row.break_glass), acknowledged_by=row.acknowledged_by, acknowledged_at=row.acknowledged_at,
+        review_remind_at=row.review_remind_at, review_reminders=row.review_reminders or 0,
     )
 
 
@@ -175,3 +177,27 @@ class SqlGrants(SqlRepo):
             t.grants.c.warn_at <= now,
         ).limit(limit))
         return [r.id for r in rows]
+
+    async def due_reviews(self, now: datetime, limit: int = 100) -> list[str]:
+        """IDs of break-glass grants not yet acknowledged whose review reminder has come."""
+        rows = await self.conn.execute(select(t.grants.c.id).where(
+            t.grants.c.review_remind_at <= now, t.grants.c.acknowledged_at.is_(None),
+        ).order_by(t.grants.c.review_remind_at).limit(limit))
+        return [r.id for r in rows]
+
+    async def mark_review_reminded(self, grant_id: str, sent: int, next_at: datetime) -> bool:
+        """Compare-and-set: count review reminder `sent + 1` of an unacknowledged break-glass grant; False when
+        another process counted it first or an admin acknowledged it."""
+        res = await self.conn.execute(update(t.grants).where(
+            t.grants.c.id == grant_id, t.grants.c.acknowledged_at.is_(None), t.grants.c.review_reminders == sent,
+            t.grants.c.review_remind_at.is_not(None),
+        ).values(review_reminders=sent + 1, review_remind_at=next_at))
+        return res.rowcount == 1
+
+    async def acknowledge(self, grant_id: str, by: str, at: datetime) -> bool:
+        """Compare-and-set: record the review of a break-glass grant once; False when it is not one or was
+        acknowledged already."""
+        res = await self.conn.execute(update(t.grants).where(
+            t.grants.c.id == grant_id, t.grants.c.break_glass.is_(True), t.grants.c.acknowledged_at.is_(None),
+        ).values(acknowledged_by=by, acknowledged_at=at, review_remind_at=None))
+        return res.rowcount == 1

@@ -22,6 +22,8 @@ def request_of(row: Any, votes: list[Vote] | None = None) -> AccessRequest:
         expires_at=row.expires_at, state=RequestState(row.state), kind=RequestKind(row.kind),
         grant_id=row.grant_id, decided_by=row.decided_by, decided_at=row.decided_at,
         decision_note=row.decision_note or "", votes=votes or [], starts_at=row.starts_at,
+        remind_at=row.remind_at, reminders_sent=row.reminders_sent or 0, escalate_at=row.escalate_at,
+        escalated_at=row.escalated_at,
     )
 
 
@@ -38,6 +40,8 @@ class SqlRequests(SqlRepo):
             # a scheduled start (migration 0007); left out when there is none, so rows without one are written
             # the same on every schema since 0001
             **({"starts_at": r.starts_at} if r.starts_at is not None else {}),
+            # the timers only when set: a request without them inserts as before migration 0008
+            **{k: v for k, v in (("remind_at", r.remind_at), ("escalate_at", r.escalate_at)) if v is not None},
         ))
 
     async def filed_since(self, requester: str, since: datetime) -> list[datetime]:
@@ -125,3 +129,35 @@ class SqlRequests(SqlRepo):
             t.requests.c.state == RequestState.SCHEDULED.value, t.requests.c.starts_at <= now,
         ).order_by(t.requests.c.starts_at).limit(limit))
         return [r.id for r in rows]
+
+    async def due_reminders(self, now: datetime, limit: int = 100) -> list[str]:
+        """IDs of pending requests whose next reminder has come."""
+        rows = await self.conn.execute(select(t.requests.c.id).where(
+            t.requests.c.state == RequestState.PENDING.value, t.requests.c.remind_at <= now,
+        ).order_by(t.requests.c.remind_at).limit(limit))
+        return [r.id for r in rows]
+
+    async def due_escalations(self, now: datetime, limit: int = 100) -> list[str]:
+        """IDs of pending requests whose escalation has come and not happened."""
+        rows = await self.conn.execute(select(t.requests.c.id).where(
+            t.requests.c.state == RequestState.PENDING.value, t.requests.c.escalate_at <= now,
+            t.requests.c.escalated_at.is_(None),
+        ).order_by(t.requests.c.escalate_at).limit(limit))
+        return [r.id for r in rows]
+
+    async def mark_reminded(self, request_id: str, sent: int, next_at: datetime | None) -> bool:
+        """Compare-and-set: count reminder `sent + 1` of a pending request that has had `sent`, and schedule the
+        next (None: no more); False when another process counted it first or the request was decided."""
+        res = await self.conn.execute(update(t.requests).where(
+            t.requests.c.id == request_id, t.requests.c.state == RequestState.PENDING.value,
+            t.requests.c.reminders_sent == sent, t.requests.c.remind_at.is_not(None),
+        ).values(reminders_sent=sent + 1, remind_at=next_at))
+        return res.rowcount == 1
+
+    async def mark_escalated(self, request_id: str, at: datetime) -> bool:
+        """Compare-and-set: escalate a pending request once; False when it was escalated or decided already."""
+        res = await self.conn.execute(update(t.requests).where(
+            t.requests.c.id == request_id, t.requests.c.state == RequestState.PENDING.value,
+            t.requests.c.escalated_at.is_(None), t.requests.c.escalate_at.is_not(None),
+        ).values(escalated_at=at, escalate_at=None))
+        return res.rowcount == 1
