@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.domain.effects import (
+    AskOnCall,
     Effect,
     NotifyAdmins,
     NotifyApprovers,
@@ -155,3 +156,6 @@ class RecordingMessenger:
 
     async def refresh_home(self, effect: RefreshHome) -> None:
         await self._record("refresh_home", effect)
+
+    async def ask_oncall(self, effect: AskOnCall) -> None:
+        await self._record("ask_oncall", effect)

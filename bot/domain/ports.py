@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.domain.effects import (
+    AskOnCall,
     NotifyAdmins,
     NotifyApprovers,
     NotifyThread,
@@ -103,6 +104,10 @@ class Messenger(Protocol):
 
     async def post_audit_summary(self, effect: PostAuditSummary) -> None:
         """The audit event's one-line summary, in the audit channel."""
+        ...
+
+    async def ask_oncall(self, effect: AskOnCall) -> None:
+        """Send the request's approval message to each of its on-call approvers directly."""
         ...
 
     async def refresh_home(self, effect: RefreshHome) -> None:

@@ -9,6 +9,7 @@ from bot.domain.model import (
     AccessRequest,
     Grant,
     GrantState,
+    OnCallApprover,
     RequestKind,
     RequestState,
     Vote,
@@ -20,6 +21,7 @@ from bot.domain.outcomes import Approved, Denied, Outcome, Refused, Voted
 from bot.domain.policy import Decision, Role, already_granted, evaluate_vote, extension_too_long
 from bot.domain.unit_of_work import UnitOfWork
 from bot.domain.wording import explain
+from bot.services import oncall
 from bot.services.checks import Requester, check, look_up
 from bot.services.context import Deps, RuleConflict, insert_grant, owe_home_refresh, record
 
@@ -35,7 +37,8 @@ async def owe_group_sync(tx: UnitOfWork, account_id: str, group_id: str, *, remo
     await tx.outbox.owe(SyncGroup(account_id, group_id, removal=removal))
 
 
-async def approve_in_tx(deps: Deps, tx: UnitOfWork, req: AccessRequest, actor: str, *, auto: bool = False) -> Grant:
+async def approve_in_tx(deps: Deps, tx: UnitOfWork, req: AccessRequest, actor: str, *, auto: bool = False,
+                        details: dict | None = None) -> Grant:
     """Mark a pending request approved and create (or extend) its grant, inside the caller's transaction.
 
     The database has the last word: a second live grant of the role (a race the checks lost) and an
@@ -50,7 +53,8 @@ async def approve_in_tx(deps: Deps, tx: UnitOfWork, req: AccessRequest, actor: s
         raise RuntimeError(f"request {req.id} was not pending")
     await record(deps, tx, AuditEvent(actor, "request.approved", request_id=req.id, role=req.role,
                                       subject=req.email, grant_id=req.grant_id,
-                                      details={"auto": auto, "approvers": sorted(req.approvals())}))
+                                      details={"auto": auto, "approvers": sorted(req.approvals()),
+                                               **(details or {})}))
     await owe_home_refresh(tx, req.requester, approvers_of=None if auto else req.id)
     if req.kind is RequestKind.EXTEND and req.grant_id:
         return await _extend(deps, tx, req, actor)
@@ -143,12 +147,13 @@ async def vote(deps: Deps, request_id: str, voter: str, choice: VoteChoice, note
     groups = frozenset()
     if role and role.approver_groups and voter not in role.approver_users:
         groups = await deps.directory.user_groups_of(voter, role.approver_groups)
+    on_call = await oncall.voter_status(deps, req, role, voter, groups) if role and req.is_open else ("", None)
     who: Requester | None = None
-    if role and choice is VoteChoice.APPROVE and req.is_open and evaluate_vote(role, voter, req.requester,
-                                                                               groups).allowed:
+    if role and choice is VoteChoice.APPROVE and req.is_open and evaluate_vote(
+            role, voter, req.requester, groups, on_call=on_call[0] == "on_call").allowed:
         who = await look_up(deps, req.requester, role, fresh=True)
     try:
-        return await _vote_in_tx(deps, request_id, voter, choice, note, role, groups, who)
+        return await _vote_in_tx(deps, request_id, voter, choice, note, role, groups, who, on_call)
     except RuleConflict as lost:
         async with deps.store.tx() as tx:
             await record(deps, tx, AuditEvent(voter, "approval.refused", request_id=req.id, role=req.role,
@@ -158,8 +163,10 @@ async def vote(deps: Deps, request_id: str, voter: str, choice: VoteChoice, note
 
 
 async def _vote_in_tx(deps: Deps, request_id: str, voter: str, choice: VoteChoice, note: str, role: Role | None,
-                      groups: frozenset[str], who: Requester | None) -> Outcome:
-    """The vote's transaction, under the request's row lock."""
+                      groups: frozenset[str], who: Requester | None,
+                      on_call: tuple[str, OnCallApprover | None]) -> Outcome:
+    """The vote's transaction, under the request's row lock; `on_call` is what PagerDuty said just now about a
+    voter made an approver by being on call (see `bot.services.oncall.voter_status`)."""
     async with deps.store.tx() as tx:
         req = await tx.requests.get(request_id, lock=True)
         assert req is not None
@@ -174,7 +181,10 @@ async def _vote_in_tx(deps: Deps, request_id: str, voter: str, choice: VoteChoic
             await record(deps, tx, AuditEvent(voter, "approval.refused", **base,
                                               details={"code": "unknown_role"}))
             return Refused("unknown_role", {"role": req.role}, "role_removed")
-        decision = evaluate_vote(role, voter, req.requester, groups)
+        decision = evaluate_vote(role, voter, req.requester, groups, on_call=on_call[0] == "on_call")
+        if decision.code == "not_an_approver" and on_call[1] is not None:
+            decision = Decision.no("no_longer_on_call", role=role.name, schedule=on_call[1].schedule_id,
+                                   unavailable=on_call[0] == "unavailable")
         if not decision.allowed:
             await record(deps, tx, AuditEvent(voter, "approval.refused", **base,
                                               details={"code": decision.code, "choice": choice.value}))

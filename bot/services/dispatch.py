@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.domain.effects import (
+    AskOnCall,
     Effect,
     NotifyAdmins,
     NotifyApprovers,
@@ -81,5 +82,7 @@ class Dispatcher:
                 await m.post_audit_summary(effect)
             case RefreshHome():
                 await m.refresh_home(effect)
+            case AskOnCall():
+                await m.ask_oncall(effect)
             case _:
                 raise NoHandler(f"no handler for {effect.KIND}")

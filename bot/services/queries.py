@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.domain.effects import PostApproval, request_key
-from bot.domain.model import AccessRequest, Grant, GrantState, RequestState
+from bot.domain.model import AccessRequest, Grant, GrantState, OnCallApprover, RequestState
 from bot.services.context import Deps
 from bot.services.requests import pending_for
 
@@ -138,3 +138,9 @@ async def database_answers(deps: Deps) -> str | None:
     except Exception as exc:  # noqa: BLE001 - any database failure means unhealthy
         return type(exc).__name__
     return None
+
+
+async def oncall_approvers(deps: Deps, request_id: str) -> list[OnCallApprover]:
+    """The people made approvers of the request by being on call when it was filed."""
+    async with deps.store.tx() as tx:
+        return await tx.requests.oncall_approvers(request_id)

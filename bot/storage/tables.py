@@ -203,3 +203,17 @@ deliveries = Table(
     Column("key", String(200), primary_key=True),
     Column("at", UTCDateTime, nullable=False),
 )
+
+# On-call approvers of a request (a role with `oncall` and `auto_approve: false`; migration 0006): `seq` keeps
+# the order they were added in, and one person is an approver of one request once.
+oncall_approvers = Table(
+    "oncall_approvers",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("request_id", String(16), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("schedule_id", String(32), nullable=False),
+    Index("uq_oncall_approvers_request_user", "request_id", "user_id", unique=True),
+    Index("ix_oncall_approvers_user", "user_id"),
+)

@@ -12,6 +12,7 @@ import pytest
 
 from bot.domain.effects import (
     REGISTRY,
+    AskOnCall,
     Effect,
     NotifyAdmins,
     NotifyApprovers,
@@ -58,6 +59,7 @@ CHAT: list[tuple[Effect, str]] = [
     (NotifyAdmins("drift", summary="x"), "notify_admins"),
     (PostAuditSummary(7), "post_audit_summary"),
     (RefreshHome(("U0AL",), "r-1"), "refresh_home"),
+    (AskOnCall("r-1"), "ask_oncall"),
 ]
 
 

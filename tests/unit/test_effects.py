@@ -18,6 +18,7 @@ from bot.domain.effects import (
     LANE_CF_REMOVE,
     LANE_OTHER,
     REGISTRY,
+    AskOnCall,
     Effect,
     NotifyAdmins,
     NotifyApprovers,
@@ -106,6 +107,10 @@ OLD_ROWS: list[tuple[str, dict[str, Any], Effect]] = [
     ("audit.summary", {"seq": 42}, PostAuditSummary(42)),
     ("home.refresh", {"users": ["U0AL"], "approvers_of": "r-1"}, RefreshHome(("U0AL",), "r-1")),
     ("home.refresh", {"users": ["U0AL"], "approvers_of": None}, RefreshHome(("U0AL",), None)),
+    ("oncall.ask", {"request_id": "r-1"}, AskOnCall("r-1")),
+    ("notify.user", {"user": "U0AL", "event": "oncall_approved", "request_id": "r-1", "role": "db",
+                     "schedule": "PSCHED1"},
+     NotifyUser("U0AL", "oncall_approved", request_id="r-1", role="db", schedule="PSCHED1")),
 ]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.domain.model import AccessRequest, RequestKind, RequestState, Vote, VoteChoice
+from bot.domain.model import AccessRequest, OnCallApprover, RequestKind, RequestState, Vote, VoteChoice
 from bot.domain.repositories import Inserted
 from bot.storage import tables as t
 from bot.storage.repos.base import SqlRepo
@@ -115,3 +115,25 @@ class SqlRequests(SqlRepo):
             t.requests.c.state == RequestState.PENDING.value, t.requests.c.expires_at <= now,
         ).order_by(t.requests.c.expires_at).limit(limit))
         return [r.id for r in rows]
+
+    async def add_oncall_approvers(self, approvers: list[OnCallApprover]) -> None:
+        """Make these on-call people approvers of their request (a person already there is kept once)."""
+        for a in approvers:
+            try:
+                async with self.conn.begin_nested():
+                    await self.conn.execute(insert(t.oncall_approvers).values(
+                        request_id=a.request_id, user_id=a.user, email=a.email, schedule_id=a.schedule_id))
+            except IntegrityError:
+                continue
+
+    async def oncall_approvers(self, request_id: str) -> list[OnCallApprover]:
+        """The request's on-call approvers, in the order they were added."""
+        rows = await self.conn.execute(select(t.oncall_approvers).where(
+            t.oncall_approvers.c.request_id == request_id).order_by(t.oncall_approvers.c.seq))
+        return [OnCallApprover(r.request_id, r.user_id, r.email, r.schedule_id) for r in rows]
+
+    async def oncall_requests_of(self, user: str) -> set[str]:
+        """IDs of the requests this person is an on-call approver of."""
+        rows = await self.conn.execute(select(t.oncall_approvers.c.request_id).where(
+            t.oncall_approvers.c.user_id == user))
+        return {r.request_id for r in rows}
