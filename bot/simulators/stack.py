@@ -16,6 +16,7 @@ from bot.config.settings import Settings
 from bot.domain.clock import Clock
 from bot.domain.policy import Policy
 from bot.simulators.cloudflare_sim import CloudflareSimulator
+from bot.simulators.pagerduty_sim import PD_TOKEN, PagerDutySimulator
 from bot.simulators.slack_driver import SlackDriver
 from bot.simulators.slack_sim import SlackSimulator
 
@@ -72,6 +73,7 @@ class Stack:
     url: str
     policy: Policy
     extra: dict[str, Any] = field(default_factory=dict)
+    pagerduty: PagerDutySimulator | None = None  # on-call schedules (the demo's people are its users)
 
     async def idle(self, timeout: float = 10.0) -> None:
         """Wait until no Slack listener is still working, nothing is due (outbox effects, expiries, warnings,
@@ -98,6 +100,14 @@ class Stack:
         await self.server.stop()
         await self.slack.stop()
         await self.cloudflare.stop()
+        if self.pagerduty is not None:
+            await self.pagerduty.stop()
+
+
+def pagerduty_people(pagerduty: PagerDutySimulator) -> None:
+    """The demo's people as PagerDuty users (`U0ALICE` is `P0ALICE`), nobody on call yet."""
+    for uid, email in PEOPLE.items():
+        pagerduty.add_user("P" + uid[1:], email, email.split("@")[0].title())
 
 
 def default_people(slack: SlackSimulator) -> None:
@@ -121,9 +131,12 @@ async def start_stack(policy_text: str = DEMO_POLICY, *, database_url: str, cloc
     over the simulator's websocket (drive it with the driver's `socket_*` methods)."""
     slack = SlackSimulator(token=SLACK_TOKEN)
     cloudflare = CloudflareSimulator(token=CF_TOKEN)
+    pagerduty = PagerDutySimulator()
     slack_url = await slack.start()
     cf_url = await cloudflare.start()
+    pd_url = await pagerduty.start()
     default_people(slack)
+    pagerduty_people(pagerduty)
     policy = parse_policy(policy_text, "policy.yml")
     for role in policy.roles.values():
         if role.list_id:  # a list role: its Zero Trust EMAIL list, made empty unless the test made it first
@@ -142,6 +155,7 @@ async def start_stack(policy_text: str = DEMO_POLICY, *, database_url: str, cloc
         slack_bot_token=SLACK_TOKEN, slack_signing_secret=SIGNING_SECRET, slack_api_url=slack_url,
         cloudflare_api_token=CF_TOKEN, cloudflare_api_url=cf_url, cloudflare_account_id=ACCOUNT,
         database_url=database_url, accessbot_policy="policy.yml",
+        pagerduty_api_token=PD_TOKEN, pagerduty_api_url=pd_url, pagerduty_timeout=2.0,
     )
     if socket_mode:
         values["slack_app_token"] = slack.app_token
@@ -153,7 +167,7 @@ async def start_stack(policy_text: str = DEMO_POLICY, *, database_url: str, cloc
     port = await server.start("127.0.0.1", 0)
     url = f"http://127.0.0.1:{port}"
     driver = SlackDriver(url, SIGNING_SECRET, slack)
-    return Stack(slack, cloudflare, bot, server, driver, url, policy)
+    return Stack(slack, cloudflare, bot, server, driver, url, policy, pagerduty=pagerduty)
 
 
 def sqlite_url(directory: Path) -> str:
