@@ -23,6 +23,8 @@ from bot.simulators.slack_sim import SlackSimulator
 ACCOUNT = "1234567890abcdef1234567890abcdef"
 PROD_GROUP = "0f3e2a1b-6c2d-4c1e-9f7a-1b2c3d4e5f60"
 STAGING_GROUP = "7a1c9e20-3b4d-4f5e-8a6b-2c3d4e5f6a70"
+ONCALL_GROUP = "3c9d2e41-5a6b-4c7d-9e8f-4a5b6c7d8e90"
+ONCALL_SCHEDULE = "PSCHED1"
 SIGNING_SECRET = "demo-signing-secret-0123456789abcdef"
 SLACK_TOKEN = "xoxb-demo-token"
 CF_TOKEN = "cf-demo-token"
@@ -50,6 +52,13 @@ roles:
     account_id: {ACCOUNT}
     auto_approve: true
     require_reason: false
+  prod-oncall:
+    description: Production shell for whoever is on call
+    group_id: {ONCALL_GROUP}
+    account_id: {ACCOUNT}
+    approvers: [U0APPR01]
+    approval_channel: C0APPROVE
+    oncall: {{provider: pagerduty, schedule_ids: [{ONCALL_SCHEDULE}], auto_approve: true}}
 """
 
 PEOPLE = {
