@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
+import aiohttp
 import pytest
 
 from bot.domain.model import GrantState, RequestState
+from bot.simulators.access_sim import AccessSimulator
 from bot.simulators.stack import ACCOUNT, Stack
 from tests.pagerduty_schema import request_problems, response_problems
 from tests.scenario.conftest import StackFactory
@@ -19,6 +22,7 @@ from tests.scenario.helpers import (
     CAROL,
     DM_GROUP,
     SHARED_GROUP,
+    all_requests,
     all_text,
     approval_message,
     audit,
@@ -131,3 +135,28 @@ async def test_an_on_call_approver_whose_shift_ended_cannot_approve(oncall_stack
     answer = await click(stack, CAROL, asked, APPROVE)
     assert answer is not None and "no longer" in all_text(answer)
     assert (await only_request(stack, ALICE)).state is RequestState.PENDING
+
+
+async def test_an_on_call_approver_may_read_the_request_in_the_api(make_stack: StackFactory) -> None:
+    access = AccessSimulator(aud="aud-oncall")
+    team = await access.start()
+    try:
+        stack = await make_stack(ONCALL_POLICY, settings_overrides={
+            "accessbot_reconcile_interval": timedelta(0), "cf_access_team_domain": team,
+            "cf_access_aud": "aud-oncall"})
+        assert stack.pagerduty is not None
+        stack.pagerduty.set_on_call("PSCHED1", ["P0MALLORY"])
+        await slash(stack, ALICE, "request ask-oncall 1h incident 4211")
+        await slash(stack, ALICE, "request oncall-db 1h incident 4212")
+        by_role = {r.role: r for r in await all_requests(stack)}
+        asked, plain = by_role["ask-oncall"], by_role["oncall-db"]
+        async with aiohttp.ClientSession() as http:
+            token = access.token("mallory@example.com", aud=["aud-oncall"])
+            statuses = []
+            for rid in (asked.id, plain.id):
+                async with http.get(f"{stack.url}/api/requests/{rid}", headers={"Cf-Access-Jwt-Assertion": token}) \
+                        as resp:
+                    statuses.append(resp.status)
+        assert statuses == [200, 403]  # asked as the on-call approver of one; nothing to do with the other
+    finally:
+        await access.stop()
