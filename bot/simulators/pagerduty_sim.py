@@ -2,8 +2,8 @@
 
 It answers as PagerDuty does (the shapes of its OpenAPI schema and its examples): offset pagination (`limit`,
 default 25, at most 100; `offset`; `more`; `total` null unless `total=true`), `include[]=users` expanding each
-entry's `user` reference into the User object (with its `email`), `earliest=true` keeping the first entry per
-escalation policy, level and user, 401 for a missing or wrong `Authorization: Token token=…`, 400 for a parameter
+entry's `user` reference into the User object (with its `email`), only the shifts of now (so `earliest=true` and
+`since`/`until` change nothing), 401 for a missing or wrong `Authorization: Token token=…`, 400 for a parameter
 the endpoint does not take, and faults on demand (`fail_next`: 429 with Retry-After, 500, 401; `delay`). Every
 exchange is kept in `traffic` so tests can check it against PagerDuty's own schema.
 """
