@@ -28,8 +28,9 @@ from bot.domain.clock import Clock, SystemClock
 from bot.domain.durations import parse_duration
 from bot.domain.limits import FilingLimit
 from bot.domain.policy import Policy
-from bot.domain.ports import AccessGroups, Directory, Messenger
+from bot.domain.ports import AccessGroups, Directory, Messenger, OnCall
 from bot.metrics import Metrics
+from bot.pagerduty.client import PagerDutyClient
 from bot.policy_reload import PolicyReloader
 from bot.preflight import preflight
 from bot.reconcile import reconcile_job
@@ -80,11 +81,14 @@ class Bot:
     reloader: PolicyReloader | None = None
     ingress: Ingress | None = None  # where Slack's requests go, over HTTP or Socket Mode
     responses: ResponseUrls = field(default_factory=ResponseUrls)  # the one session for response_url replies
+    pagerduty: PagerDutyClient | None = None  # on-call approval, when PAGERDUTY_API_TOKEN is set
 
     async def close(self) -> None:
         """Release clients and the database."""
         await self.cloudflare.aclose()
         await self.responses.aclose()
+        if self.pagerduty is not None:
+            await self.pagerduty.aclose()
         if self.api is not None:
             await self.api.aclose()
         with contextlib.suppress(Exception):
@@ -133,6 +137,14 @@ def cloudflare_client(settings: Settings, clock: Clock, health: CredentialHealth
                             timeout=settings.accessbot_cf_timeout, clock=clock, event_hooks=hooks, budget=budget)
 
 
+def pagerduty_client(settings: Settings) -> PagerDutyClient | None:
+    """The PagerDuty client of these settings (on-call approval), or None when PAGERDUTY_API_TOKEN is unset."""
+    token = _secret(settings.pagerduty_api_token)
+    if not token:
+        return None
+    return PagerDutyClient(settings.pagerduty_api_url, token, timeout=settings.pagerduty_timeout)
+
+
 def slack_client(settings: Settings, health: CredentialHealth) -> AsyncWebClient:
     """The Slack Web API client of these settings (no request is made until one is needed)."""
     return AsyncWebClient(token=_secret(settings.slack_bot_token), base_url=settings.slack_api_url, timeout=10,
@@ -143,7 +155,7 @@ async def wire(settings: Settings, policy: Policy, *, clock: Clock | None = None
                groups: AccessGroups | None = None, directory: Directory | None = None,
                messenger: Callable[[Deps], Messenger] | None = None, migrate: bool = True,
                max_sleep: float = 5.0, seed: int | None = None, health: CredentialHealth | None = None,
-               budget: CloudflareBudget | None = None) -> Wiring:
+               budget: CloudflareBudget | None = None, oncall: OnCall | None = None) -> Wiring:
     """Deps, locker and scheduler (with its periodic jobs) from settings and policy. Each port given is used as
     it is (fakes in tests); each one not given is built from the settings. `messenger(deps)` gives the
     Messenger the scheduler's dispatcher carries Slack effects out on (none: Slack effects have no handler).
@@ -158,10 +170,14 @@ async def wire(settings: Settings, policy: Policy, *, clock: Clock | None = None
         owned.append(groups)
     if directory is None:
         directory = SlackDirectory(slack_client(settings, health or CredentialHealth()))
+    if oncall is None and (pagerduty := pagerduty_client(settings)) is not None:
+        oncall = pagerduty
+        owned.append(pagerduty)
     deps = Deps(store=store, clock=clock, policy=policy, directory=directory, groups=groups, budget=budget,
                 revoke_alert_after=_duration(settings.accessbot_revoke_alert_after, timedelta(minutes=3)),
                 filing_limit=FilingLimit(settings.accessbot_filing_limit,
-                                         _duration(settings.accessbot_filing_window, timedelta(minutes=10))))
+                                         _duration(settings.accessbot_filing_window, timedelta(minutes=10))),
+                oncall=oncall)
     locker = Locker(store.engine)
     jobs = []
     interval = settings.accessbot_reconcile_interval
@@ -187,9 +203,11 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
     cloudflare = cloudflare_client(settings, clock, health, budget)
     slack = slack_client(settings, health)
     directory = SlackDirectory(slack)
+    pagerduty = pagerduty_client(settings)
     wiring = await wire(settings, policy, clock=clock, store=store, groups=cloudflare, directory=directory,
                         budget=budget,
-                        max_sleep=max_sleep, messenger=lambda deps: SlackMessenger(deps, slack, directory))
+                        max_sleep=max_sleep, messenger=lambda deps: SlackMessenger(deps, slack, directory),
+                        oncall=pagerduty)
     deps, scheduler = wiring.deps, wiring.scheduler
     health.add_probe("slack", slack.auth_test)
     health.add_probe("cloudflare", functools.partial(_probe_cloudflare, deps, cloudflare))
@@ -209,7 +227,7 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
                             health=health, slack_over_http=not settings.socket_mode)
     reloader = PolicyReloader(deps, settings.accessbot_policy, settings.cloudflare_account_id, cloudflare)
     return Bot(settings, deps, scheduler, web_app, cloudflare, slack, metrics, bolt, api, new_database=new_file,
-               health=health, reloader=reloader, ingress=ingress, responses=responses)
+               health=health, reloader=reloader, ingress=ingress, responses=responses, pagerduty=pagerduty)
 
 
 def _log_reload_failure(task: asyncio.Task) -> None:

@@ -13,7 +13,15 @@ from typing import Any
 from bot.cli_text import plain
 from bot.domain.audit import first_broken
 from bot.polling import eventually
-from bot.simulators.stack import ACCOUNT, PROD_GROUP, Stack, sqlite_url, start_stack
+from bot.simulators.stack import (
+    ACCOUNT,
+    ONCALL_GROUP,
+    ONCALL_SCHEDULE,
+    PROD_GROUP,
+    Stack,
+    sqlite_url,
+    start_stack,
+)
 
 
 class DemoFailed(Exception):
@@ -48,7 +56,11 @@ async def wait_for(pred: Callable[[], Awaitable[Any] | Any], timeout: float, wha
 
 
 def _emails(stack: Stack) -> list[str]:
-    group = stack.cloudflare.group(ACCOUNT, PROD_GROUP)
+    return _group_emails(stack, PROD_GROUP)
+
+
+def _group_emails(stack: Stack, group_id: str) -> list[str]:
+    group = stack.cloudflare.group(ACCOUNT, group_id)
     return [r["email"]["email"] for r in group["include"] if isinstance(r.get("email"), dict)]
 
 
@@ -110,6 +122,21 @@ async def _scenario(stack: Stack, n: Narrator) -> None:
     await stack.idle()
 
 
+async def _oncall(stack: Stack, n: Narrator) -> None:
+    """On-call approval: someone on call in the role's PagerDuty schedule is granted at once."""
+    d, slack = stack.driver, stack.slack
+    assert stack.pagerduty is not None
+    stack.pagerduty.set_on_call(ONCALL_SCHEDULE, ["P0ADMIN1"])
+    n.say(f"PagerDuty: dana is on call in schedule {ONCALL_SCHEDULE}; "
+          "dana: /access request prod-oncall 20s paged for INC-77")
+    await d.slash("U0ADMIN1", "request prod-oncall 20s paged for INC-77")
+    dm = await wait_for(lambda: [m for m in slack.dms_to("U0ADMIN1") if "on call in PagerDuty" in m["text"]], 5,
+                        "the on-call DM")
+    n.say(f"dana's DM: {plain(dm[0]['text'])}")
+    await wait_for(lambda: "dana@example.com" in _group_emails(stack, ONCALL_GROUP), 5, "dana's email at Cloudflare")
+    n.check(True, "dana was granted prod-oncall at once, without an approver: PagerDuty says she is on call")
+
+
 def _text(message: dict[str, Any]) -> str:
     return str(message.get("text") or message.get("body", {}).get("text") or message)
 
@@ -133,10 +160,12 @@ async def run_demo(quiet: bool = False) -> int:
     """Run the scripted scenario; 0 only when every step happened."""
     n = Narrator(quiet)
     with tempfile.TemporaryDirectory(prefix="accessbot-demo-") as tmp:
-        n.say(f"starting accessbot against Slack and Cloudflare simulators on 127.0.0.1 (database in {tmp})")
+        n.say(f"starting accessbot against Slack, Cloudflare and PagerDuty simulators on 127.0.0.1 "
+              f"(database in {tmp})")
         stack = await start_stack(database_url=sqlite_url(Path(tmp)))
         n.say(f"accessbot listening on {stack.url}")
         try:
+            await _oncall(stack, n)
             await _scenario(stack, n)
             await _audit_trail(stack, n)
         except (DemoFailed, AssertionError) as exc:

@@ -66,6 +66,11 @@ class PolicyReloader:
                 return await self._refuse(via, sha, [f"{self.path}: not UTF-8 text"])
             except PolicyError as exc:
                 return await self._refuse(via, sha, exc.problems)
+            oncall = sorted(r.name for r in new.roles.values() if r.oncall is not None)
+            if oncall and self.deps.oncall is None:
+                return await self._refuse(via, sha, [
+                    f"PAGERDUTY_API_TOKEN: not set in this serve, but role(s) {', '.join(oncall)} have an `oncall` "
+                    "key; set it and restart"])
             if self.groups is not None:
                 try:
                     for warning in await check_cloudflare(self.groups, new):

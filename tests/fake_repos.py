@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain.clock import Clock
-from bot.domain.model import AccessRequest, Grant, GrantState, RequestKind, RequestState, Vote
+from bot.domain.model import AccessRequest, Grant, GrantState, OnCallApprover, RequestKind, RequestState, Vote
 from bot.domain.repositories import Inserted
 
 LIVE = (GrantState.PENDING, GrantState.ACTIVE)
@@ -33,6 +33,7 @@ class FakeDb:
 
     requests: dict[str, AccessRequest] = field(default_factory=dict)
     votes: list[Vote] = field(default_factory=list)
+    oncall_approvers: list[OnCallApprover] = field(default_factory=list)
     grants: dict[str, Grant] = field(default_factory=dict)
     members: dict[tuple[str, str, str], datetime] = field(default_factory=dict)
     effects: list[dict[str, Any]] = field(default_factory=list)
@@ -102,6 +103,20 @@ class FakeRequests(FakeRepo):
         """The requester's pending new-grant request for the role other than `except_id`."""
         return self._first(lambda r: r.requester == requester and r.role == role and r.id != except_id
                            and r.state is RequestState.PENDING and r.kind is RequestKind.NEW)
+
+    async def add_oncall_approvers(self, approvers: list[OnCallApprover]) -> None:
+        """Add the on-call approvers not already there."""
+        for a in approvers:
+            if not any((o.request_id, o.user) == (a.request_id, a.user) for o in self.db.oncall_approvers):
+                self.db.oncall_approvers.append(a)
+
+    async def oncall_approvers(self, request_id: str) -> list[OnCallApprover]:
+        """The request's on-call approvers, in the order added."""
+        return [a for a in self.db.oncall_approvers if a.request_id == request_id]
+
+    async def oncall_requests_of(self, user: str) -> set[str]:
+        """Requests this person is an on-call approver of."""
+        return {a.request_id for a in self.db.oncall_approvers if a.user == user}
 
     async def add_vote(self, vote: Vote) -> bool:
         """Record a vote; False on a second vote by the same voter."""

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.domain.effects import (
+    AskOnCall,
     BreakGlassReview,
     Effect,
     EscalateRequest,
@@ -21,6 +22,7 @@ from bot.domain.effects import (
     RemindApprovers,
 )
 from bot.domain.errors import ExternalError
+from bot.domain.ports import OnCallPerson
 
 
 class FakeGroups:
@@ -167,3 +169,32 @@ class RecordingMessenger:
 
     async def break_glass_review(self, effect: BreakGlassReview) -> None:
         await self._record("break_glass_review", effect)
+
+    async def ask_oncall(self, effect: AskOnCall) -> None:
+        await self._record("ask_oncall", effect)
+
+
+class FakeOnCall:
+    """The OnCall port in memory: who is on call in each schedule (`on_call`), a scripted failure (`fail`), and
+    every question asked (`asked`: the schedule IDs of each call)."""
+
+    def __init__(self) -> None:
+        self.on_call: dict[str, list[OnCallPerson]] = {}
+        self.fail: ExternalError | None = None
+        self.asked: list[tuple[str, ...]] = []
+
+    def put(self, schedule_id: str, *emails: str) -> None:
+        """These people (by email) are on call now in the schedule."""
+        self.on_call[schedule_id] = [OnCallPerson(e, e.split("@")[0], f"P{e[:5].upper()}", schedule_id)
+                                     for e in emails]
+
+    async def on_call_now(self, schedule_ids: tuple[str, ...]) -> tuple[OnCallPerson, ...]:
+        """Everyone on call in the schedules, or the scripted failure."""
+        self.asked.append(schedule_ids)
+        if self.fail is not None:
+            raise self.fail
+        return tuple(p for s in schedule_ids for p in self.on_call.get(s, []))
+
+    async def is_on_call(self, email: str, schedule_ids: tuple[str, ...]) -> OnCallPerson | None:
+        """The person with this email among those on call, else None."""
+        return next((p for p in await self.on_call_now(schedule_ids) if p.email.lower() == email.lower()), None)

@@ -80,13 +80,16 @@ class Handlers:
         return web.json_response(shown)
 
     async def may_see(self, caller: Caller, req: AccessRequest) -> bool:
-        """True when the caller is an admin, a service token, the requester or one of the role's approvers."""
+        """True when the caller is an admin, a service token, the requester or one of the role's approvers (or of
+        the request's on-call approvers)."""
         if caller.admin or caller.identity.is_service or req.email.lower() == caller.identity.email:
             return True
         role = self.deps.policy.role(req.role)
         if role is None or caller.slack_user is None:
             return False
         role = role_for(role, req)  # once escalated, its escalate_to decide it too
+        if role.oncall and any(a.user == caller.slack_user for a in await queries.oncall_approvers(self.deps, req.id)):
+            return True
         groups = await self.deps.directory.user_groups_of(caller.slack_user, role.approver_groups)
         return is_member(caller.slack_user, role.approvers, groups)
 

@@ -21,7 +21,7 @@ def policy_check(args: argparse.Namespace) -> int:
     """`accessbot policy check [FILE]`: every problem with its place; exit 1 if any."""
     from bot.config.errors import PolicyError
     from bot.config.policy_file import load_policy
-    from bot.config.settings import load_settings
+    from bot.config.settings import load_settings, require_for_policy
 
     settings = load_settings()
     target = args.file or settings.accessbot_policy
@@ -32,6 +32,7 @@ def policy_check(args: argparse.Namespace) -> int:
             print(problem)
         print(f"{target}: {len(exc.problems)} problem(s)", file=sys.stderr)
         return EXIT_PROBLEM
+    require_for_policy(settings, policy)
     print(f"{target}: OK, {len(policy.roles)} role(s): {', '.join(sorted(policy.roles))}")
     for name in sorted(policy.roles):
         print(write_path(policy.roles[name]))
@@ -95,12 +96,13 @@ async def serve(args: argparse.Namespace) -> int:
     from bot.bootstrap import build, serve_forever
     from bot.config import ConfigError
     from bot.config.policy_file import load_policy
-    from bot.config.settings import load_settings
+    from bot.config.settings import load_settings, require_for_policy
     from bot.logging_setup import setup_logging
 
     settings = load_settings()
     settings.require_for_serve()
     policy = load_policy(settings.accessbot_policy, settings.cloudflare_account_id)
+    require_for_policy(settings, policy)
     setup_logging(settings.log_level, settings.log_format, debug_loggers=settings.accessbot_log_debug,
                   secrets=secret_values(settings))
     try:
@@ -126,7 +128,8 @@ def secret_values(settings: Any) -> list[str]:
     from sqlalchemy.exc import ArgumentError
 
     values = [v.get_secret_value() for v in (settings.slack_bot_token, settings.slack_app_token,
-                                               settings.slack_signing_secret, settings.cloudflare_api_token) if v]
+                                               settings.slack_signing_secret, settings.cloudflare_api_token,
+                                               settings.pagerduty_api_token) if v]
     try:
         password = make_url(settings.database_url).password
     except ArgumentError:

@@ -23,13 +23,14 @@ from bot.config.policy_schema import (
     ROLE_NAME,
     TOP_LEVEL,
     DefaultsModel,
+    OnCallModel,
     RoleModel,
     salvage,
 )
 from bot.config.policy_yaml import MAX_POLICY_BYTES, load_yaml
 from bot.config.problems import key_text, validation_problems
 from bot.domain.durations import format_duration
-from bot.domain.policy import Policy, Role
+from bot.domain.policy import OnCallRule, Policy, Role
 
 __all__ = ["load_policy", "parse_policy"]
 
@@ -146,8 +147,16 @@ def _check_role(
         requesters=tuple(dict.fromkeys(model.requesters or ())),
         auto_approve=model.auto_approve,
         break_glass=model.break_glass,
+        oncall=_oncall(model.oncall),
         **{**effective, "escalate_to": tuple(dict.fromkeys(effective.get("escalate_to") or ()))},
     )
+
+
+def _oncall(model: OnCallModel | None) -> OnCallRule | None:
+    """The role's `oncall` key as the domain's rule (schedule IDs once each, in the order written)."""
+    if model is None:
+        return None
+    return OnCallRule(model.provider, tuple(dict.fromkeys(model.schedule_ids)), model.auto_approve)
 
 
 def _read_document(text: str, source: str) -> tuple[dict[Any, Any], list[str]]:

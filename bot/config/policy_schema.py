@@ -127,6 +127,32 @@ class _Overridable(_Strict):
     break_glass_max_duration: PositiveDuration | None = None
 
 
+# ---- on-call approval (the role's `oncall` key) ----
+PagerDutyId = Annotated[
+    StrictStr,
+    AfterValidator(_matching(r"[A-Z0-9]{2,20}",
+                             "a PagerDuty schedule ID (capital letters and digits, e.g. PI7DH85, from the "
+                             "schedule's URL)")),
+]
+
+
+def _schedule_count(value: list[str]) -> list[str]:
+    """The schedule IDs, if there are 1 to 20 of them."""
+    if not value:
+        raise ValueError("empty: name at least one PagerDuty schedule ID (e.g. [PI7DH85])")
+    if len(value) > 20:
+        raise ValueError(f"{len(value)} schedules; at most 20 (one GET /oncalls asks about all of them)")
+    return value
+
+
+class OnCallModel(_Strict):
+    """A role's `oncall:` mapping: whose being on call in these PagerDuty schedules decides the role's requests."""
+
+    provider: Literal["pagerduty"]
+    schedule_ids: Annotated[list[PagerDutyId], AfterValidator(_schedule_count)]
+    auto_approve: StrictBool = False
+
+
 class DefaultsModel(_Overridable):
     """The `defaults:` section."""
 
@@ -143,6 +169,7 @@ class RoleModel(_Overridable):
     requesters: list[PrincipalId] | None = None
     auto_approve: StrictBool = False
     break_glass: StrictBool = False
+    oncall: OnCallModel | None = None
 
 
 OVERRIDABLE = tuple(_Overridable.model_fields)

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.config.errors import ConfigError
 from bot.config.problems import error_message, got
 from bot.domain.durations import DurationError, parse_duration
+from bot.domain.policy import Policy
 from bot.domain.retention import DEFAULT_RETENTION, check_retention
 from bot.storage.urls import normalise_database_url
 
@@ -125,6 +126,10 @@ class Settings(BaseSettings):
     accessbot_audit_public_key: str | None = None
     # done outbox effects and delivery keys older than this are deleted (0 keeps everything; audit events always stay)
     accessbot_retention: timedelta = DEFAULT_RETENTION
+    # on-call approval (a role's `oncall` key): PagerDuty's REST API v2 token and base URL, and its timeout
+    pagerduty_api_token: SecretStr | None = None
+    pagerduty_api_url: str = "https://api.pagerduty.com"
+    pagerduty_timeout: float = Field(default=5.0, gt=0, le=60)
 
     @field_validator("database_url")
     @classmethod
@@ -167,6 +172,12 @@ class Settings(BaseSettings):
     @classmethod
     def _cloudflare_url(cls, value: str) -> str:
         """The Cloudflare API base URL, without a trailing slash."""
+        return _http_url(value).rstrip("/")
+
+    @field_validator("pagerduty_api_url")
+    @classmethod
+    def _pagerduty_url(cls, value: str) -> str:
+        """PagerDuty's REST API base URL, without a trailing slash."""
         return _http_url(value).rstrip("/")
 
     @field_validator("log_level")
@@ -251,6 +262,15 @@ class Settings(BaseSettings):
         if self.cf_access_team_domain and not _is_team_domain(self.cf_access_team_domain):
             raise ConfigError(f"CF_ACCESS_TEAM_DOMAIN: {self.cf_access_team_domain[:100]!r} is not a team domain "
                               "(e.g. myteam.cloudflareaccess.com)")
+
+
+def require_for_policy(settings: Settings, policy: Policy) -> None:
+    """Raise ConfigError when the policy needs a setting that is not set (a role with `oncall` needs
+    PAGERDUTY_API_TOKEN)."""
+    oncall = sorted(r.name for r in policy.roles.values() if r.oncall is not None)
+    if oncall and not _is_set(settings.pagerduty_api_token):
+        raise ConfigError(f"PAGERDUTY_API_TOKEN: not set, but role(s) {', '.join(oncall)} have an `oncall` key "
+                          "(a PagerDuty REST API key, read-only is enough; sent as `Token token=…`)")
 
 
 def _is_team_domain(value: str) -> bool:

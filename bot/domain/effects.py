@@ -137,6 +137,19 @@ class RefreshApprovalMessage(Effect):
 
 
 @dataclass(frozen=True)
+class AskOnCall(Effect):
+    """Send the request's approval message to its on-call approvers (a role with `oncall`, `auto_approve: false`)."""
+
+    KIND: ClassVar[str] = "oncall.ask"
+    request_id: str
+
+    @property
+    def key(self) -> str:
+        """The request's key: after the approval post, before its refreshes."""
+        return request_key(self.request_id)
+
+
+@dataclass(frozen=True)
 class NotifyThread(Effect):
     """A later event of a request's grant, in its approval message's thread."""
 
@@ -183,6 +196,7 @@ class NotifyUser(Effect):
     error: str | None = None
     by: str | None = None      # who acted, when that is not the person told (an admin's revoke)
     note: str | None = None    # the reason they gave
+    schedule: str | None = None  # the PagerDuty schedule an on-call approval came from
 
     @property
     def key(self) -> str:
@@ -286,7 +300,7 @@ class BreakGlassReview(Effect):
 # Every effect type, by the kind stored in the outbox (the one registry; nothing else lists kinds).
 REGISTRY: dict[str, type[Effect]] = {cls.KIND: cls for cls in (
     SyncGroup, RevokeSessions, PostApproval, RefreshApprovalMessage, NotifyThread, NotifyApprovers, NotifyUser,
-    NotifyAdmins, PostAuditSummary, RefreshHome, RemindApprovers, EscalateRequest, BreakGlassReview)}
+    NotifyAdmins, PostAuditSummary, RefreshHome, RemindApprovers, EscalateRequest, BreakGlassReview, AskOnCall)}
 
 
 def _stored_fields(cls: type[Effect]) -> list[dataclasses.Field]:

@@ -143,3 +143,14 @@ def warn_time(expires_at: datetime, warn_before: timedelta, granted_at: datetime
         return None
     at = expires_at - warn_before
     return at if at > granted_at else None
+
+
+@dataclass(frozen=True)
+class OnCallApprover:
+    """Someone made an approver of one request by being on call when it was filed (a role with `oncall` and
+    `auto_approve: false`): their Slack user, the email PagerDuty knows them by, and the schedule."""
+
+    request_id: str
+    user: str
+    email: str
+    schedule_id: str

@@ -15,6 +15,15 @@ LIST_TARGET = "list:"
 
 
 @dataclass(frozen=True)
+class OnCallRule:
+    """A role's `oncall` key: whose being on call in these PagerDuty schedules approves or decides requests."""
+
+    provider: str
+    schedule_ids: tuple[str, ...]
+    auto_approve: bool = False
+
+
+@dataclass(frozen=True)
 class Role:
     """One requestable role: which Access group (or Zero Trust EMAIL list) it grants, its limits and who decides.
 
@@ -53,6 +62,7 @@ class Role:
         """This role as it is once a request was escalated: `escalate_to` are approvers too."""
         extra = tuple(a for a in self.escalate_to if a not in self.approvers)
         return replace(self, approvers=self.approvers + extra) if extra else self
+    oncall: OnCallRule | None = None
 
     @property
     def target(self) -> str:
@@ -175,9 +185,11 @@ def evaluate_vote(
     voter: str,
     requester: str,
     voter_groups: frozenset[str],
+    on_call: bool = False,
 ) -> Decision:
-    """Decide whether `voter` may approve or deny a request by `requester` for `role`."""
-    if not is_member(voter, role.approvers, voter_groups):
+    """Decide whether `voter` may approve or deny a request by `requester` for `role`; `on_call` when the voter
+    was made an approver of this request by being on call and PagerDuty says they still are."""
+    if not on_call and not is_member(voter, role.approvers, voter_groups):
         return Decision.no("not_an_approver", role=role.name)
     if voter == requester and not role.allow_self_approval:
         return Decision.no("self_approval")

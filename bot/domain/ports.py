@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.domain.effects import (
+    AskOnCall,
     BreakGlassReview,
     EscalateRequest,
     NotifyAdmins,
@@ -107,6 +109,10 @@ class Messenger(Protocol):
         """The audit event's one-line summary, in the audit channel."""
         ...
 
+    async def ask_oncall(self, effect: AskOnCall) -> None:
+        """Send the request's approval message to each of its on-call approvers directly."""
+        ...
+
     async def refresh_home(self, effect: RefreshHome) -> None:
         """Republish the App Home of the people (and of the request's approvers) who have opened it."""
         ...
@@ -121,4 +127,30 @@ class Messenger(Protocol):
 
     async def break_glass_review(self, effect: BreakGlassReview) -> None:
         """Announce a break-glass grant (or remind of its review) to the audit channel and every admin."""
+        ...
+
+
+@dataclass(frozen=True)
+class OnCallPerson:
+    """Someone on call now in one schedule: their PagerDuty user's email, name and ID, and the schedule's ID."""
+
+    email: str
+    name: str
+    user_id: str
+    schedule_id: str
+
+
+class OnCall(Protocol):
+    """Who is on call now (PagerDuty schedules).
+
+    Every method raises `bot.domain.errors.TransientError` (down, timeout, 429) or `PermanentError` (401, 403,
+    400) when PagerDuty cannot say; the use cases then treat nobody as on call.
+    """
+
+    async def on_call_now(self, schedule_ids: tuple[str, ...]) -> tuple[OnCallPerson, ...]:
+        """Everyone on call now in any of these schedules (one entry per person and schedule)."""
+        ...
+
+    async def is_on_call(self, email: str, schedule_ids: tuple[str, ...]) -> OnCallPerson | None:
+        """The person with this email if they are on call now in one of these schedules (their first), else None."""
         ...

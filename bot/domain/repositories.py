@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from bot.domain.audit import AuditEvent
 from bot.domain.checkpoint import Checkpoint
 from bot.domain.effects import Effect
-from bot.domain.model import AccessRequest, Grant, GrantState, RequestState, Vote
+from bot.domain.model import AccessRequest, Grant, GrantState, OnCallApprover, RequestState, Vote
 
 AUDIT_PAGE = 5000  # audit rows read at a time when the log is streamed
 
@@ -99,6 +99,18 @@ class Requests(Protocol):
 
     async def mark_escalated(self, request_id: str, at: datetime) -> bool:
         """Compare-and-set the escalation of a pending request, once; False when escalated or decided."""
+        ...
+
+    async def add_oncall_approvers(self, approvers: list[OnCallApprover]) -> None:
+        """Make these on-call people approvers of their request (a person named twice is kept once)."""
+        ...
+
+    async def oncall_approvers(self, request_id: str) -> list[OnCallApprover]:
+        """The request's on-call approvers, in the order they were added."""
+        ...
+
+    async def oncall_requests_of(self, user: str) -> set[str]:
+        """IDs of the requests this person is an on-call approver of."""
         ...
 
 

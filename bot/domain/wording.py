@@ -83,6 +83,16 @@ def _rate_limited(o: Refused, s: Style) -> str:
             f"file again at {format_at(f['again'])[11:19]} UTC (in {_d(f['retry_after'])})")
 
 
+def _no_longer_on_call(o: Refused, s: Style) -> str:
+    """An on-call approver's vote, when PagerDuty no longer says (or cannot say) they are on call."""
+    f = o.facts
+    why = ("PagerDuty could not confirm that you still are (it did not answer), so your vote is not counted; "
+           "try again in a minute" if f.get("unavailable") else
+           "PagerDuty says you no longer are, so your vote is not counted")
+    return (f"you were asked because you were on call in PagerDuty schedule {s.code(f['schedule'])}; {why}. "
+            f"The approvers of {s.code(f['role'])} can still decide")
+
+
 def _no_such_role(o: Refused, s: Style) -> str:
     """A role name the policy does not have."""
     names = ", ".join(s.code(n) for n in o.facts["roles"]) or "none"
@@ -191,6 +201,7 @@ WORDING: dict[str, Wording] = {
         f"the start {s.when(o.facts['starts_at'])} is more than {_d(o.facts['max'])} ahead, as far as "
         f"{s.code(o.facts['role'])} allows (max_schedule_ahead)"),
     "bad_start": lambda o, s: f"{s.text(o.facts['problem'])}",
+    "no_longer_on_call": _no_longer_on_call,
     "not_admin": lambda o, s: (
         f"only the policy's admins may read the audit log ({s.command('accessbot audit export')} reads it on the "
         "server)"),

@@ -10,6 +10,7 @@ from bot.domain.model import (
     AccessRequest,
     Grant,
     GrantState,
+    OnCallApprover,
     RequestKind,
     RequestState,
     Vote,
@@ -21,6 +22,7 @@ from bot.domain.outcomes import Approved, Denied, Outcome, Refused, Voted
 from bot.domain.policy import Decision, Role, already_granted, evaluate_vote, extension_too_long
 from bot.domain.unit_of_work import UnitOfWork
 from bot.domain.wording import explain
+from bot.services import oncall
 from bot.services.checks import Requester, check, look_up
 from bot.services.context import Deps, RuleConflict, insert_grant, owe_home_refresh, record
 
@@ -37,7 +39,7 @@ async def owe_group_sync(tx: UnitOfWork, account_id: str, group_id: str, *, remo
 
 
 async def approve_in_tx(deps: Deps, tx: UnitOfWork, req: AccessRequest, actor: str,
-                        *, auto: bool = False) -> Grant | None:
+                        *, auto: bool = False, details: dict | None = None) -> Grant | None:
     """Mark a pending request approved and create (or extend) its grant, inside the caller's transaction;
     a request whose scheduled start is still ahead is approved ahead (`scheduled`, no grant yet: None).
 
@@ -56,7 +58,8 @@ async def approve_in_tx(deps: Deps, tx: UnitOfWork, req: AccessRequest, actor: s
         raise RuntimeError(f"request {req.id} was not pending")
     await record(deps, tx, AuditEvent(actor, "request.approved", request_id=req.id, role=req.role,
                                       subject=req.email, grant_id=req.grant_id,
-                                      details={"auto": auto, "approvers": sorted(req.approvals())}))
+                                      details={"auto": auto, "approvers": sorted(req.approvals()),
+                                               **(details or {})}))
     await owe_home_refresh(tx, req.requester, approvers_of=None if auto else req.id)
     if req.kind is RequestKind.EXTEND and req.grant_id:
         return await _extend(deps, tx, req, actor)
@@ -178,12 +181,13 @@ async def vote(deps: Deps, request_id: str, voter: str, choice: VoteChoice, note
     every = role.escalated() if role else None
     if every and every.approver_groups and voter not in every.approver_users:
         groups = await deps.directory.user_groups_of(voter, every.approver_groups)
+    on_call = await oncall.voter_status(deps, req, role, voter, groups) if role and req.is_open else ("", None)
     who: Requester | None = None
-    if role and choice is VoteChoice.APPROVE and req.is_open and evaluate_vote(role_for(role, req), voter,
-                                                                               req.requester, groups).allowed:
+    if role and choice is VoteChoice.APPROVE and req.is_open and evaluate_vote(
+            role_for(role, req), voter, req.requester, groups, on_call=on_call[0] == "on_call").allowed:
         who = await look_up(deps, req.requester, role, fresh=True)
     try:
-        return await _vote_in_tx(deps, request_id, voter, choice, note, role, groups, who)
+        return await _vote_in_tx(deps, request_id, voter, choice, note, role, groups, who, on_call)
     except RuleConflict as lost:
         async with deps.store.tx() as tx:
             await record(deps, tx, AuditEvent(voter, "approval.refused", request_id=req.id, role=req.role,
@@ -193,8 +197,10 @@ async def vote(deps: Deps, request_id: str, voter: str, choice: VoteChoice, note
 
 
 async def _vote_in_tx(deps: Deps, request_id: str, voter: str, choice: VoteChoice, note: str, role: Role | None,
-                      groups: frozenset[str], who: Requester | None) -> Outcome:
-    """The vote's transaction, under the request's row lock."""
+                      groups: frozenset[str], who: Requester | None,
+                      on_call: tuple[str, OnCallApprover | None]) -> Outcome:
+    """The vote's transaction, under the request's row lock; `on_call` is what PagerDuty said just now about a
+    voter made an approver by being on call (see `bot.services.oncall.voter_status`)."""
     async with deps.store.tx() as tx:
         req = await tx.requests.get(request_id, lock=True)
         assert req is not None
@@ -210,7 +216,10 @@ async def _vote_in_tx(deps: Deps, request_id: str, voter: str, choice: VoteChoic
                                               details={"code": "unknown_role"}))
             return Refused("unknown_role", {"role": req.role}, "role_removed")
         role = role_for(role, req)  # escalated: its escalate_to decide too (as the request is now, under its lock)
-        decision = evaluate_vote(role, voter, req.requester, groups)
+        decision = evaluate_vote(role, voter, req.requester, groups, on_call=on_call[0] == "on_call")
+        if decision.code == "not_an_approver" and on_call[1] is not None:
+            decision = Decision.no("no_longer_on_call", role=role.name, schedule=on_call[1].schedule_id,
+                                   unavailable=on_call[0] == "unavailable")
         if not decision.allowed:
             await record(deps, tx, AuditEvent(voter, "approval.refused", **base,
                                               details={"code": decision.code, "choice": choice.value}))

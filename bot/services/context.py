@@ -15,7 +15,7 @@ from bot.domain.ids import IdSource, random_id
 from bot.domain.limits import FilingLimit
 from bot.domain.model import AccessRequest, Grant
 from bot.domain.policy import Decision, Policy
-from bot.domain.ports import AccessGroups, Directory
+from bot.domain.ports import AccessGroups, Directory, OnCall
 from bot.domain.repositories import Inserted
 from bot.domain.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -37,6 +37,7 @@ class Deps:
     filing_limit: FilingLimit = field(default_factory=FilingLimit)
     # the Cloudflare token's call budget, shared by the replicas (None: unlimited, only the 429 gate)
     budget: CloudflareBudget | None = None
+    oncall: OnCall | None = None  # PagerDuty, when a role has `oncall` (None: nobody is ever on call)
 
 
 class RuleConflict(Exception):  # noqa: N818 - a refusal carried out of a transaction, not a failure

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.domain.effects import (
+    AskOnCall,
     BreakGlassReview,
     Effect,
     EscalateRequest,
@@ -90,5 +91,7 @@ class Dispatcher:
                 await m.escalate(effect)
             case BreakGlassReview():
                 await m.break_glass_review(effect)
+            case AskOnCall():
+                await m.ask_oncall(effect)
             case _:
                 raise NoHandler(f"no handler for {effect.KIND}")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.domain.effects import PostApproval, request_key
-from bot.domain.model import AccessRequest, Grant, GrantState, RequestState
+from bot.domain.model import AccessRequest, Grant, GrantState, OnCallApprover, RequestState
 from bot.services.context import Deps
 from bot.services.requests import pending_for
 
@@ -163,3 +163,9 @@ async def unreviewed_break_glass(deps: Deps) -> list[Grant]:
         ids = await tx.grants.due_reviews(datetime(9999, 1, 1, tzinfo=UTC), limit=50)
         found = [await tx.grants.get(gid) for gid in ids]
     return sorted((g for g in found if g is not None), key=lambda g: g.created_at)
+
+
+async def oncall_approvers(deps: Deps, request_id: str) -> list[OnCallApprover]:
+    """The people made approvers of the request by being on call when it was filed."""
+    async with deps.store.tx() as tx:
+        return await tx.requests.oncall_approvers(request_id)

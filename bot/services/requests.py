@@ -25,6 +25,7 @@ from bot.domain.policy import Decision, Role, already_pending_request, extension
 from bot.domain.start_times import zone_of
 from bot.domain.unit_of_work import UnitOfWork
 from bot.domain.wording import explain
+from bot.services import oncall
 from bot.services.approval import approve_in_tx, close_expired
 from bot.services.checks import Requester, check, look_up
 from bot.services.context import Deps, RuleConflict, insert_request, owe_home_refresh, record
@@ -76,8 +77,10 @@ async def _over_limit(deps: Deps, tx: UnitOfWork, requester: str) -> tuple[Decis
 async def _file(deps: Deps, role: Role, req: AccessRequest, who: Requester, conflict: Decision,
                 source: str) -> Outcome:
     """The filing transaction shared by requests and extensions: the person's lock, the filing limit, the
-    shared checks, the insert (the database refuses a duplicate a race let through), auto-approval."""
+    shared checks, the insert (the database refuses a duplicate a race let through), auto-approval (by the
+    role, or by the requester being on call: PagerDuty is asked first, outside the transaction)."""
     extend = req.kind is RequestKind.EXTEND
+    finding = await oncall.ask(deps, role, req.requester, req.email)
     try:
         async with deps.store.tx() as tx:
             await tx.lock_person(req.requester)
@@ -95,8 +98,11 @@ async def _file(deps: Deps, role: Role, req: AccessRequest, who: Requester, conf
                 details["starts_at"] = req.starts_at.isoformat()
             await record(deps, tx, AuditEvent(req.requester, "request.created", request_id=req.id, role=role.name,
                                               grant_id=req.grant_id, subject=req.email, details=details))
-            if role.auto_approve:
-                grant = await approve_in_tx(deps, tx, req, "system", auto=True)
+            on_call = await oncall.settle_in_tx(deps, tx, req, finding)
+            if role.auto_approve or on_call:
+                grant = await approve_in_tx(deps, tx, req, "system", auto=True, details=on_call)
+                if on_call:
+                    await oncall.tell_requester_in_tx(tx, req, on_call)
                 if grant is None:  # a scheduled start: approved now, made at the start
                     zone = zone_of(who.identity.tz)
                     return AutoScheduled(req.id, role.name, req.duration, req.starts_at or req.created_at,
@@ -218,12 +224,13 @@ async def pending_for(deps: Deps, tx: UnitOfWork, user: str) -> list[AccessReque
     reqs = await tx.requests.pending()
     out = []
     group_cache: dict[tuple[str, ...], frozenset[str]] = {}
+    on_call_for = await tx.requests.oncall_requests_of(user)
     for r in reqs:
         role = deps.policy.role(r.role)
         if role is None or (r.requester == user and not role.allow_self_approval):
             continue
         role = role_for(role, r)  # once escalated, its escalate_to may decide it too
-        if user in role.approver_users:
+        if user in role.approver_users or r.id in on_call_for:
             out.append(r)
             continue
         if role.approver_groups:

@@ -1,7 +1,9 @@
-"""`python -m bot.simulators`: the Slack and Cloudflare simulators on 127.0.0.1, for trying `serve` without accounts.
+"""`python -m bot.simulators`: the Slack, Cloudflare and PagerDuty simulators on 127.0.0.1, for trying `serve`
+without accounts.
 
-It starts both simulators (free ports unless given), creates the Access group (or Zero Trust list) of every role
-in the policy (the demo policy unless `--policy` names one) and the demo's people, then prints the settings
+It starts the simulators (free ports unless given), creates the Access group (or Zero Trust list) of every role
+in the policy (the demo policy unless `--policy` names one) and the demo's people (in PagerDuty too, with dana,
+U0ADMIN1, on call in schedule PSCHED1), then prints the settings
 `serve` needs as `KEY=VALUE` lines (also written to `--env-file`, ready for `--env-file` of docker or a `.env`),
 and runs until SIGINT or SIGTERM.
 """
@@ -19,8 +21,18 @@ from pathlib import Path
 from bot.config.errors import PolicyError
 from bot.config.policy_file import parse_policy
 from bot.simulators.cloudflare_sim import CloudflareSimulator
+from bot.simulators.pagerduty_sim import PD_TOKEN, PagerDutySimulator
 from bot.simulators.slack_sim import SlackSimulator
-from bot.simulators.stack import ACCOUNT, CF_TOKEN, DEMO_POLICY, SIGNING_SECRET, SLACK_TOKEN, default_people
+from bot.simulators.stack import (
+    ACCOUNT,
+    CF_TOKEN,
+    DEMO_POLICY,
+    ONCALL_SCHEDULE,
+    SIGNING_SECRET,
+    SLACK_TOKEN,
+    default_people,
+    pagerduty_people,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,12 +43,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--env-file", metavar="FILE", help="also write the settings for `serve` to FILE")
     p.add_argument("--slack-port", type=int, default=0, help="Slack simulator port (default: a free one)")
     p.add_argument("--cloudflare-port", type=int, default=0, help="Cloudflare simulator port (default: a free one)")
+    p.add_argument("--pagerduty-port", type=int, default=0, help="PagerDuty simulator port (default: a free one)")
     return p
 
 
-def settings_lines(slack_url: str, cloudflare_url: str) -> list[str]:
+def settings_lines(slack_url: str, cloudflare_url: str, pagerduty_url: str | None = None) -> list[str]:
     """The environment `serve` needs to talk to the simulators (tokens the simulators accept)."""
-    return [
+    pagerduty = [f"PAGERDUTY_API_URL={pagerduty_url}", f"PAGERDUTY_API_TOKEN={PD_TOKEN}"] if pagerduty_url else []
+    return pagerduty + [
         f"SLACK_API_URL={slack_url}",
         f"SLACK_BOT_TOKEN={SLACK_TOKEN}",
         f"SLACK_SIGNING_SECRET={SIGNING_SECRET}",
@@ -65,10 +79,14 @@ async def run(args: argparse.Namespace) -> int:
             cloudflare.add_list(role.account_id, role.list_id, name=f"{role.name} (accessbot)")
         else:
             cloudflare.add_group(role.account_id, role.group_id, name=f"{role.name} (accessbot)")
+    pagerduty = PagerDutySimulator()
+    pagerduty_people(pagerduty)
+    pagerduty.set_on_call(ONCALL_SCHEDULE, ["P0ADMIN1"])
     slack_url = await slack.start(port=args.slack_port)
     cf_url = await cloudflare.start(port=args.cloudflare_port)
+    pd_url = await pagerduty.start(port=args.pagerduty_port)
     try:
-        lines = settings_lines(slack_url, cf_url)
+        lines = settings_lines(slack_url, cf_url, pd_url)
         if args.write_policy:
             _write_atomically(Path(args.write_policy), text)
         if args.env_file:
@@ -84,6 +102,7 @@ async def run(args: argparse.Namespace) -> int:
     finally:
         await slack.stop()
         await cloudflare.stop()
+        await pagerduty.stop()
     return 0
 
 

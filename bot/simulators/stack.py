@@ -16,12 +16,15 @@ from bot.config.settings import Settings
 from bot.domain.clock import Clock
 from bot.domain.policy import Policy
 from bot.simulators.cloudflare_sim import CloudflareSimulator
+from bot.simulators.pagerduty_sim import PD_TOKEN, PagerDutySimulator
 from bot.simulators.slack_driver import SlackDriver
 from bot.simulators.slack_sim import SlackSimulator
 
 ACCOUNT = "1234567890abcdef1234567890abcdef"
 PROD_GROUP = "0f3e2a1b-6c2d-4c1e-9f7a-1b2c3d4e5f60"
 STAGING_GROUP = "7a1c9e20-3b4d-4f5e-8a6b-2c3d4e5f6a70"
+ONCALL_GROUP = "3c9d2e41-5a6b-4c7d-9e8f-4a5b6c7d8e90"
+ONCALL_SCHEDULE = "PSCHED1"
 SIGNING_SECRET = "demo-signing-secret-0123456789abcdef"
 SLACK_TOKEN = "xoxb-demo-token"
 CF_TOKEN = "cf-demo-token"
@@ -49,6 +52,13 @@ roles:
     account_id: {ACCOUNT}
     auto_approve: true
     require_reason: false
+  prod-oncall:
+    description: Production shell for whoever is on call
+    group_id: {ONCALL_GROUP}
+    account_id: {ACCOUNT}
+    approvers: [U0APPR01]
+    approval_channel: C0APPROVE
+    oncall: {{provider: pagerduty, schedule_ids: [{ONCALL_SCHEDULE}], auto_approve: true}}
 """
 
 PEOPLE = {
@@ -72,6 +82,7 @@ class Stack:
     url: str
     policy: Policy
     extra: dict[str, Any] = field(default_factory=dict)
+    pagerduty: PagerDutySimulator | None = None  # on-call schedules (the demo's people are its users)
 
     async def idle(self, timeout: float = 10.0) -> None:
         """Wait until no Slack listener is still working, nothing is due (outbox effects, expiries, warnings,
@@ -98,6 +109,14 @@ class Stack:
         await self.server.stop()
         await self.slack.stop()
         await self.cloudflare.stop()
+        if self.pagerduty is not None:
+            await self.pagerduty.stop()
+
+
+def pagerduty_people(pagerduty: PagerDutySimulator) -> None:
+    """The demo's people as PagerDuty users (`U0ALICE` is `P0ALICE`), nobody on call yet."""
+    for uid, email in PEOPLE.items():
+        pagerduty.add_user("P" + uid[1:], email, email.split("@")[0].title())
 
 
 def default_people(slack: SlackSimulator) -> None:
@@ -121,9 +140,12 @@ async def start_stack(policy_text: str = DEMO_POLICY, *, database_url: str, cloc
     over the simulator's websocket (drive it with the driver's `socket_*` methods)."""
     slack = SlackSimulator(token=SLACK_TOKEN)
     cloudflare = CloudflareSimulator(token=CF_TOKEN)
+    pagerduty = PagerDutySimulator()
     slack_url = await slack.start()
     cf_url = await cloudflare.start()
+    pd_url = await pagerduty.start()
     default_people(slack)
+    pagerduty_people(pagerduty)
     policy = parse_policy(policy_text, "policy.yml")
     for role in policy.roles.values():
         if role.list_id:  # a list role: its Zero Trust EMAIL list, made empty unless the test made it first
@@ -142,6 +164,7 @@ async def start_stack(policy_text: str = DEMO_POLICY, *, database_url: str, cloc
         slack_bot_token=SLACK_TOKEN, slack_signing_secret=SIGNING_SECRET, slack_api_url=slack_url,
         cloudflare_api_token=CF_TOKEN, cloudflare_api_url=cf_url, cloudflare_account_id=ACCOUNT,
         database_url=database_url, accessbot_policy="policy.yml",
+        pagerduty_api_token=PD_TOKEN, pagerduty_api_url=pd_url, pagerduty_timeout=2.0,
     )
     if socket_mode:
         values["slack_app_token"] = slack.app_token
@@ -153,7 +176,7 @@ async def start_stack(policy_text: str = DEMO_POLICY, *, database_url: str, cloc
     port = await server.start("127.0.0.1", 0)
     url = f"http://127.0.0.1:{port}"
     driver = SlackDriver(url, SIGNING_SECRET, slack)
-    return Stack(slack, cloudflare, bot, server, driver, url, policy)
+    return Stack(slack, cloudflare, bot, server, driver, url, policy, pagerduty=pagerduty)
 
 
 def sqlite_url(directory: Path) -> str:

@@ -10,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.domain.audit import short_head
 from bot.domain.durations import format_duration
 from bot.domain.effects import (
+    AskOnCall,
     BreakGlassReview,
     EscalateRequest,
     NotifyAdmins,
@@ -114,6 +115,23 @@ class SlackMessenger:
             resp = await self.post(channel, msg["text"], msg["blocks"])
             await conversations.approval_posted(self.deps, req.id, resp["channel"], resp["ts"], approver)
 
+    async def ask_oncall(self, effect: AskOnCall) -> None:
+        """Send the approval message to each on-call approver directly (once each, across retries)."""
+        req, grant, msgs = await self._load(effect.request_id)
+        if req is None or not req.is_open:
+            return
+        msg = approval_message(req, self.deps.policy.role(req.role), grant,
+                               requester_name=await self.directory.display_name(req.requester))
+        done = {m.approver for m in msgs if m.approver}
+        for person in await queries.oncall_approvers(self.deps, req.id):
+            if person.user in done:
+                continue
+            why = (f":pager: You are on call (PagerDuty schedule `{inert(person.schedule_id)}`), so you are asked to "
+                   "decide this request too.")
+            resp = await self.post(person.user, f"{why} {msg['text']}", [bk.mrkdwn(why), *msg["blocks"]])
+            await conversations.approval_posted(self.deps, req.id, resp["channel"], resp["ts"], person.user)
+            done.add(person.user)
+
     async def refresh_approval(self, effect: RefreshApprovalMessage) -> None:
         """Update the approval message(s) in place to show the request as it is now."""
         req, grant, msgs = await self._messages_or_wait(effect.request_id)
@@ -173,6 +191,7 @@ class SlackMessenger:
             req, _, _ = await self._load(effect.approvers_of)
             if req is not None:
                 users += await self._approver_users(req)
+                users += [a.user for a in await queries.oncall_approvers(self.deps, req.id)]
         viewers = await queries.home_viewers(self.deps, users)
         for user in viewers:
             await publish_home(self.deps, self.client, user)
@@ -269,6 +288,10 @@ def user_message(p: NotifyUser, grant: Grant | None,
         return (f":warning: Your request `{req.id}` for *{req.role}* could not be shown to its approvers "
                 f"({inert(cut(p.error or '', 200))}). The admins have been told; it stays open until "
                 f"{bk.when(req.expires_at)}, and approvers can still find it with `/access pending`.", None)
+    if event == "oncall_approved" and req:
+        return (f":pager: You are on call in PagerDuty schedule `{inert(p.schedule or '')}`, so your request "
+                f"`{req.id}` for *{req.role}* was approved at once; I will message you once Cloudflare has "
+                "applied it.", None)
     if event == "request_expired" and req:
         return (f":hourglass: Your request `{req.id}` for *{req.role}* expired without a decision. "
                 "You can ask again.", None)

@@ -238,7 +238,7 @@ deliveries = Table(
 )
 
 
-# Grants and effects per state, kept by triggers (migration 0010): on SQLite one row per table and state, on
+# Grants and effects per state, kept by triggers (migration 0011): on SQLite one row per table and state, on
 # PostgreSQL delta rows that readers sum and bot.storage.repos.counts folds. /metrics reads these, not the tables.
 state_counts = Table(
     "state_counts",
@@ -258,4 +258,18 @@ cf_budget = Table(
     Column("level", Float, nullable=False),
     Column("at", Float, nullable=False),
     Column("blocked_until", Float, nullable=False),
+)
+
+# On-call approvers of a request (a role with `oncall` and `auto_approve: false`; migration 0009): `seq` keeps
+# the order they were added in, and one person is an approver of one request once.
+oncall_approvers = Table(
+    "oncall_approvers",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("request_id", String(16), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("schedule_id", String(32), nullable=False),
+    Index("uq_oncall_approvers_request_user", "request_id", "user_id", unique=True),
+    Index("ix_oncall_approvers_user", "user_id"),
 )

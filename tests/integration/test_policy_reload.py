@@ -235,3 +235,16 @@ async def test_a_reload_naming_a_group_cloudflare_does_not_know_is_refused_and_t
         assert event["details"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     finally:
         await stack.stop()
+
+
+async def test_a_reload_adding_an_oncall_role_to_a_serve_without_a_pagerduty_token_is_refused(
+        running: Running) -> None:
+    r = running
+    r.policy.write_text(policy("staging", "prod-db").replace(
+        "    approvers: [U0APPR01]\n",
+        "    approvers: [U0APPR01]\n    oncall: {provider: pagerduty, schedule_ids: [PSCHED1]}\n"))
+    _sighup(r)
+    (event,) = await r.wait_audited("policy.reload_refused", 1)
+    assert event["details"]["problems"][0].startswith("PAGERDUTY_API_TOKEN: not set in this serve, but role(s) "
+                                                      "prod-db have an `oncall` key")
+    assert await r.audited("policy.reloaded") == []

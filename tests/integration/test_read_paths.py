@@ -105,7 +105,7 @@ async def test_a_bulk_change_of_many_rows_counts_every_row_and_reading_folds_the
 
 async def test_the_counts_start_from_the_rows_an_existing_database_already_has(database_url: str) -> None:
     engine = make_engine(database_url)
-    await upgrade(engine, "0009")
+    await upgrade(engine, "0010")
     store = Store(engine, ManualClock(T0))
     try:
         async with store.tx() as tx:

@@ -60,6 +60,13 @@ def test_simulators_accept_the_printed_tokens_and_hold_the_demo_groups(tmp_path:
         assert _group_status(settings, STAGING_GROUP) == 200
         assert PROD_GROUP in (tmp_path / "policy.yml").read_text()
         assert set(settings) >= {"SLACK_SIGNING_SECRET", "CLOUDFLARE_ACCOUNT_ID"}
+        # PagerDuty: the printed token works, and dana is on call in the demo policy's schedule
+        oncalls = httpx.get(settings["PAGERDUTY_API_URL"] + "/oncalls",
+                            params=[("schedule_ids[]", "PSCHED1"), ("include[]", "users")],
+                            headers={"Authorization": f"Token token={settings['PAGERDUTY_API_TOKEN']}"}).json()
+        assert [o["user"]["email"] for o in oncalls["oncalls"]] == ["dana@example.com"]
+        assert httpx.get(settings["PAGERDUTY_API_URL"] + "/oncalls",
+                         headers={"Authorization": "Token token=wrong"}).status_code == 401
     finally:
         assert _stop(proc) == 0
 

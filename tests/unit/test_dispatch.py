@@ -12,6 +12,7 @@ import pytest
 
 from bot.domain.effects import (
     REGISTRY,
+    AskOnCall,
     BreakGlassReview,
     Effect,
     EscalateRequest,
@@ -64,6 +65,7 @@ CHAT: list[tuple[Effect, str]] = [
     (RemindApprovers("r-1", 1), "remind_approvers"),
     (EscalateRequest("r-1"), "escalate"),
     (BreakGlassReview("g-1", 0), "break_glass_review"),
+    (AskOnCall("r-1"), "ask_oncall"),
 ]
 
 

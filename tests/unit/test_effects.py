@@ -18,6 +18,7 @@ from bot.domain.effects import (
     LANE_CF_REMOVE,
     LANE_OTHER,
     REGISTRY,
+    AskOnCall,
     BreakGlassReview,
     Effect,
     EscalateRequest,
@@ -113,6 +114,10 @@ OLD_ROWS: list[tuple[str, dict[str, Any], Effect]] = [
     ("approval.remind", {"request_id": "r-1", "nth": 2}, RemindApprovers("r-1", 2)),
     ("approval.escalate", {"request_id": "r-1"}, EscalateRequest("r-1")),
     ("breakglass.review", {"grant_id": "g-1", "nth": 0}, BreakGlassReview("g-1", 0)),
+    ("oncall.ask", {"request_id": "r-1"}, AskOnCall("r-1")),
+    ("notify.user", {"user": "U0AL", "event": "oncall_approved", "request_id": "r-1", "role": "db",
+                     "schedule": "PSCHED1"},
+     NotifyUser("U0AL", "oncall_approved", request_id="r-1", role="db", schedule="PSCHED1")),
 ]
 
 

@@ -89,6 +89,8 @@ SAMPLES: dict[str, Outcome] = {
     "no_longer_active": Refused("not_extendable", {"grant_id": "g-AAAA2222"}, "no_longer_active"),
     "grant_moved": Refused("not_extendable", {"grant_id": "g-AAAA2222"}, "grant_moved"),
     "not_admin": Refused("not_admin"),
+    "no_longer_on_call": Refused("no_longer_on_call", {"role": "prod-db", "schedule": "PSCHED1",
+                                                       "unavailable": False}),
     "filed": Filed("r-AAAA2222", "prod-db", 2 * H, 1),
     "extension_filed": ExtensionFiled("r-AAAA2222", "g-AAAA2222", H),
     "auto_approved": AutoApproved("r-AAAA2222", "g-AAAA2222", "staging", H),

@@ -1,6 +1,6 @@
 """Rows per state of the counted tables (grants, effects), read from state_counts instead of scanning them.
 
-Triggers (migration 0010) add to state_counts in the transaction of every insert, delete and change of state.
+Triggers (migration 0011) add to state_counts in the transaction of every insert, delete and change of state.
 On PostgreSQL they append delta rows; a reader that finds more than FOLD_AT of them folds them back into one
 row per state with one statement (its DELETE and INSERT are atomic together, and a concurrent fold skips
 the rows this one deleted, so no count is lost or doubled).

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.domain.model import AccessRequest, RequestKind, RequestState, Vote, VoteChoice
+from bot.domain.model import AccessRequest, OnCallApprover, RequestKind, RequestState, Vote, VoteChoice
 from bot.domain.repositories import Inserted
 from bot.storage import tables as t
 from bot.storage.repos.base import SqlRepo
@@ -161,3 +161,25 @@ class SqlRequests(SqlRepo):
             t.requests.c.escalated_at.is_(None), t.requests.c.escalate_at.is_not(None),
         ).values(escalated_at=at, escalate_at=None))
         return res.rowcount == 1
+
+    async def add_oncall_approvers(self, approvers: list[OnCallApprover]) -> None:
+        """Make these on-call people approvers of their request (a person already there is kept once)."""
+        for a in approvers:
+            try:
+                async with self.conn.begin_nested():
+                    await self.conn.execute(insert(t.oncall_approvers).values(
+                        request_id=a.request_id, user_id=a.user, email=a.email, schedule_id=a.schedule_id))
+            except IntegrityError:
+                continue
+
+    async def oncall_approvers(self, request_id: str) -> list[OnCallApprover]:
+        """The request's on-call approvers, in the order they were added."""
+        rows = await self.conn.execute(select(t.oncall_approvers).where(
+            t.oncall_approvers.c.request_id == request_id).order_by(t.oncall_approvers.c.seq))
+        return [OnCallApprover(r.request_id, r.user_id, r.email, r.schedule_id) for r in rows]
+
+    async def oncall_requests_of(self, user: str) -> set[str]:
+        """IDs of the requests this person is an on-call approver of."""
+        rows = await self.conn.execute(select(t.oncall_approvers.c.request_id).where(
+            t.oncall_approvers.c.user_id == user))
+        return {r.request_id for r in rows}

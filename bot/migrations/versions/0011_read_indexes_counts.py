@@ -8,16 +8,16 @@ with transition tables, so a bulk change of 10,000 rows adds a few rows, and con
 wait on a shared counter row or deadlock on two); readers sum the rows, and a single statement folds them
 back to one row per state now and then (bot.storage.repos.counts).
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-07
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

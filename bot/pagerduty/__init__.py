@@ -1,0 +1,1 @@
+"""PagerDuty: the REST API v2 client behind the OnCall port."""
