@@ -30,7 +30,7 @@ from bot.slack.blocks import APPROVE
 NAME = "3 ack roles+click"
 USER = "U0BENCHACK"
 APPROVER = "U0BENCHAPP"
-DECIDED = "r-BACKDENIED"
+DECIDED = "r-BACKDENYD"
 
 
 def plan(cfg: Config) -> list[tuple[int, int]]:
