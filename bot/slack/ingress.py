@@ -20,6 +20,7 @@ request and a `Reply` (how it acknowledges), and hands both to `Ingress.handle`:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -38,6 +39,8 @@ from bot.slack.request_log import dispatch, kind_of, log_request
 from bot.slack.response_urls import ResponseUrls
 
 log = logging.getLogger(__name__)
+# Listeners of acked requests running at once, at most (ACCESSBOT_MAX_PENDING_WORK bounds how many wait).
+RUNNING = 16
 # The answer to a signed request whose key the database already had, when bolt was to answer it (not acked yet).
 REPLAY_REFUSED = BoltResponse(status=401, body='{"error": "invalid request"}',
                               headers={"content-type": "application/json"})
@@ -98,6 +101,9 @@ class Ingress:
         self.early_ack = early_ack
         self.in_flight = in_flight if in_flight is not None else InFlight()
         self.accepting = True
+        # Listeners running at once, at most (the rest of the acked work waits its turn, off the loop's ready
+        # queue, so a burst of work does not stand between the loop and the next request's ack).
+        self.running = asyncio.Semaphore(RUNNING)
         self.busy_notes = BusyNotes(responses if responses is not None else ResponseUrls())
 
     def close(self) -> None:
@@ -158,7 +164,8 @@ class Ingress:
     async def _work(self, arrival: Arrival, key: str | None) -> None:
         """After the ack: the listener, unless the database says the delivery key was seen (by another replica)."""
         if key is None or await self._first(arrival, key):
-            await dispatch(self.bolt, arrival.request, arrival.started, arrival.transport)
+            async with self.running:
+                await dispatch(self.bolt, arrival.request, arrival.started, arrival.transport)
 
     async def _first(self, arrival: Arrival, key: str) -> bool:
         """True when the database records `key` as new; else the repeat is counted, logged (an event) or handed

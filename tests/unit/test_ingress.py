@@ -27,7 +27,7 @@ from bot.slack.deliveries import DeliveryLedger
 from bot.slack.http_events import SlackEvents
 from bot.slack.in_flight import InFlight
 from bot.slack.inbound import ParsedBoltRequest
-from bot.slack.ingress import Arrival, Ingress
+from bot.slack.ingress import RUNNING, Arrival, Ingress
 from bot.slack.socket_mode import SocketModeRunner
 
 SECRET = "unit-test-signing-secret"
@@ -44,6 +44,7 @@ class Listeners:
 
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self.started = 0
         self.gate = asyncio.Event()
         self.gate.set()
         self.app = AsyncApp(client=AsyncWebClient(base_url="http://127.0.0.1:9/"), signing_secret=SECRET,
@@ -53,6 +54,7 @@ class Listeners:
         @self.app.command("/access")
         async def command(ack, command: dict[str, Any]) -> None:  # noqa: ANN001
             await ack()
+            self.started += 1
             await self.gate.wait()
             self.calls.append("command " + command["text"])
 
@@ -285,3 +287,18 @@ async def test_without_early_ack_a_replay_the_table_knows_is_refused_before_bolt
     await ingress.handle(_signed(COMMAND, "signed:one", replays), acks)
     [response] = acks.sent
     assert response is not None and response.status == 401 and listeners.calls == [] and replays == ["signed:one"]
+
+
+async def test_at_most_running_listeners_work_at_once_and_the_rest_wait_their_turn() -> None:
+    listeners = Listeners()
+    listeners.gate.clear()
+    ingress = _ingress(listeners)
+    acks = Acks()
+    for i in range(RUNNING + 5):
+        await ingress.handle(_arrival({**COMMAND, "text": f"roles {i}"}), acks)
+    await asyncio.sleep(0.05)
+    assert acks.sent == [None] * (RUNNING + 5), "every one acked at once"
+    assert listeners.started == RUNNING and len(ingress.in_flight) == RUNNING + 5, "5 wait, tracked, not running"
+    listeners.gate.set()
+    await ingress.drain()
+    assert len(listeners.calls) == RUNNING + 5
