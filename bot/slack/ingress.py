@@ -140,7 +140,7 @@ class Ingress:
         if key is not None and self.seen_here(key):
             await self._duplicate(arrival, reply, key)
             return
-        key = key or arrival.replay_key
+        key = (key or arrival.replay_key) if self.deliveries is not None else None
         if self.early_ack and acks_at_once(body):
             if self.in_flight.full:
                 await self._busy(arrival, reply)

@@ -302,3 +302,12 @@ async def test_at_most_running_listeners_work_at_once_and_the_rest_wait_their_tu
     listeners.gate.set()
     await ingress.drain()
     assert len(listeners.calls) == RUNNING + 5
+
+
+async def test_without_a_deliveries_table_a_signed_command_is_simply_handled() -> None:
+    listeners = Listeners()
+    ingress = Ingress(listeners.app, Metrics())
+    for _ in range(2):
+        await ingress.handle(_signed(COMMAND, "signed:one", []), Acks())
+    await ingress.drain()
+    assert listeners.calls == ["command roles", "command roles"], "no de-duplication without a table"
