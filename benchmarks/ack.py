@@ -1,25 +1,36 @@
-"""Scenario 3: `/access roles` ack latency over HTTP at several concurrencies, the bot beside a bare bolt app."""
+"""Scenario 3: ack latency over HTTP at several concurrencies, the bot beside a bare bolt app.
+
+The load alternates `/access roles` and an Approve click on a request already denied (seeded in the database):
+the command's work renders the roles and posts them to its response_url; the click's work reads the request,
+audits the refused vote and tells the clicker on its response_url. The bare apps only ack both.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import subprocess
 import sys
 import time
 import urllib.parse
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 
 from benchmarks.config import Config
-from benchmarks.harness import open_bench
+from benchmarks.harness import Bench, open_bench
 from benchmarks.table import Row, p99
+from bot.domain.model import AccessRequest, RequestState
 from bot.simulators.slack_driver import FORM, SlackDriver
 from bot.simulators.slack_sim import SlackSimulator
 from bot.simulators.stack import SIGNING_SECRET
+from bot.slack.blocks import APPROVE
 
-NAME = "3 ack /access roles"
+NAME = "3 ack roles+click"
 USER = "U0BENCHACK"
+APPROVER = "U0BENCHAPP"
+DECIDED = "r-BACKDENYD"
 
 
 def plan(cfg: Config) -> list[tuple[int, int]]:
@@ -27,11 +38,27 @@ def plan(cfg: Config) -> list[tuple[int, int]]:
     return [(1, 40), (50, 200), (200, 400)] if cfg.quick else [(1, 300), (50, 2000), (200, 4000)]
 
 
+def _bodies(driver: SlackDriver, n: int) -> list[bytes]:
+    """n signed-to-be request bodies: `/access roles` and Approve clicks on the denied request, alternating."""
+    message = {"channel": "C0GENERAL", "ts": "1700000000.000100", "blocks": [
+        {"type": "actions", "block_id": "vote", "elements": [
+            {"type": "button", "action_id": APPROVE, "text": {"type": "plain_text", "text": "Approve"},
+             "value": DECIDED}]}]}
+    bodies = []
+    for i in range(n):
+        if i % 2:
+            payload = driver._click_payload(APPROVER, message, APPROVE)  # noqa: SLF001
+            bodies.append(urllib.parse.urlencode({"payload": json.dumps(payload)}).encode())
+        else:
+            fields = driver._slash_payload(USER, "roles", "/access", "C0GENERAL")[0]  # noqa: SLF001
+            bodies.append(urllib.parse.urlencode(list(fields.items())).encode())
+    return bodies
+
+
 async def load(url: str, sim: SlackSimulator, concurrency: int, n: int) -> tuple[list[float], float, int]:
-    """Send n signed `/access roles` commands, `concurrency` at a time: (ms each, requests/s, non-200 answers)."""
+    """Send n signed requests (`_bodies`), `concurrency` at a time: (ms each, requests/s, non-200 answers)."""
     driver = SlackDriver(url, SIGNING_SECRET, sim)
-    bodies = [urllib.parse.urlencode(list(driver._slash_payload(USER, "roles", "/access", "C0GENERAL")[0].items()))
-              .encode() for _ in range(n)]
+    bodies = _bodies(driver, n)
     times: list[float] = []
     bad = 0
     queue = iter(bodies)
@@ -53,6 +80,38 @@ async def load(url: str, sim: SlackSimulator, concurrency: int, n: int) -> tuple
     return times, n / wall, bad
 
 
+async def _seed(bench: Bench) -> None:
+    """The people and the request already denied that the clicks approve."""
+    bench.slack.add_user(USER, email="ackbench@example.com")
+    bench.slack.add_user(APPROVER, email="ackapprover@example.com")
+    now = datetime.now(UTC)
+    async with bench.store.tx() as tx:
+        await tx.requests.add(AccessRequest(DECIDED, "bench-0", USER, "ackbench@example.com", timedelta(hours=1),
+                                            "", now, now + timedelta(hours=1)))
+        await tx.requests.move(DECIDED, RequestState.PENDING, RequestState.DENIED, decided_by=APPROVER,
+                               decided_at=now)
+
+
+async def settle(sim: SlackSimulator, quiet: float = 0.3, limit: float = 120.0) -> float:
+    """Wait until no reply has reached the Slack simulator for `quiet` s (the bot's work after its acks is done,
+    so it does not run while the next app is measured); seconds from the call to the last reply."""
+    started = last_change = time.perf_counter()
+    count = len(sim._messages)  # noqa: SLF001 - a count, without copying every message
+    while time.perf_counter() - last_change < quiet and time.perf_counter() - started < limit:
+        await asyncio.sleep(0.05)
+        if len(sim._messages) != count:  # noqa: SLF001
+            count, last_change = len(sim._messages), time.perf_counter()  # noqa: SLF001
+    return last_change - started
+
+
+async def busy_answers(url: str) -> float:
+    """How many requests serve has answered "busy" so far (its /metrics)."""
+    async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as resp:
+        text = await resp.text()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("accessbot_slack_busy_total{"))
+
+
 def start_bare(slack_url: str, pbr: bool) -> tuple[subprocess.Popen, str]:
     """A bare bolt app process; (the process, its URL)."""
     args = [sys.executable, "-m", "benchmarks.bare_app", slack_url] + (["--process-before-response"] if pbr else [])
@@ -68,7 +127,7 @@ def start_bare(slack_url: str, pbr: bool) -> tuple[subprocess.Popen, str]:
 async def run(db: str, cfg: Config) -> list[Row]:
     """The bot and two bare bolt apps, each at every concurrency; their rows."""
     bench = await open_bench(db, 1, cfg.latency)
-    bench.slack.add_user(USER, email="ackbench@example.com")
+    await _seed(bench)
     bares: list[subprocess.Popen] = []
     rows: list[Row] = []
     try:
@@ -80,14 +139,22 @@ async def run(db: str, cfg: Config) -> list[Row]:
             targets.append((label, url))
         for concurrency, n in plan(cfg):
             results = {}
+            busy_before = await busy_answers(bench.serve.url)
+            drained: list[float] = []
             for label, url in targets:
                 await load(url, bench.slack, 1, 10)  # warm-up
+                await settle(bench.slack)
                 times, rate, bad = [], [], 0
                 for _ in range(cfg.repeat):
                     t, r, b = await load(url, bench.slack, concurrency, n)
                     times, rate, bad = times + t, rate + [r], bad + b
+                    drained.append(await settle(bench.slack) if label == "accessbot" else 0.0)
                 results[label] = (times, rate, bad)
             rows += _rows(db, concurrency, results)
+            rows.append(Row(NAME, f"replies all posted, after the last ack c={concurrency}", db,
+                            [d for d in drained if d], "s"))
+            rows.append(Row(NAME, f"busy answers c={concurrency}", db,
+                            [await busy_answers(bench.serve.url) - busy_before], "", "0"))
     finally:
         for proc in bares:
             proc.kill()

@@ -1,4 +1,4 @@
-"""A bare slack-bolt `AsyncApp` that only acks `/access`, served like the bot (aiohttp), to compare ack latency.
+"""A bare slack-bolt `AsyncApp` that only acks `/access` and the Approve button, served like the bot (aiohttp).
 
 Run: `python -m benchmarks.bare_app SLACK_API_URL [--process-before-response]`; prints `listening on HOST:PORT`.
 """
@@ -14,15 +14,20 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.simulators.stack import SIGNING_SECRET, SLACK_TOKEN
+from bot.slack.blocks import APPROVE
 
 
 def make_app(slack_url: str, process_before_response: bool) -> web.Application:
-    """The aiohttp application serving a bolt app whose only listener acks `/access`."""
+    """The aiohttp application serving a bolt app whose only listeners ack `/access` and the Approve button."""
     bolt = AsyncApp(client=AsyncWebClient(token=SLACK_TOKEN, base_url=slack_url), signing_secret=SIGNING_SECRET,
                     process_before_response=process_before_response)
 
     @bolt.command("/access")
     async def _ack(ack) -> None:  # noqa: ANN001 - bolt injects it by name
+        await ack()
+
+    @bolt.action(APPROVE)
+    async def _ack_click(ack) -> None:  # noqa: ANN001 - bolt injects it by name
         await ack()
 
     async def events(request: web.Request) -> web.Response:

@@ -40,6 +40,7 @@ from bot.services import conversations
 from bot.services.checkpoints import start_periodic as start_checkpoints
 from bot.services.context import Deps
 from bot.slack.app import build_app
+from bot.slack.deliveries import DeliveryLedger
 from bot.slack.directory import SlackDirectory
 from bot.slack.in_flight import InFlight
 from bot.slack.ingress import Ingress
@@ -217,7 +218,7 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
     in_flight = InFlight(settings.accessbot_max_pending_work)
     responses = ResponseUrls()
     bolt = build_app(deps, slack, signing_secret, early_ack=early_ack, in_flight=in_flight, responses=responses)
-    ingress = Ingress(bolt, metrics, first_time=functools.partial(conversations.first_delivery, deps),
+    ingress = Ingress(bolt, metrics, deliveries=DeliveryLedger(functools.partial(conversations.first_deliveries, deps)),
                       early_ack=early_ack, in_flight=in_flight, responses=responses)
     api = None
     if settings.api_enabled:

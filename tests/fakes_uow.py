@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -120,6 +120,10 @@ class FakeDeliveries(FakeRepo):
             return False
         self.db.deliveries[key[:200]] = self.clock.now()
         return True
+
+    async def first_of(self, keys: Sequence[str]) -> set[str]:
+        """Record every key at once; the ones (as given) seen for the first time."""
+        return {key for key in dict.fromkeys(keys) if await self.first(key)}
 
     async def prune(self, before: datetime, limit: int = PRUNE_BATCH) -> int:
         """Forget up to `limit` delivery keys first seen before `before`, oldest first."""

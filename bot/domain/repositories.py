@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -355,6 +355,10 @@ class Deliveries(Protocol):
 
     async def first(self, key: str) -> bool:
         """True the first time a delivery key is seen."""
+        ...
+
+    async def first_of(self, keys: Sequence[str]) -> set[str]:
+        """Record every key at once; the ones seen for the first time."""
         ...
 
     async def prune(self, before: datetime, limit: int = PRUNE_BATCH) -> int:

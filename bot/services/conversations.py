@@ -11,6 +11,12 @@ async def first_delivery(deps: Deps, key: str) -> bool:
         return await tx.deliveries.first(key)
 
 
+async def first_deliveries(deps: Deps, keys: list[str]) -> set[str]:
+    """The delivery keys among `keys` seen for the first time, all recorded in one transaction."""
+    async with deps.store.tx() as tx:
+        return await tx.deliveries.first_of(keys)
+
+
 async def saw_home(deps: Deps, user_id: str) -> None:
     """Remember that this user opened the App Home (their Home is kept fresh from now on)."""
     async with deps.store.tx() as tx:

@@ -7,6 +7,7 @@ de-duplicated events, tracked work, the log line) is `bot.slack.ingress`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -76,13 +77,18 @@ class SlackEvents:
             return await self._refuse(request, raw, started, f"unreadable body: {exc}", 400, "bad request")
         # An event's retries share its event_id (the ingress drops them quietly); anything else Slack signs only
         # once, so the same signature again is a replay within the 5-minute window (refused, audited).
-        signature = request.headers.get("X-Slack-Signature", "")
-        if event_delivery_key(data) is None and not await self.ingress.is_first(replay_key(signature)):
-            return await self._refuse(request, raw, started, REPLAYED, 401, "invalid request")
+        # Checked in memory here; the database (every replica's keys) is asked after the ack (bot.slack.deliveries).
+        key, on_replay = None, None
+        if event_delivery_key(data) is None:
+            key = replay_key(request.headers.get("X-Slack-Signature", ""))
+            if self.ingress.seen_here(key):
+                return await self._refuse(request, raw, started, REPLAYED, 401, "invalid request")
+            on_replay = functools.partial(self._replayed, raw, request.remote or "",
+                                          request.headers.get("Content-Type", ""), started)
         bolt_req = ParsedBoltRequest(raw_body=body, body=data, query=request.query_string,
                                      headers=dict(request.headers))
         reply = _HttpReply()
-        await self.ingress.handle(Arrival("http", bolt_req, started), reply)
+        await self.ingress.handle(Arrival("http", bolt_req, started, key, on_replay), reply)
         return await reply.to_http()
 
     def _unverified(self, request: web.Request, raw: bytes) -> str | None:
@@ -97,12 +103,19 @@ class SlackEvents:
     async def _refuse(self, request: web.Request, raw: bytes, started: float, why: str, status: int,
                       error: str) -> web.Response:
         """Answer a request bolt will not see, audited as auth.rejected and logged with its kind."""
+        await self._rejected(raw, request.remote or "", request.headers.get("Content-Type", ""), started, why)
+        return web.json_response({"error": error}, status=status)
+
+    async def _replayed(self, raw: bytes, remote: str, content_type: str, started: float) -> None:
+        """A replay found after its ack (another replica had its key): not acted on, audited like one refused."""
+        await self._rejected(raw, remote, content_type, started, REPLAYED)
+
+    async def _rejected(self, raw: bytes, remote: str, content_type: str, started: float, why: str) -> None:
+        """Count, audit (auth.rejected) and log a request that is not acted on."""
         self.ingress.metrics.slack_requests.labels("rejected").inc()
         await audit_rejection(self.deps, self.limiter, {"source": "slack", "why": why, "claimed_user": _who(raw),
-                                                        "remote": request.remote or ""})
-        log_request("http", _kind(raw, request.headers.get("Content-Type", "")), None, "rejected", started,
-                    claimed_user=_who(raw), why=why)
-        return web.json_response({"error": error}, status=status)
+                                                        "remote": remote})
+        log_request("http", _kind(raw, content_type), None, "rejected", started, claimed_user=_who(raw), why=why)
 
 
 def replay_key(signature: str) -> str:

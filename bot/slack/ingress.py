@@ -5,10 +5,12 @@ request and a `Reply` (how it acknowledges), and hands both to `Ingress.handle`:
 
 - While shutting down (`close()`), `admit` turns requests away (counted, logged; the transport says how).
 - An Events API delivery whose `event_id` was seen before (a retry, or the same event over the other transport)
-  is acknowledged and dropped, through the `deliveries` table.
-- Commands, block actions and events are acknowledged at once with nothing, then their listener runs as tracked
-  work (`in_flight`), which shutdown drains; anything else (view submissions, …) runs first and bolt's answer
-  is the ack.
+  is acknowledged and dropped (`bot.slack.deliveries`: in memory before the ack, the `deliveries` table after).
+- Commands, block actions and events are acknowledged at once with nothing, then, once their delivery key is
+  recorded as new, their listener runs as tracked work (`in_flight`), which shutdown drains; anything else (view
+  submissions, …) runs first and bolt's answer is the ack. No database round trip stands before an early ack.
+- A signed request the transport found to be a replay only after its ack (another replica took its key) is
+  not acted on; the transport's `on_replay` audits it.
 - While `in_flight` is full (ACCESSBOT_MAX_PENDING_WORK), a command or click is answered "busy" at once and
   nothing is queued (`bot.slack.busy`), and an event is acknowledged and dropped; each is counted in
   `accessbot_slack_busy_total{kind}` and logged (outcome `busy`), not audited: it is a flood.
@@ -18,6 +20,8 @@ request and a `Reply` (how it acknowledges), and hands both to `Ingress.handle`:
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -29,12 +33,17 @@ from slack_bolt.response import BoltResponse
 
 from bot.metrics import Metrics
 from bot.slack.busy import BusyNotes, busy_ack
+from bot.slack.deliveries import DeliveryLedger, FirstTime, one_by_one
 from bot.slack.in_flight import InFlight
 from bot.slack.request_log import dispatch, kind_of, log_request
 from bot.slack.response_urls import ResponseUrls
 
-# True the first time a delivery key is seen (the `deliveries` table), False for a repeat.
-FirstTime = Callable[[str], Awaitable[bool]]
+log = logging.getLogger(__name__)
+# Listeners of acked requests running at once, at most (ACCESSBOT_MAX_PENDING_WORK bounds how many wait).
+RUNNING = 16
+# The answer to a signed request whose key the database already had, when bolt was to answer it (not acked yet).
+REPLAY_REFUSED = BoltResponse(status=401, body='{"error": "invalid request"}',
+                              headers={"content-type": "application/json"})
 
 
 class Reply(Protocol):
@@ -51,6 +60,9 @@ class Arrival:
     transport: str              # "http" or "socket": the log line's transport
     request: AsyncBoltRequest   # what bolt gets; its `body` is the parsed, cleaned payload
     started: float              # time.perf_counter() when it arrived
+    # a signed request's key (already noted in memory by the transport), and what to do if the database has it
+    replay_key: str | None = None
+    on_replay: Callable[[], Awaitable[None]] | None = None
 
 
 def event_delivery_key(data: object) -> str | None:
@@ -75,17 +87,23 @@ class Ingress:
     """The path every Slack request takes from "it arrived, verified" to "acknowledged and handed to bolt"."""
 
     def __init__(self, bolt: AsyncApp, metrics: Metrics, *, first_time: FirstTime | None = None,
-                 early_ack: bool = True, in_flight: InFlight | None = None,
+                 deliveries: DeliveryLedger | None = None, early_ack: bool = True, in_flight: InFlight | None = None,
                  responses: ResponseUrls | None = None) -> None:
-        """`first_time` checks delivery keys (no de-duplication without it); `early_ack=False` lets bolt
-        acknowledge everything itself; `in_flight` is shared with listeners that start work of their own (its
-        limit turns requests away); busy notes to clicks go over `responses`' session."""
+        """`deliveries` checks delivery keys (or `first_time`, one key at a time; no de-duplication without
+        either); `early_ack=False` lets bolt acknowledge everything itself; `in_flight` is shared with listeners
+        that start work of their own (its limit turns requests away); busy notes to clicks go over `responses`'
+        session."""
         self.bolt = bolt
         self.metrics = metrics
-        self.first_time = first_time
+        if deliveries is None and first_time is not None:
+            deliveries = DeliveryLedger(one_by_one(first_time))
+        self.deliveries = deliveries
         self.early_ack = early_ack
         self.in_flight = in_flight if in_flight is not None else InFlight()
         self.accepting = True
+        # Listeners running at once, at most (the rest of the acked work waits its turn, off the loop's ready
+        # queue, so a burst of work does not stand between the loop and the next request's ack).
+        self.running = asyncio.Semaphore(RUNNING)
         self.busy_notes = BusyNotes(responses if responses is not None else ResponseUrls())
 
     def close(self) -> None:
@@ -96,6 +114,8 @@ class Ingress:
         """Wait for the work still running after its ack."""
         await self.in_flight.drain(timeout)
         await self.busy_notes.drain(timeout)
+        if self.deliveries is not None:
+            await self.deliveries.drain(timeout)
 
     def track(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run `work` as tracked in-flight work."""
@@ -109,36 +129,69 @@ class Ingress:
         log_request(transport, kind, None, "shutting_down", started)
         return False
 
-    async def is_first(self, key: str) -> bool:
-        """True unless the delivery key was seen before."""
-        return self.first_time is None or await self.first_time(key)
+    def seen_here(self, key: str) -> bool:
+        """True when this process saw the delivery key before (it is remembered now); no database round trip."""
+        return self.deliveries is not None and not self.deliveries.note(key)
 
     async def handle(self, arrival: Arrival, reply: Reply) -> None:
         """Drop a repeated event, else acknowledge and hand the request to bolt (after the ack when it can wait)."""
         body = arrival.request.body
         key = event_delivery_key(body)
-        if key is not None and not await self.is_first(key):
-            if await reply.send(None):
-                self.metrics.slack_requests.labels("duplicate").inc()
-                log_request(arrival.transport, "event", None, "duplicate", arrival.started, delivery=key,
-                            retry_attempt=retry_attempt(arrival.request))
+        if key is not None and self.seen_here(key):
+            await self._duplicate(arrival, reply, key)
             return
+        key = (key or arrival.replay_key) if self.deliveries is not None else None
         if self.early_ack and acks_at_once(body):
             if self.in_flight.full:
                 await self._busy(arrival, reply)
                 return
             if await reply.send(None):
                 self._acked("200", arrival.started)
-            elif key is None:
+            elif event_delivery_key(body) is None:
                 # Slack saw no ack (the person is told it failed); doing the work now would surprise them.
                 # An event is processed all the same: its delivery key is taken, so a redelivery is dropped.
                 log_request(arrival.transport, kind_of(body), None, "ack_failed", arrival.started)
                 return
-            self.track(dispatch(self.bolt, arrival.request, arrival.started, arrival.transport))
+            self.track(self._work(arrival, key))
+            return
+        if key is not None and not await self._first(arrival, key):
+            await reply.send(REPLAY_REFUSED if arrival.replay_key else None)
             return
         response = await dispatch(self.bolt, arrival.request, arrival.started, arrival.transport)
         if await reply.send(response):
             self._acked(str(response.status), arrival.started)
+
+    async def _work(self, arrival: Arrival, key: str | None) -> None:
+        """After the ack: the listener, unless the database says the delivery key was seen (by another replica)."""
+        if key is None or await self._first(arrival, key):
+            async with self.running:
+                await dispatch(self.bolt, arrival.request, arrival.started, arrival.transport)
+
+    async def _first(self, arrival: Arrival, key: str) -> bool:
+        """True when the database records `key` as new; else the repeat is counted, logged (an event) or handed
+        to the transport's `on_replay` (a signed request), and False. A database that cannot say is logged and
+        the work goes ahead: this process has not seen the key, and its work needs that database anyway."""
+        assert self.deliveries is not None
+        try:
+            if await self.deliveries.first(key):
+                return True
+        except Exception as exc:  # noqa: BLE001 - the ack is out; the work decides how to fail
+            log.warning("delivery key not recorded (%s); handling the request anyway", exc)
+            return True
+        if arrival.on_replay is not None:
+            await arrival.on_replay()
+        else:
+            self.metrics.slack_requests.labels("duplicate").inc()
+            log_request(arrival.transport, kind_of(arrival.request.body), None, "duplicate", arrival.started,
+                        delivery=key, retry_attempt=retry_attempt(arrival.request))
+        return False
+
+    async def _duplicate(self, arrival: Arrival, reply: Reply, key: str) -> None:
+        """Acknowledge an event delivered before (in this process) and drop it, counted and logged."""
+        if await reply.send(None):
+            self.metrics.slack_requests.labels("duplicate").inc()
+            log_request(arrival.transport, "event", None, "duplicate", arrival.started, delivery=key,
+                        retry_attempt=retry_attempt(arrival.request))
 
     async def _busy(self, arrival: Arrival, reply: Reply) -> None:
         """Turn a command, click or event away while too much work is in flight: the busy answer (an event

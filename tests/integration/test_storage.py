@@ -12,6 +12,7 @@ from sqlalchemy import inspect, text
 from bot.domain.audit import AuditEvent, first_broken
 from bot.domain.clock import ManualClock
 from bot.domain.model import AccessRequest, RequestState
+from bot.slack.deliveries import DeliveryLedger
 from bot.storage.engine import make_engine
 from bot.storage.locks import Locker
 from bot.storage.migrate import current, head, upgrade
@@ -200,3 +201,29 @@ def test_alembic_run_on_its_own_takes_a_plain_sqlite_url(tmp_path) -> None:  # n
 
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (head(),)
+
+
+async def test_delivery_keys_written_in_one_batch_report_only_the_new_ones(database_url: str) -> None:
+    store = await _store(database_url)
+    async with store.tx() as tx:
+        assert await tx.deliveries.first_of(["event:Ev1", "signed:a"]) == {"event:Ev1", "signed:a"}
+    long = "signed:" + "x" * 300
+    async with store.tx() as tx:
+        assert await tx.deliveries.first_of(["signed:a", "event:Ev2", "event:Ev2", long]) == {"event:Ev2", long}
+        assert await tx.deliveries.first_of([]) == set()
+    async with store.tx() as tx:
+        assert not await tx.deliveries.first(long[:200] + "tail cut off"), "keys are cut to 200 like first()'s"
+    await store.engine.dispose()
+
+
+async def test_two_replicas_sharing_a_database_act_on_a_retried_event_once(database_url: str) -> None:
+    store = await _store(database_url)
+
+    async def record(keys: list[str]) -> set[str]:
+        async with store.tx() as tx:
+            return await tx.deliveries.first_of(keys)
+
+    one, two = DeliveryLedger(record), DeliveryLedger(record)  # each replica's memory; one table
+    assert one.note("event:Ev9") and two.note("event:Ev9"), "neither replica saw it before"
+    assert sorted(await asyncio.gather(one.first("event:Ev9"), two.first("event:Ev9"))) == [False, True]
+    await store.engine.dispose()

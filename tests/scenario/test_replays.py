@@ -3,6 +3,7 @@ Slack never sends the same signed command or click twice, so the repeat does not
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.parse
 
@@ -58,3 +59,43 @@ async def test_a_replayed_click_counts_once(stack: Stack) -> None:
     assert await _replayed(stack, body, 2) == [200, 401]
     assert len(await audit(stack, "request.vote")) == 1
     assert len(stack.slack.ephemerals(BOB)) == 1
+
+
+async def test_a_command_is_acked_while_the_database_is_locked_and_answered_once_it_is_free(stack: Stack) -> None:
+    # No database round trip stands before the ack: the delivery key is written after it (bot.slack.deliveries)
+    locked, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_writer() -> None:
+        async with stack.bot.deps.store.tx() as tx:  # on SQLite this is the one writer
+            if tx.pg:
+                await tx.conn.exec_driver_sql("LOCK TABLE deliveries IN ACCESS EXCLUSIVE MODE")
+            locked.set()
+            await release.wait()
+
+    holder = asyncio.create_task(hold_the_writer())
+    await locked.wait()
+    try:
+        resp = await asyncio.wait_for(stack.driver.slash(ALICE, "roles"), 5)
+        assert resp.status == 200 and resp.elapsed < 1.0, f"the ack waited {resp.elapsed:.3f}s for the database"
+        await asyncio.sleep(0.2)
+        assert stack.slack.ephemerals(ALICE) == [], "the work waits until its key is recorded"
+    finally:
+        release.set()
+        await holder
+    await settle(stack)
+    assert len(stack.slack.ephemerals(ALICE)) == 1
+
+
+async def test_a_replay_delivered_to_another_replica_is_acked_but_not_acted_on_and_is_audited(stack: Stack) -> None:
+    fields, _ = stack.driver._slash_payload(ALICE, "request staging 1h", "/access", "C0GENERAL")  # noqa: SLF001
+    body = urllib.parse.urlencode(list(fields.items())).encode()
+    headers = {"Content-Type": FORM, **stack.driver.sign(body)}
+    assert (await stack.driver.raw(body, headers)).status == 200
+    await settle(stack)
+    stack.bot.ingress.deliveries._seen.clear()  # noqa: SLF001 - as a replica that never saw it: only the table has it
+    assert (await stack.driver.raw(body, headers)).status == 200, "acked before the table is asked"
+    await settle(stack)
+    assert len(await grants(stack)) == 1
+    assert len(stack.slack.ephemerals(ALICE)) == 1
+    [replay] = [r for r in await audit(stack, "auth.rejected") if "replayed" in r["details"]["why"]]
+    assert replay["details"]["claimed_user"] == ALICE

@@ -23,10 +23,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.metrics import Metrics
 from bot.rejections import RejectionLimiter
+from bot.slack.deliveries import DeliveryLedger
 from bot.slack.http_events import SlackEvents
 from bot.slack.in_flight import InFlight
 from bot.slack.inbound import ParsedBoltRequest
-from bot.slack.ingress import Arrival, Ingress
+from bot.slack.ingress import RUNNING, Arrival, Ingress
 from bot.slack.socket_mode import SocketModeRunner
 
 SECRET = "unit-test-signing-secret"
@@ -34,6 +35,7 @@ COMMAND = {"command": "/access", "text": "roles", "user_id": "U0ALICE", "user_na
            "channel_id": "C1", "trigger_id": "1.2.3", "response_url": "http://127.0.0.1:9/respond"}
 EVENT = {"type": "event_callback", "event_id": "Ev0UNIT01", "team_id": "T1", "api_app_id": "A1",
          "event": {"type": "app_home_opened", "user": "U0ALICE", "tab": "home"}}
+EVENT_KEY = "event:Ev0UNIT01"
 
 
 class Listeners:
@@ -42,6 +44,7 @@ class Listeners:
 
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self.started = 0
         self.gate = asyncio.Event()
         self.gate.set()
         self.app = AsyncApp(client=AsyncWebClient(base_url="http://127.0.0.1:9/"), signing_secret=SECRET,
@@ -51,6 +54,7 @@ class Listeners:
         @self.app.command("/access")
         async def command(ack, command: dict[str, Any]) -> None:  # noqa: ANN001
             await ack()
+            self.started += 1
             await self.gate.wait()
             self.calls.append("command " + command["text"])
 
@@ -223,3 +227,87 @@ async def test_tracked_work_that_fails_leaves_the_set_and_is_logged(caplog: pyte
         await asyncio.sleep(0)  # the done callbacks run on the next turn of the loop
     assert not in_flight
     assert any("listener blew up" in r.getMessage() for r in caplog.records)
+
+
+class GatedTable:
+    """The `deliveries` table of every replica, in memory; writes wait for `gate`."""
+
+    def __init__(self, *seen: str) -> None:
+        self.keys = set(seen)
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def record(self, keys: list[str]) -> set[str]:
+        await self.gate.wait()
+        new = {k for k in keys if k not in self.keys}
+        self.keys |= new
+        return new
+
+
+def _signed(body: dict[str, Any], key: str, replays: list[str]) -> Arrival:
+    """A signed request as the HTTP transport hands it over: its key noted, and what to do on a late replay."""
+
+    async def on_replay() -> None:
+        replays.append(key)
+
+    return Arrival("http", ParsedBoltRequest(raw_body="", body=dict(body)), time.perf_counter(), key, on_replay)
+
+
+async def test_the_ack_goes_out_while_the_delivery_key_write_waits_and_the_work_runs_after_it() -> None:
+    listeners, table = Listeners(), GatedTable()
+    table.gate.clear()
+    ingress = Ingress(listeners.app, Metrics(), deliveries=DeliveryLedger(table.record))
+    acks = Acks()
+    await asyncio.wait_for(ingress.handle(_signed(COMMAND, "signed:one", []), acks), 1)
+    assert acks.sent == [None], "acked with the database write still waiting"
+    await asyncio.sleep(0.02)
+    assert listeners.calls == [] and ingress.in_flight, "the work waits for the key to be recorded"
+    table.gate.set()
+    await ingress.drain()
+    assert listeners.calls == ["command roles"] and table.keys == {"signed:one"}
+
+
+async def test_a_key_another_replica_recorded_is_acked_but_its_work_never_runs() -> None:
+    listeners, replays = Listeners(), []
+    ingress = Ingress(listeners.app, Metrics(), deliveries=DeliveryLedger(GatedTable("signed:one", EVENT_KEY).record))
+    command, event = Acks(), Acks()
+    await ingress.handle(_signed(COMMAND, "signed:one", replays), command)
+    await ingress.handle(_arrival(EVENT), event)
+    await ingress.drain()
+    assert command.sent == [None] and event.sent == [None] and listeners.calls == []
+    assert replays == ["signed:one"], "the transport audits the replay"
+    assert _counted(ingress, "duplicate") == 1, "the event's redelivery is counted as a duplicate"
+
+
+async def test_without_early_ack_a_replay_the_table_knows_is_refused_before_bolt_runs() -> None:
+    listeners, replays = Listeners(), []
+    ingress = Ingress(listeners.app, Metrics(), early_ack=False,
+                      deliveries=DeliveryLedger(GatedTable("signed:one").record))
+    acks = Acks()
+    await ingress.handle(_signed(COMMAND, "signed:one", replays), acks)
+    [response] = acks.sent
+    assert response is not None and response.status == 401 and listeners.calls == [] and replays == ["signed:one"]
+
+
+async def test_at_most_running_listeners_work_at_once_and_the_rest_wait_their_turn() -> None:
+    listeners = Listeners()
+    listeners.gate.clear()
+    ingress = _ingress(listeners)
+    acks = Acks()
+    for i in range(RUNNING + 5):
+        await ingress.handle(_arrival({**COMMAND, "text": f"roles {i}"}), acks)
+    await asyncio.sleep(0.05)
+    assert acks.sent == [None] * (RUNNING + 5), "every one acked at once"
+    assert listeners.started == RUNNING and len(ingress.in_flight) == RUNNING + 5, "5 wait, tracked, not running"
+    listeners.gate.set()
+    await ingress.drain()
+    assert len(listeners.calls) == RUNNING + 5
+
+
+async def test_without_a_deliveries_table_a_signed_command_is_simply_handled() -> None:
+    listeners = Listeners()
+    ingress = Ingress(listeners.app, Metrics())
+    for _ in range(2):
+        await ingress.handle(_signed(COMMAND, "signed:one", []), Acks())
+    await ingress.drain()
+    assert listeners.calls == ["command roles", "command roles"], "no de-duplication without a table"

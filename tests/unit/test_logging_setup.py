@@ -8,8 +8,13 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.logging_setup import (
+    _BEARER,
+    _JWT,
+    _TOKEN,
     ERROR_ONLY_LOGGERS,
     QUIET_LOGGERS,
     Redactor,
@@ -97,6 +102,20 @@ def test_a_quiet_library_says_nothing_below_warning() -> None:
 ])
 def test_the_redactor_masks_tokens_bearer_credentials_jwts_and_configured_secrets(text: str, masked: str) -> None:
     assert Redactor(["s3cr3t-signing-value", "abc"]).mask(text) == masked  # "abc" is too short to be masked
+
+
+_PIECES = ["xoxb-1-2", "xapp-9", "Bearer abcdefgh1", "BEARER\tzz.zz.zz.zz", "eyJa.b.c", "eyJ", "xox",
+           "s3cr3t-signing-value", " ", "-", ".", "a", "\n", "é"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=8).map("".join))
+def test_the_redactor_skips_only_texts_that_nothing_would_be_masked_in(text: str) -> None:
+    redactor = Redactor(["s3cr3t-signing-value"])
+    slow = text.replace("s3cr3t-signing-value", "[secret]")
+    slow = _JWT.sub("[jwt]", _BEARER.sub(lambda m: m.group(1) + " [redacted]",
+                                         _TOKEN.sub(lambda m: m.group(1) + "-[redacted]", slow)))
+    assert redactor.mask(text) == slow
 
 
 def test_the_redactor_reaches_every_field_and_nested_values() -> None:

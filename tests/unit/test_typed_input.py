@@ -3,9 +3,13 @@ unknown units) with a clear message; control characters never reach storage."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.domain.durations import DurationError, meant_as_duration, parse_duration
 from bot.domain.typed import clean, clean_tree
@@ -65,3 +69,34 @@ def test_a_modal_state_not_shaped_as_slack_shapes_it_reads_as_empty_fields() -> 
                    {"role": {"value": {"type": "static_select", "selected_option": "staging"}}}, [], None):
         fields, errors = read_submission(values, {})  # type: ignore[arg-type]
         assert fields == {"role": "", "duration": None, "reason": "", "start": None} and set(errors) == {"role"}
+
+
+_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=12)
+_TREE = st.recursive(_TEXT | st.integers() | st.booleans(),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+                     max_leaves=8)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(_TEXT, _TREE, max_size=4), st.sampled_from(["json", "escaped json", "payload", "command"]))
+def test_a_body_handed_over_without_the_cleaning_walk_holds_nothing_it_would_have_removed(
+        data: dict, shape: str) -> None:
+    # parse_slack_body skips clean_tree for a body that cannot hold a control character or a lone surrogate
+    form = "application/x-www-form-urlencoded"
+    if shape in ("json", "escaped json"):
+        try:
+            text = json.dumps(data, ensure_ascii=shape == "escaped json")
+        except UnicodeEncodeError:
+            return
+        got, want = parse_slack_body(text, "application/json"), clean_tree(json.loads(text))
+    elif shape == "payload":
+        text = urlencode({"payload": json.dumps(data)})
+        got, want = parse_slack_body(text, form), clean_tree(json.loads(json.dumps(data)))
+    else:
+        fields = {"command": "/access", **{k: str(v) for k, v in data.items()}}
+        try:
+            text = urlencode(fields)
+        except UnicodeEncodeError:  # a lone surrogate: not UTF-8, so never in a body
+            return
+        got, want = parse_slack_body(text, form), clean_tree(dict(parse_qsl(text, keep_blank_values=True)))
+    assert got == want

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from bot.domain.repositories import PRUNE_BATCH
@@ -66,6 +69,20 @@ class SqlDeliveries(SqlRepo):
         except IntegrityError:
             return False
         return True
+
+    async def first_of(self, keys: Sequence[str]) -> set[str]:
+        """Record every key in one statement (a key already there is left as it is); the ones (as given) seen
+        for the first time. A key is cut to 200 characters, like `first`'s."""
+        cut = {key: key[:200] for key in keys}
+        if not cut:
+            return set()
+        now = self.clock.now()
+        stmt = (pg_insert if self.pg else sqlite_insert)(t.deliveries)
+        stmt = stmt.values([{"key": k, "at": now} for k in dict.fromkeys(cut.values())])
+        rows = await self.conn.execute(stmt.on_conflict_do_nothing(index_elements=["key"])
+                                       .returning(t.deliveries.c.key))
+        new = {r.key for r in rows}
+        return {key for key, short in cut.items() if short in new}
 
     async def prune(self, before: datetime, limit: int = PRUNE_BATCH) -> int:
         """Forget up to `limit` delivery keys first seen before `before`; how many went. No ORDER BY: `at` has no
