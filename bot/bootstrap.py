@@ -42,6 +42,8 @@ from bot.slack.directory import SlackDirectory
 from bot.slack.in_flight import InFlight
 from bot.slack.ingress import Ingress
 from bot.slack.notifier import SlackMessenger
+from bot.slack.paced_client import PacedWebClient
+from bot.slack.pacer import SlackPacer
 from bot.slack.response_urls import ResponseUrls
 from bot.slack.socket_mode import SocketModeRunner
 from bot.storage.engine import make_engine, sqlite_file
@@ -124,8 +126,9 @@ def cloudflare_client(settings: Settings, clock: Clock, health: CredentialHealth
 
 def slack_client(settings: Settings, health: CredentialHealth) -> AsyncWebClient:
     """The Slack Web API client of these settings (no request is made until one is needed)."""
-    return AsyncWebClient(token=_secret(settings.slack_bot_token), base_url=settings.slack_api_url, timeout=10,
-                          retry_handlers=[SlackObserver(health), *async_default_handlers()])
+    return PacedWebClient(token=_secret(settings.slack_bot_token), base_url=settings.slack_api_url, timeout=10,
+                          retry_handlers=[SlackObserver(health), *async_default_handlers()],
+                          pacer=SlackPacer(settings.accessbot_slack_rate_share))
 
 
 async def wire(settings: Settings, policy: Policy, *, clock: Clock | None = None, store: Store | None = None,

@@ -43,9 +43,13 @@ BUSY_WAIT = 0.25  # seconds before looking again at work that another worker hol
 # At most this many keys are worked at once in each class of lanes, each class on its own. A worker holds
 # a database connection for its lock (PostgreSQL) and needs another for its transactions: with no bound,
 # many groups or conversations at once would take the whole pool and every worker would wait on it;
-# with one shared bound, Slack conversations could take the slots revocations need. 4 + 2 workers
-# use at most 12 of the 20 connections the PostgreSQL pool allows, leaving the rest to Slack's requests.
-MAX_WORKERS = {"cf": 4, "other": 2}
+# with one shared bound, Slack conversations could take the slots revocations need. Slack conversations get
+# 6 slots: a Slack worker mostly waits on Slack (and on the pacer, bot/slack/pacer.py), holding its lock
+# connection throughout but a transaction's only briefly, so 4 + 6 lock connections leave 10 of the 20 the
+# PostgreSQL pool allows to transactions and Slack's requests. Six is enough to reach Slack's
+# workspace-wide chat.postMessage rate (5 a second) when each conversation may take only one post a second;
+# one conversation's effects still go one by one, in order.
+MAX_WORKERS = {"cf": 4, "other": 6}
 
 
 @dataclass
