@@ -124,11 +124,13 @@ def cloudflare_client(settings: Settings, clock: Clock, health: CredentialHealth
                             timeout=settings.accessbot_cf_timeout, clock=clock, event_hooks=hooks)
 
 
-def slack_client(settings: Settings, health: CredentialHealth) -> AsyncWebClient:
-    """The Slack Web API client of these settings (no request is made until one is needed)."""
+def slack_client(settings: Settings, health: CredentialHealth, clock: Clock | None = None) -> AsyncWebClient:
+    """The Slack Web API client of these settings (no request is made until one is needed), paced at Slack's
+    documented rates; a 429's Retry-After is timed on `clock` (the bot's), as the scheduler's retries are."""
+    retry_clock = (lambda: clock.now().timestamp()) if clock is not None else None
     return PacedWebClient(token=_secret(settings.slack_bot_token), base_url=settings.slack_api_url, timeout=10,
                           retry_handlers=[SlackObserver(health), *async_default_handlers()],
-                          pacer=SlackPacer(settings.accessbot_slack_rate_share))
+                          pacer=SlackPacer(settings.accessbot_slack_rate_share, retry_clock=retry_clock))
 
 
 async def wire(settings: Settings, policy: Policy, *, clock: Clock | None = None, store: Store | None = None,
@@ -145,7 +147,7 @@ async def wire(settings: Settings, policy: Policy, *, clock: Clock | None = None
         groups = cloudflare_client(settings, clock, health)
         owned.append(groups)
     if directory is None:
-        directory = SlackDirectory(slack_client(settings, health or CredentialHealth()))
+        directory = SlackDirectory(slack_client(settings, health or CredentialHealth(), clock))
     deps = Deps(store=store, clock=clock, policy=policy, directory=directory, groups=groups,
                 revoke_alert_after=_duration(settings.accessbot_revoke_alert_after, timedelta(minutes=3)),
                 filing_limit=FilingLimit(settings.accessbot_filing_limit,
@@ -172,7 +174,7 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
     store = await open_store(settings.database_url, clock, migrate=migrate)
     health = CredentialHealth()
     cloudflare = cloudflare_client(settings, clock, health)
-    slack = slack_client(settings, health)
+    slack = slack_client(settings, health, clock)
     directory = SlackDirectory(slack)
     wiring = await wire(settings, policy, clock=clock, store=store, groups=cloudflare, directory=directory,
                         max_sleep=max_sleep, messenger=lambda deps: SlackMessenger(deps, slack, directory))

@@ -120,13 +120,17 @@ class SlackPacer:
     chat.postMessage) at `share` of Slack's documented rate, and the methods closed by a 429 until when."""
 
     def __init__(self, share: float = 1.0, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
-        """`share`: the part of the workspace's limits this process may use (1 / replicas)."""
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+                 retry_clock: Callable[[], float] | None = None) -> None:
+        """`share`: the part of the workspace's limits this process may use (1 / replicas). `clock` and `sleep`
+        pace the buckets; `retry_clock` (seconds; default `clock`) times a 429's Retry-After, on the same clock
+        the scheduler retries by (the bot's clock, which tests move by hand)."""
         if not 0 < share <= 1:
             raise ValueError("the rate share must be above 0 and at most 1")
         self.share = share
         self._clock = clock
         self._sleep = sleep
+        self._retry_clock = retry_clock or clock
         self._buckets: dict[tuple[str, str | None], Bucket] = {}
         self._closed: dict[tuple[str, str | None], float] = {}
         self.calls = 0  # calls let through
@@ -154,7 +158,7 @@ class SlackPacer:
 
     def closed_for(self, method: str, channel: str | None = None) -> float:
         """Seconds the method (or channel) stays closed by a 429 (0: open)."""
-        now = self._clock()
+        now = self._retry_clock()
         return max([self._closed.get(k, 0.0) - now for k in self._keys(method, channel)] + [0.0])
 
     async def acquire(self, method: str, channel: str | None = None) -> None:
@@ -175,9 +179,9 @@ class SlackPacer:
     def limited_by_slack(self, method: str, channel: str | None, retry_after: float | None) -> None:
         """Slack answered 429: close the method (chat.postMessage: that channel) for Retry-After seconds."""
         self.limited += 1
-        now = self._clock()
+        now = self._retry_clock()
         key = (method, channel) if method == POST_MESSAGE and channel else (method, None)
-        self._closed[key] = max(self._closed.get(key, 0.0), now + (retry_after if retry_after else 1.0))
-        self._bucket(key, now).empty(now)
         for old in [k for k, until in self._closed.items() if until <= now]:
             del self._closed[old]
+        self._closed[key] = max(self._closed.get(key, 0.0), now + (retry_after if retry_after else 1.0))
+        self._bucket(key, self._clock()).empty(self._clock())

@@ -140,3 +140,16 @@ def test_a_share_outside_zero_to_one_is_refused() -> None:
         SlackPacer(0)
     with pytest.raises(ValueError, match="share"):
         SlackPacer(1.5)
+
+
+async def test_retry_after_is_timed_on_the_retry_clock_and_pacing_on_the_real_one() -> None:
+    t = FakeTime()
+    bot_clock = [0.0]
+    p = SlackPacer(clock=t.clock, sleep=t.sleep, retry_clock=lambda: bot_clock[0])
+    p.limited_by_slack("chat.update", None, 30.0)
+    assert p.closed_for("chat.update") == pytest.approx(30.0)
+    t.now += 60  # the real clock moving does not open it
+    assert p.closed_for("chat.update") == pytest.approx(30.0)
+    bot_clock[0] += 30.0
+    assert p.closed_for("chat.update") == 0.0
+    await p.acquire("chat.update")
