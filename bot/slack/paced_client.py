@@ -9,7 +9,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bot.slack.pacer import POST_MESSAGE, RateLimited, SlackPacer
+from bot.slack.pacer import NOT_SENT, POST_MESSAGE, RateLimited, SlackPacer
 
 
 def conversation_of(method: str, *bodies: Any) -> str | None:
@@ -59,8 +59,8 @@ class PacedWebClient(AsyncWebClient):
             raise
 
     def _closed_error(self, method: str, http_verb: str, exc: RateLimited) -> SlackApiError:
-        """The 429 Slack would answer while the method is closed (nothing was sent)."""
+        """A 429 as Slack answers it, for a call the pacer held back (nothing was sent): error NOT_SENT."""
         response = AsyncSlackResponse(client=self, http_verb=http_verb, api_url=self.base_url + method, req_args={},
-                                      data={"ok": False, "error": "ratelimited"},
+                                      data={"ok": False, "error": NOT_SENT},
                                       headers={"Retry-After": str(math.ceil(exc.retry_after))}, status_code=429)
         return SlackApiError(f"{method} is rate limited (not sent)", response)

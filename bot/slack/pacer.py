@@ -52,6 +52,14 @@ BURST_SECONDS = 6.0
 # is answered at once as Slack would have answered (429 with the time left), so the caller's work is retried
 # later instead of holding a worker.
 MAX_CLOSED_WAIT = 1.0
+# A call whose token is further off than this (or than one token's interval, for a slow method) is not
+# queued: it is answered at once as a 429 with the wait as Retry-After, so a busy channel (the approval
+# channel, hundreds of requests' posts) does not hold every Slack worker while other conversations have
+# work; the scheduler tries that conversation again then.
+MAX_PACE_WAIT = 2.0
+# The error of those answers: nothing was sent (the scheduler postpones the conversation without counting a
+# failed attempt, as it does for Slack's own `ratelimited`).
+NOT_SENT = "ratelimited_not_sent"
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,11 @@ class Bucket:
         self.limit = limit
         self.tokens = limit.burst
         self.stamp = now
+
+    def wait(self, now: float) -> float:
+        """Seconds until the next token exists (0: there is one now); nothing taken."""
+        self._refill(now)
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.limit.per_second
 
     def reserve(self, now: float) -> float:
         """Take one token; seconds until it exists (0: at once)."""
@@ -136,6 +149,7 @@ class SlackPacer:
         self.calls = 0  # calls let through
         self.waited = 0.0  # seconds calls spent waiting for their token
         self.limited = 0  # 429s Slack answered
+        self.deferred = 0  # calls answered "later" because their turn was more than MAX_PACE_WAIT off
 
     def __deepcopy__(self, memo: dict[int, Any]) -> SlackPacer:
         """Itself: bolt deep-copies a request's client, and the copies must share this pacer."""
@@ -162,7 +176,8 @@ class SlackPacer:
         return max([self._closed.get(k, 0.0) - now for k in self._keys(method, channel)] + [0.0])
 
     async def acquire(self, method: str, channel: str | None = None) -> None:
-        """Wait until this call may go out; RateLimited if Slack closed it for longer than MAX_CLOSED_WAIT."""
+        """Wait until this call may go out; RateLimited (nothing sent) if Slack closed it for longer than
+        MAX_CLOSED_WAIT, or its turn is further off than MAX_PACE_WAIT."""
         closed = self.closed_for(method, channel)
         if closed > MAX_CLOSED_WAIT:
             raise RateLimited(method, channel, closed)
@@ -170,7 +185,14 @@ class SlackPacer:
             await self._sleep(closed)
             self.waited += closed
         now = self._clock()
-        wait = max(self._bucket(k, now).reserve(now) for k in self._keys(method, channel))
+        keys = self._keys(method, channel)
+        buckets = [self._bucket(k, now) for k in keys]
+        turn = max(b.wait(now) for b in buckets)
+        # the next token is always waited for (a slow method's is 3 s off); a turn further off than that is not
+        if turn > max(MAX_PACE_WAIT, *(1 / b.limit.per_second for b in buckets)) + 1e-9:
+            self.deferred += 1
+            raise RateLimited(method, channel, turn)
+        wait = max(b.reserve(now) for b in buckets)
         if wait > 0:
             self.waited += wait
             await self._sleep(wait)

@@ -9,6 +9,7 @@ import pytest
 
 from bot.slack.pacer import (
     MAX_CLOSED_WAIT,
+    MAX_PACE_WAIT,
     METHOD_TIER,
     TIER_PER_MINUTE,
     RateLimited,
@@ -92,9 +93,9 @@ async def test_concurrent_callers_share_the_buckets_and_are_spread_out() -> None
         await asyncio.sleep(0)
 
     p._sleep = record  # noqa: SLF001 - the reservations are the point here, not the clock moving
-    await asyncio.gather(*(p.acquire("chat.postMessage", "C1") for _ in range(6)))
-    assert sorted(starts) == pytest.approx([1.0, 2.0, 3.0])  # three of six went at once, the rest 1 s apart
-    assert p.calls == 6 and t.now == 1000.0
+    await asyncio.gather(*(p.acquire("chat.postMessage", "C1") for _ in range(5)))
+    assert sorted(starts) == pytest.approx([1.0, 2.0])  # three of five went at once, the rest 1 s apart
+    assert p.calls == 5 and t.now == 1000.0
 
 
 async def test_a_429_closes_only_its_method_for_retry_after() -> None:
@@ -153,3 +154,22 @@ async def test_retry_after_is_timed_on_the_retry_clock_and_pacing_on_the_real_on
     bot_clock[0] += 30.0
     assert p.closed_for("chat.update") == 0.0
     await p.acquire("chat.update")
+
+
+async def test_a_call_whose_turn_is_far_off_is_answered_later_at_once_without_taking_a_token() -> None:
+    p, t = pacer()
+    starts: list[float] = []
+
+    async def record(seconds: float) -> None:
+        starts.append(seconds)
+
+    p._sleep = record  # noqa: SLF001 - concurrent callers: the clock does not move while they wait
+    for _ in range(3 + int(MAX_PACE_WAIT)):  # the burst, then a reservation a second up to MAX_PACE_WAIT
+        await p.acquire("chat.postMessage", "C1")
+    with pytest.raises(RateLimited) as caught:
+        await p.acquire("chat.postMessage", "C1")
+    assert caught.value.retry_after == pytest.approx(MAX_PACE_WAIT + 1)
+    assert p.deferred == 1 and p.calls == 3 + int(MAX_PACE_WAIT)
+    waits = len(starts)
+    await p.acquire("chat.postMessage", "U1")  # another conversation's turn is now
+    assert len(starts) == waits
