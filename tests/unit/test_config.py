@@ -724,3 +724,12 @@ def test_tokens_and_account_ids_of_the_right_shape_are_taken(env):
     assert s.slack_bot_token.get_secret_value() == "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"
     assert s.cloudflare_account_id == "0123456789abcdef0123456789abcdef"
     assert s.socket_mode
+
+
+def test_the_slack_rate_share_is_a_fraction_above_zero_and_at_most_one(env):
+    env.setenv("ACCESSBOT_SLACK_RATE_SHARE", "0.5")
+    assert load_settings().accessbot_slack_rate_share == 0.5
+    for bad, why in (("0", "must be > 0"), ("1.5", "must be ≤ 1")):
+        env.setenv("ACCESSBOT_SLACK_RATE_SHARE", bad)
+        with pytest.raises(ConfigError, match=rf"^ACCESSBOT_SLACK_RATE_SHARE: {why}"):
+            load_settings()
