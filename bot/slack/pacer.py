@@ -60,6 +60,8 @@ MAX_PACE_WAIT = 2.0
 # The error of those answers: nothing was sent (the scheduler postpones the conversation without counting a
 # failed attempt, as it does for Slack's own `ratelimited`).
 NOT_SENT = "ratelimited_not_sent"
+# Channels' buckets kept at most before the full ones (idle channels) are forgotten.
+MAX_BUCKETS = 2000
 
 
 @dataclass(frozen=True)
@@ -166,9 +168,16 @@ class SlackPacer:
         """The bucket of `key` (made full on first use)."""
         bucket = self._buckets.get(key)
         if bucket is None:
+            if len(self._buckets) >= MAX_BUCKETS:
+                self._forget_full(now)
             limit = channel_limit(self.share) if key[1] else method_limit(key[0], self.share)
             bucket = self._buckets[key] = Bucket(limit, now)
         return bucket
+
+    def _forget_full(self, now: float) -> None:
+        """Drop the channels' buckets that are full again (a new one starts full: nothing is lost)."""
+        for key in [k for k, b in self._buckets.items() if k[1] and b.wait(now) == 0 and b.tokens >= b.limit.burst]:
+            del self._buckets[key]
 
     def closed_for(self, method: str, channel: str | None = None) -> float:
         """Seconds the method (or channel) stays closed by a 429 (0: open)."""

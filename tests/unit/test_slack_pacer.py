@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from bot.slack.pacer import (
+    MAX_BUCKETS,
     MAX_CLOSED_WAIT,
     MAX_PACE_WAIT,
     METHOD_TIER,
@@ -173,3 +174,17 @@ async def test_a_call_whose_turn_is_far_off_is_answered_later_at_once_without_ta
     waits = len(starts)
     await p.acquire("chat.postMessage", "U1")  # another conversation's turn is now
     assert len(starts) == waits
+
+
+async def test_idle_channels_buckets_are_forgotten_and_start_full_again() -> None:
+    p, t = pacer()
+    for _ in range(4):
+        await p.acquire("chat.postMessage", "C-busy")
+    for i in range(MAX_BUCKETS):
+        await p.acquire("chat.postMessage", f"U{i}")
+        t.now += 0.2  # the workspace-wide pace
+    assert len(p._buckets) <= MAX_BUCKETS  # noqa: SLF001
+    assert ("chat.postMessage", "C-busy") not in p._buckets  # noqa: SLF001 - refilled long ago: forgotten
+    before = t.now
+    await p.acquire("chat.postMessage", "C-busy")  # a forgotten channel starts full again
+    assert t.now == before
