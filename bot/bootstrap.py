@@ -45,6 +45,8 @@ from bot.slack.directory import SlackDirectory
 from bot.slack.in_flight import InFlight
 from bot.slack.ingress import Ingress
 from bot.slack.notifier import SlackMessenger
+from bot.slack.paced_client import PacedWebClient
+from bot.slack.pacer import SlackPacer
 from bot.slack.response_urls import ResponseUrls
 from bot.slack.socket_mode import SocketModeRunner
 from bot.storage.budget import SqlBudget
@@ -146,10 +148,13 @@ def pagerduty_client(settings: Settings) -> PagerDutyClient | None:
     return PagerDutyClient(settings.pagerduty_api_url, token, timeout=settings.pagerduty_timeout)
 
 
-def slack_client(settings: Settings, health: CredentialHealth) -> AsyncWebClient:
-    """The Slack Web API client of these settings (no request is made until one is needed)."""
-    return AsyncWebClient(token=_secret(settings.slack_bot_token), base_url=settings.slack_api_url, timeout=10,
-                          retry_handlers=[SlackObserver(health), *async_default_handlers()])
+def slack_client(settings: Settings, health: CredentialHealth, clock: Clock | None = None) -> AsyncWebClient:
+    """The Slack Web API client of these settings (no request is made until one is needed), paced at Slack's
+    documented rates; a 429's Retry-After is timed on `clock` (the bot's), as the scheduler's retries are."""
+    retry_clock = (lambda: clock.now().timestamp()) if clock is not None else None
+    return PacedWebClient(token=_secret(settings.slack_bot_token), base_url=settings.slack_api_url, timeout=10,
+                          retry_handlers=[SlackObserver(health), *async_default_handlers()],
+                          pacer=SlackPacer(settings.accessbot_slack_rate_share, retry_clock=retry_clock))
 
 
 async def wire(settings: Settings, policy: Policy, *, clock: Clock | None = None, store: Store | None = None,
@@ -170,7 +175,7 @@ async def wire(settings: Settings, policy: Policy, *, clock: Clock | None = None
         groups = cloudflare_client(settings, clock, health, budget)
         owned.append(groups)
     if directory is None:
-        directory = SlackDirectory(slack_client(settings, health or CredentialHealth()))
+        directory = SlackDirectory(slack_client(settings, health or CredentialHealth(), clock))
     if oncall is None and (pagerduty := pagerduty_client(settings)) is not None:
         oncall = pagerduty
         owned.append(pagerduty)
@@ -202,7 +207,7 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
     health = CredentialHealth()
     budget = cloudflare_budget(settings, store)
     cloudflare = cloudflare_client(settings, clock, health, budget)
-    slack = slack_client(settings, health)
+    slack = slack_client(settings, health, clock)
     directory = SlackDirectory(slack)
     pagerduty = pagerduty_client(settings)
     wiring = await wire(settings, policy, clock=clock, store=store, groups=cloudflare, directory=directory,

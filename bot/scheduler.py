@@ -33,6 +33,7 @@ from bot.services.context import Deps
 from bot.services.delivery import notice_given_up
 from bot.services.dispatch import Dispatcher, NoHandler, effect_of
 from bot.services.group_sync import alert_revoke_failing
+from bot.slack.pacer import NOT_SENT
 from bot.storage.locks import Locker
 from bot.timers import Timers
 
@@ -46,9 +47,13 @@ BUSY_WAIT = 0.25  # seconds before looking again at work that another worker hol
 # At most this many keys are worked at once in each class of lanes, each class on its own. A worker holds
 # a database connection for its lock (PostgreSQL) and needs another for its transactions: with no bound,
 # many groups or conversations at once would take the whole pool and every worker would wait on it;
-# with one shared bound, Slack conversations could take the slots revocations need. 4 + 2 workers
-# use at most 12 of the 20 connections the PostgreSQL pool allows, leaving the rest to Slack's requests.
-MAX_WORKERS = {"cf": 4, "other": 2}
+# with one shared bound, Slack conversations could take the slots revocations need. Slack conversations get
+# 6 slots: a Slack worker mostly waits on Slack (and on the pacer, bot/slack/pacer.py), holding its lock
+# connection throughout but a transaction's only briefly, so 4 + 6 lock connections leave 10 of the 20 the
+# PostgreSQL pool allows to transactions and Slack's requests. Six is enough to reach Slack's
+# workspace-wide chat.postMessage rate (5 a second) when each conversation may take only one post a second;
+# one conversation's effects still go one by one, in order.
+MAX_WORKERS = {"cf": 4, "other": 6}
 
 
 @dataclass
@@ -318,6 +323,11 @@ class Scheduler:
 
     async def _failed_one(self, key: str, row: Any, effect: Effect, exc: ExternalError) -> bool:
         """A serial effect failed: give it up, or retry it later; True when its key now waits for Retry-After."""
+        if exc.errors and exc.errors[0].get("code") == NOT_SENT:
+            # The Slack pacer held the call back to keep within Slack's limits: nothing was sent, so it is no
+            # failed attempt; the conversation waits for its turn and the worker goes to other conversations.
+            await self._postpone(key, exc.retry_after or 1.0)
+            return True
         failing_for = self.deps.clock.now() - (row.first_failed_at or self.deps.clock.now())
         if not exc.retryable or (not effect.CLOUDFLARE and failing_for >= SLACK_GIVE_UP_AFTER):
             log.warning("effect %s %s given up: %s", row.id, row.kind, exc)
@@ -331,11 +341,14 @@ class Scheduler:
             # The service's limit holds for this key (one Slack conversation, one Cloudflare account): the
             # rest of the key waits too, rather than each row being sent only to be rate-limited in turn.
             # Other conversations' keys are not held back.
-            at = self.deps.clock.now() + timedelta(seconds=exc.retry_after)
-            async with self.deps.store.tx() as tx:
-                await tx.outbox.postpone_key(key, at)
+            await self._postpone(key, exc.retry_after)
             return True
         return False
+
+    async def _postpone(self, key: str, seconds: float) -> None:
+        """Nothing of this key is tried for `seconds`."""
+        async with self.deps.store.tx() as tx:
+            await tx.outbox.postpone_key(key, self.deps.clock.now() + timedelta(seconds=seconds))
 
     async def _failed(self, rows: list[Any], exc: ExternalError, *, cap: float, alert: bool) -> None:
         """Schedule the next attempt; alert the admins when a revocation has been failing too long."""

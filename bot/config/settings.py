@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     accessbot_filing_window: timedelta = timedelta(minutes=10)
     # Slack commands, clicks and events acked and still being worked on, at most; beyond, "busy"; 0 = no limit
     accessbot_max_pending_work: int = Field(default=300, ge=0, le=100_000)
+    # the part of Slack's documented rate limits this process uses (README §7): 1 / the number of replicas
+    accessbot_slack_rate_share: float = Field(default=1.0, gt=0, le=1)
     # signed audit checkpoints (README §8): the signing key file, where copies go, how often, the verifying key
     accessbot_audit_key_file: str | None = None
     accessbot_audit_checkpoint_dir: str | None = None

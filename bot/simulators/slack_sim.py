@@ -32,7 +32,8 @@ Block Kit limits are enforced as Slack documents them (``invalid_blocks`` with t
 
 Tests look at state (``messages()``, ``message()``, ``dms_to()``, ``thread()``, ``ephemerals()``,
 ``views``, ``home()``), at the traffic (``calls``, ``count()``) and inject trouble with
-``fail_next()`` (429 with Retry-After, an error, a 5xx) and ``delay_next()`` (slow answers).
+``fail_next()`` (429 with Retry-After, an error, a 5xx) and ``delay_next()`` (slow answers). ``sim.rates``
+enforces Slack's documented rate limits when a test turns it on (``sim.rates.enabled = True``; `slack_rates`).
 
     async with SlackSimulator() as sim:
         sim.add_user("U1", "ann@example.com")
@@ -93,6 +94,7 @@ from bot.simulators.slack_common import (
 )
 from bot.simulators.slack_conversations import ConversationsApi
 from bot.simulators.slack_hooks import ResponseUrls
+from bot.simulators.slack_rates import SlackRates
 from bot.simulators.slack_socket import SocketConn, SocketModeApi
 from bot.simulators.slack_users import UsersApi
 from bot.simulators.slack_views import ViewsApi
@@ -132,6 +134,7 @@ class SlackSimulator(AuthApi, ChatApi, ConversationsApi, UsersApi, ViewsApi, Res
         self._hooks: dict[str, Hook] = {}
         self._triggers: dict[str, tuple[str | None, float]] = {}
         self._faults: list[Fault] = []
+        self.rates = SlackRates()  # Slack's rate limits (off unless turned on) and a latency: slack_rates
         self._ts_counter = 0
         self._rng = random.Random(seed)
         self._runner: web.AppRunner | None = None
@@ -261,6 +264,9 @@ class SlackSimulator(AuthApi, ChatApi, ConversationsApi, UsersApi, ViewsApi, Res
         fault = self._take_fault(method) if method in self._methods else None
         if fault is not None and fault.delay:
             await asyncio.sleep(fault.delay)
+        if self.rates.latency:
+            await asyncio.sleep(self.rates.latency)
+        limited = self.rates.check(method, params) if token == self.token and method in self._methods else None
         if method not in self._methods:
             response: dict[str, Any] = {"ok": False, "error": "unknown_method"}
         elif not token:
@@ -273,6 +279,9 @@ class SlackSimulator(AuthApi, ChatApi, ConversationsApi, UsersApi, ViewsApi, Res
             headers.update(self._scope_headers(method))
             response = {"ok": False, "error": "missing_scope", "needed": METHOD_SCOPES[method],
                         "provided": ",".join(self.scopes)}
+        elif limited is not None:
+            status, response = 429, {"ok": False, "error": "ratelimited"}
+            headers["Retry-After"] = str(max(1, math.ceil(limited)))
         elif fault is not None and fault.error is not None:
             status = fault.status
             response = {"ok": False, "error": fault.error}

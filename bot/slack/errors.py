@@ -12,8 +12,8 @@ from slack_sdk.errors import SlackApiError
 from bot.domain.errors import ExternalError, PermanentError, TransientError
 
 T = TypeVar("T")
-_TRANSIENT = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout",
-              "team_added_to_org"}
+_TRANSIENT = {"ratelimited", "ratelimited_not_sent", "internal_error", "fatal_error", "service_unavailable",
+              "request_timeout", "team_added_to_org"}
 
 
 def translate(exc: Exception) -> ExternalError:

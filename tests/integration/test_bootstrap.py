@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.bootstrap import open_store, wire
+from bot.bootstrap import open_store, slack_client, wire
 from bot.cloudflare.client import CloudflareClient
 from bot.config.policy_file import parse_policy
 from bot.config.settings import Settings
+from bot.credentials import CredentialHealth
 from bot.domain.clock import ManualClock
 from bot.slack.directory import SlackDirectory
+from bot.slack.paced_client import PacedWebClient
 from bot.storage.migrate import current, head
 from tests.core_harness import POLICY
 from tests.fakes import FakeDirectory, FakeGroups
@@ -67,3 +69,10 @@ async def test_wire_builds_the_cloudflare_client_and_slack_directory_from_the_se
         assert wiring.deps.groups._http.is_closed  # noqa: SLF001 - closed by the root that built it
     finally:
         await store.engine.dispose()
+
+
+def test_the_slack_client_is_paced_at_the_share_of_slacks_limits_the_settings_give() -> None:
+    settings = Settings(_env_file=None, slack_bot_token="xoxb-1",  # type: ignore[call-arg]
+                        accessbot_slack_rate_share=0.25)
+    client = slack_client(settings, CredentialHealth())
+    assert isinstance(client, PacedWebClient) and client.pacer.share == 0.25

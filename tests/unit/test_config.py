@@ -744,3 +744,12 @@ def test_a_cloudflare_budget_past_cloudflare_s_limit_or_not_a_number_is_refused_
     env.setenv(name, value)
     with pytest.raises(ConfigError, match=rf"^{name}: "):
         load_settings()
+
+
+def test_the_slack_rate_share_is_a_fraction_above_zero_and_at_most_one(env):
+    env.setenv("ACCESSBOT_SLACK_RATE_SHARE", "0.5")
+    assert load_settings().accessbot_slack_rate_share == 0.5
+    for bad, why in (("0", "must be > 0"), ("1.5", "must be ≤ 1")):
+        env.setenv("ACCESSBOT_SLACK_RATE_SHARE", bad)
+        with pytest.raises(ConfigError, match=rf"^ACCESSBOT_SLACK_RATE_SHARE: {why}"):
+            load_settings()
