@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from bot import demo_incident as incident
 from bot.cli_text import plain
+from bot.demo_steps import DemoFailed, Narrator, wait_for
 from bot.domain.audit import first_broken
-from bot.polling import eventually
 from bot.simulators.stack import (
     ACCOUNT,
     ONCALL_GROUP,
@@ -24,35 +23,11 @@ from bot.simulators.stack import (
 )
 
 
-class DemoFailed(Exception):
-    """A step did not happen as it should."""
-
-
-class Narrator:
-    """Prints each step with the time since the start, and counts what went wrong."""
-
-    def __init__(self, quiet: bool = False) -> None:
-        self.t0 = time.monotonic()
-        self.quiet = quiet
-        self.failures: list[str] = []
-
-    def say(self, text: str) -> None:
-        """One line of the story."""
-        if not self.quiet:
-            print(f"[{time.monotonic() - self.t0:6.2f}s] {text}", flush=True)
-
-    def check(self, ok: bool, what: str) -> None:
-        """A step that must have happened."""
-        if ok:
-            self.say(f"  ✓ {what}")
-        else:
-            self.failures.append(what)
-            self.say(f"  ✗ {what}")
-
-
-async def wait_for(pred: Callable[[], Awaitable[Any] | Any], timeout: float, what: str) -> Any:
-    """Poll until `pred()` is truthy; raise DemoFailed after `timeout` seconds."""
-    return await eventually(pred, timeout, what, step=0.05, error=DemoFailed)
+def _approval_message(stack: Stack, role: str, not_ts: str = "") -> dict[str, Any] | None:
+    """The newest approval message in #C0APPROVE for a request for `role` that still has its buttons."""
+    found = [m for m in stack.slack.messages("C0APPROVE") if not m["thread_ts"] and m["ts"] != not_ts
+             and f" {role} " in m["text"] and any(b.get("type") == "actions" for b in m.get("blocks") or [])]
+    return found[-1] if found else None
 
 
 def _emails(stack: Stack) -> list[str]:
@@ -70,8 +45,7 @@ async def _scenario(stack: Stack, n: Narrator) -> None:
     n.say("alice: /access request prod-db 20s incident 4211 <!channel>")
     resp = await d.slash("U0ALICE", "request prod-db 20s incident 4211 <!channel>")
     n.check(resp.status == 200, f"Slack got its ack in {resp.elapsed * 1000:.1f} ms")
-    msg = await wait_for(lambda: next((m for m in slack.messages("C0APPROVE") if not m["thread_ts"]), None), 5,
-                         "the approval message")
+    msg = await wait_for(lambda: _approval_message(stack, "prod-db"), 5, "the approval message")
     n.say(f"approval message in #C0APPROVE: {plain(msg['text'])}")
     n.check("<!channel>" not in json.dumps(msg["blocks"]) or
             any(b.get("text", {}).get("type") == "plain_text" and "<!channel>" in b["text"]["text"]
@@ -86,7 +60,8 @@ async def _scenario(stack: Stack, n: Narrator) -> None:
     await wait_for(lambda: "alice@example.com" in _emails(stack), 5, "alice's email at Cloudflare")
     n.check(True, "alice@example.com was added to the Access group; foreign rules kept: "
             + json.dumps(stack.cloudflare.group(ACCOUNT, PROD_GROUP)["include"]))
-    dm = await wait_for(lambda: [m for m in slack.dms_to("U0ALICE") if "is active" in m["text"]], 5, "approval DM")
+    dm = await wait_for(lambda: [m for m in slack.dms_to("U0ALICE") if "is active" in m["text"]
+                                 and "prod-db" in m["text"]], 5, "approval DM")
     n.say(f"alice's DM: {plain(dm[0]['text'])}")
     updated = slack.message("C0APPROVE", msg["ts"])
     n.check(not any(b.get("type") == "actions" for b in updated["blocks"]),
@@ -94,8 +69,7 @@ async def _scenario(stack: Stack, n: Narrator) -> None:
 
     n.say("dana: /access request prod-db 30m schema migration — carol (in @sre-team) will deny it")
     await d.slash("U0ADMIN1", "request prod-db 30m schema migration")
-    msg2 = await wait_for(lambda: next((m for m in slack.messages("C0APPROVE")
-                                          if m["ts"] != msg["ts"] and not m["thread_ts"]), None), 5,
+    msg2 = await wait_for(lambda: _approval_message(stack, "prod-db", not_ts=msg["ts"]), 5,
                           "the second approval message")
     await d.click("U0APPR02", msg2, "access_deny")
     await wait_for(lambda: [m for m in slack.dms_to("U0ADMIN1") if "denied" in m["text"]], 5, "denial DM")
@@ -108,7 +82,8 @@ async def _scenario(stack: Stack, n: Narrator) -> None:
     n.check(bool(refusal), "refused with the role's limits: " + plain(_text(refusal[-1]))[:120])
 
     n.say("waiting for the expiry warning (10s before the end)…")
-    warn = await wait_for(lambda: [m for m in slack.dms_to("U0ALICE") if "ends" in m["text"]], 20, "the warning")
+    warn = await wait_for(lambda: [m for m in slack.dms_to("U0ALICE") if "ends" in m["text"]
+                                   and "prod-db" in m["text"]], 20, "the warning")
     n.check(any(b.get("type") == "actions" for b in warn[0].get("blocks") or []),
             "alice was warned, with an Extend button")
     n.say("waiting for the expiry…")
@@ -117,7 +92,8 @@ async def _scenario(stack: Stack, n: Narrator) -> None:
     await wait_for(lambda: stack.cloudflare.revoked_users, 5, "revoke_user")
     n.check(stack.cloudflare.revoked_users == [(ACCOUNT, "alice@example.com")],
             "alice's open Access sessions were ended (revoke_sessions: true)")
-    await wait_for(lambda: [m for m in slack.dms_to("U0ALICE") if "expired" in m["text"]], 5, "expiry DM")
+    await wait_for(lambda: [m for m in slack.dms_to("U0ALICE") if "expired" in m["text"]
+                            and "prod-db" in m["text"]], 5, "expiry DM")
     n.check(True, "alice was told her access expired")
     await stack.idle()
 
@@ -152,7 +128,8 @@ async def _audit_trail(stack: Stack, n: Narrator) -> None:
     n.check(first_broken(rows) is None, "the audit hash chain verifies")
     actions = [r["action"] for r in rows]
     for a in ("request.created", "approval.refused", "request.approved", "grant.applied", "grant.warned",
-              "grant.revoked", "session.revoked", "request.denied", "request.refused"):
+              "grant.revoked", "session.revoked", "request.denied", "request.refused", "request.reminded",
+              "request.escalated", "grant.break_glass", "breakglass.acknowledged", "grant.scheduled", "grant.started"):
         n.check(a in actions, f"audit has {a}")
 
 
@@ -166,6 +143,9 @@ async def run_demo(quiet: bool = False) -> int:
         n.say(f"accessbot listening on {stack.url}")
         try:
             await _oncall(stack, n)
+            await incident.reminder_and_escalation(stack, n)
+            await incident.break_glass(stack, n)
+            await incident.scheduled_start(stack, n)
             await _scenario(stack, n)
             await _audit_trail(stack, n)
         except (DemoFailed, AssertionError) as exc:

@@ -25,6 +25,8 @@ PROD_GROUP = "0f3e2a1b-6c2d-4c1e-9f7a-1b2c3d4e5f60"
 STAGING_GROUP = "7a1c9e20-3b4d-4f5e-8a6b-2c3d4e5f6a70"
 ONCALL_GROUP = "3c9d2e41-5a6b-4c7d-9e8f-4a5b6c7d8e90"
 ONCALL_SCHEDULE = "PSCHED1"
+PAYMENTS_GROUP = "9b8a7c6d-1e2f-4a3b-8c4d-6e7f8a9b0c1d"
+ANALYTICS_GROUP = "4d5e6f70-8192-4a3b-9c4d-5e6f7a8b9c0d"
 SIGNING_SECRET = "demo-signing-secret-0123456789abcdef"
 SLACK_TOKEN = "xoxb-demo-token"
 CF_TOKEN = "cf-demo-token"
@@ -59,6 +61,24 @@ roles:
     approvers: [U0APPR01]
     approval_channel: C0APPROVE
     oncall: {{provider: pagerduty, schedule_ids: [{ONCALL_SCHEDULE}], auto_approve: true}}
+  payments:
+    description: Payments console (break-glass for incidents)
+    group_id: {PAYMENTS_GROUP}
+    account_id: {ACCOUNT}
+    approvers: [U0APPR01]
+    approval_channel: C0APPROVE
+    break_glass: true
+    break_glass_max_duration: 15s
+  analytics:
+    description: Analytics warehouse
+    group_id: {ANALYTICS_GROUP}
+    account_id: {ACCOUNT}
+    approvers: [U0APPR01]
+    approval_channel: C0APPROVE
+    remind_after: 2s
+    reminders: 1
+    escalate_after: 4s
+    escalate_to: [U0ADMIN1]
 """
 
 PEOPLE = {

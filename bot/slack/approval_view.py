@@ -154,13 +154,13 @@ def approval_message(req: AccessRequest, role: Role | None, grant: Grant | None 
         votes = votes_line(req)
         if votes:
             blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": cut(votes, 2900)}]})
-    return {"text": fallback_text(req, grant), "blocks": blocks}
+    return {"text": fallback_text(req, grant, requester_name), "blocks": blocks}
 
 
-def fallback_text(req: AccessRequest, grant: Grant | None) -> str:
+def fallback_text(req: AccessRequest, grant: Grant | None, name: str | None = None) -> str:
     """The notification text: who wants what, and where it stands."""
     state = req.state.value
     if grant is not None and req.state is RequestState.APPROVED and req.kind is RequestKind.NEW:
         state = {GrantState.PENDING: "approved", GrantState.ACTIVE: "active", GrantState.REVOKING: "ending",
                  GrantState.REVOKED: "ended", GrantState.FAILED: "failed"}[grant.state]
-    return cut(f"{headline(req, None)} ({req.id}, {state})", 3000)
+    return cut(f"{headline(req, name)} ({req.id}, {state})", 3000)

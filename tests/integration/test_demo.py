@@ -13,7 +13,13 @@ import bot.demo
 from bot.demo import run_demo
 
 STEPS = ("alice's open Access sessions were ended", "the audit hash chain verifies", "audit has request.denied",
-         "audit has request.refused", "audit has grant.revoked")
+         "audit has request.refused", "audit has grant.revoked",
+         # the incident-time workflow: on-call, a reminder, an escalation, break-glass and its review, a scheduled start
+         "dana was granted prod-oncall at once", "bob was reminded", "the request escalated to dana",
+         "carol was granted payments at once", "dana acknowledged the break-glass grant",
+         "mallory's email was added to staging at the start she asked for", "audit has request.reminded",
+         "audit has request.escalated", "audit has grant.break_glass", "audit has breakglass.acknowledged",
+         "audit has grant.started")
 
 
 def test_the_demo_runs_every_step_and_exits_0(tmp_path: Path) -> None:
