@@ -72,19 +72,30 @@ async def _insert_fresh(deps: Deps, prefix: str, row: Any, add: Any, conflict: D
     raise RuntimeError(f"no free {'request' if prefix == 'r' else 'grant'} ID after {ID_ATTEMPTS} tries")
 
 
+def summaries(deps: Deps, events: list[AuditEvent], rows: list[dict[str, Any]]) -> list[PostAuditSummary]:
+    """The audit-channel lines owed for these appended events: none without an audit channel, and only the events
+    its `audit_channel_events` level shows (never a mistyped command)."""
+    if not deps.policy.audit_channel:
+        return []
+    level = deps.policy.audit_channel_events
+    return [PostAuditSummary(row["seq"]) for event, row in zip(events, rows, strict=True)
+            if shows(level, event.action, event.details)]
+
+
 async def record(deps: Deps, tx: UnitOfWork, event: AuditEvent) -> dict[str, Any]:
-    """Append an audit event and owe its one-line summary to the audit channel (when there is one)."""
+    """Append an audit event and owe its one-line summary to the audit channel (when it shows it)."""
     row = await tx.audit.append(event)
-    if deps.policy.audit_channel and shows(deps.policy.audit_channel_events, event.action, event.details):
-        await tx.outbox.owe(PostAuditSummary(row["seq"]))
+    for summary in summaries(deps, [event], [row]):
+        await tx.outbox.owe(summary)
     return row
 
 
 async def record_many(deps: Deps, tx: UnitOfWork, events: list[AuditEvent]) -> list[dict[str, Any]]:
     """Append audit events as one extension of the chain and owe their summaries to the audit channel in bulk."""
     rows = await tx.audit.append_many(events)
-    if deps.policy.audit_channel and rows:
-        await tx.outbox.owe_many([PostAuditSummary(row["seq"]) for row in rows])
+    owed = summaries(deps, events, rows)
+    if owed:
+        await tx.outbox.owe_many(owed)
     return rows
 
 

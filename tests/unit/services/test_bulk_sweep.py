@@ -122,3 +122,18 @@ async def test_one_write_activates_many_pending_grants_each_with_its_own_end(wor
     assert len(world.groups.calls) == 4 and first_broken(world.store.db.audit) is None
     owed = Counter(e["kind"] for e in world.store.effects())
     assert owed["notify.user"] == owed["notify.thread"] == owed["approval.refresh"] == 6
+
+
+async def test_a_bulk_settle_posts_to_the_audit_channel_only_what_its_level_shows() -> None:
+    quiet = make_world(POLICY.replace("roles:\n", "audit_channel: C0AUDIT\naudit_channel_events: alerts\nroles:\n",
+                                      1))
+    await _seed(quiet, 4)
+    await grants.expire_due(quiet.deps)
+    await quiet.sync(GROUP)
+    assert len(_audited(quiet, "grant.revoked")) == 2
+    assert quiet.store.effects("audit.summary") == [], "grant.revoked is not an alert"
+    loud = make_world(POLICY.replace("roles:\n", "audit_channel: C0AUDIT\nroles:\n", 1))
+    await _seed(loud, 4)
+    await grants.expire_due(loud.deps)
+    await loud.sync(GROUP)
+    assert len(loud.store.effects("audit.summary")) == len(loud.store.db.audit)
