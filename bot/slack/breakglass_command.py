@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.domain.durations import DurationError, meant_as_duration, parse_duration
+from bot.slack.text import cut, inert
 
 ROLE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 USAGE = "`/access breakglass ROLE [DURATION] REASON`, e.g. `/access breakglass prod-db 30m INC-4211 db down`"
@@ -35,20 +36,30 @@ def _rest(words: list[str], n: int) -> str:
     return " ".join(words[n:]).strip()
 
 
-def parse_breakglass(words: list[str]) -> BreakGlassAsk | Unreadable:
-    """`words` are the command's words, `breakglass` first. A word after the role that starts like a number is
-    the DURATION (a bad one is refused, never taken as the reason's first word); the rest is the REASON."""
+def role_and_duration(words: list[str], usage: str, *, what: str = "which role",
+                      hint: str = "") -> tuple[str, timedelta | None, int] | Unreadable:
+    """ROLE [DURATION] after the subcommand (`request`, `breakglass`): the role, the duration when one was typed
+    (None: the role's default) and how many words they took; or what is wrong, in words safe to show. A word after
+    the role that starts like a number is the DURATION (a bad one is refused, never taken as the reason's first
+    word)."""
     if len(words) < 2:
-        return Unreadable("usage", f"say which role and why: {USAGE}")
+        return Unreadable("usage", f"say {what}: {usage}")
     role = words[1].lower()
     if not ROLE_NAME.match(role):
-        return Unreadable("unknown_role", f"`{words[1][:40]}` is not a role name. {USAGE}")
-    duration: timedelta | None = None
-    skip = 2
+        return Unreadable("unknown_role", f"`{inert(cut(words[1], 40))}` is not a role name. {usage}{hint}")
     if len(words) >= 3 and meant_as_duration(words[2]):
         try:
-            duration = parse_duration(words[2])
+            return role, parse_duration(words[2]), 3
         except DurationError as exc:
-            return Unreadable("bad_duration", f"{exc}. {USAGE}", role)
-        skip = 3
+            return Unreadable("bad_duration", f"{inert(str(exc))}. {usage}", role)
+    return role, None, 2
+
+
+def parse_breakglass(words: list[str]) -> BreakGlassAsk | Unreadable:
+    """`words` are the command's words, `breakglass` first: ROLE [DURATION] (see `role_and_duration`), then the
+    REASON."""
+    read = role_and_duration(words, USAGE, what="which role and why")
+    if isinstance(read, Unreadable):
+        return read
+    role, duration, skip = read
     return BreakGlassAsk(role, duration, _rest(words, skip))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from bot.domain.durations import DurationError, format_duration, meant_as_duration, parse_duration
+from bot.domain.durations import DurationError, format_duration, parse_duration
 from bot.domain.ids import ID_PATTERN, normalise_id
 from bot.domain.model import VoteChoice
 from bot.domain.outcomes import Outcome, Refused
@@ -20,7 +19,7 @@ from bot.services import grants as grant_cases
 from bot.services import requests as request_cases
 from bot.services.context import Deps
 from bot.slack import blocks as bk
-from bot.slack.breakglass_command import Unreadable, parse_breakglass
+from bot.slack.breakglass_command import Unreadable, parse_breakglass, role_and_duration
 from bot.slack.render import slack_answer
 from bot.slack.request_log import set_outcome
 from bot.slack.text import cut, inert
@@ -123,20 +122,10 @@ async def _refused(deps: Deps, user: str, code: str, reason: str, role: str | No
 
 
 async def _request(deps: Deps, user: str, words: list[str], text: str) -> Reply:
-    if len(words) < 2:
-        return await _refused(deps, user, "usage", f"say which role: {USAGE['request']}")
-    role = words[1].lower()
-    if not ROLE_NAME.match(role):
-        return await _refused(deps, user, "unknown_role", f"`{inert(cut(words[1], 40))}` is not a role name. "
-                              f"{USAGE['request']}; `/access roles` lists the roles")
-    duration: timedelta | None = None
-    skip = 2
-    if len(words) >= 3 and meant_as_duration(words[2]):
-        try:
-            duration = parse_duration(words[2])
-        except DurationError as exc:
-            return await _refused(deps, user, "bad_duration", f"{inert(str(exc))}. {USAGE['request']}", role=role)
-        skip = 3
+    read = role_and_duration(words, USAGE["request"], hint="; `/access roles` lists the roles")
+    if isinstance(read, Unreadable):
+        return await _refused(deps, user, read.code, read.problem, role=read.role)
+    role, duration, skip = read
     start = None
     if meant_as_start(words[skip:]):  # `at TIME`: a scheduled start
         taken = start_length(words[skip + 1:])
@@ -149,7 +138,7 @@ async def _request(deps: Deps, user: str, words: list[str], text: str) -> Reply:
 async def _breakglass(deps: Deps, user: str, words: list[str]) -> Reply:
     ask = parse_breakglass(words)
     if isinstance(ask, Unreadable):
-        return await _refused(deps, user, ask.code, inert(ask.problem), role=ask.role)
+        return await _refused(deps, user, ask.code, ask.problem, role=ask.role)
     return _reply(await breakglass_cases.break_glass(deps, user, ask.role, ask.duration, ask.reason))
 
 
