@@ -32,6 +32,17 @@ async def counts_of(conn: AsyncConnection, table: str, *, pg: bool) -> dict[str,
     return {r[0]: int(r[1]) for r in rows if r[1]}
 
 
-async def fold(conn: AsyncConnection) -> None:
-    """Fold PostgreSQL's delta rows into one row per table and state (SQLite keeps one row already)."""
+# A transaction-scoped advisory lock lets one fold run at a time and never makes another wait: two folds
+# deleting the same rows would wait on each other's transactions, and a fold runs inside transactions that hold
+# other locks (the retention prune), so that wait could close a deadlock cycle.
+FOLD_LOCK = 0x616363657373  # "access"
+
+
+async def fold(conn: AsyncConnection) -> bool:
+    """Fold PostgreSQL's delta rows into one row per table and state (SQLite keeps one row already), unless
+    another transaction is folding right now (then this one skips: the rows stay summed either way); True when
+    it folded."""
+    if not (await conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": FOLD_LOCK})).scalar():
+        return False
     await conn.execute(_FOLD)
+    return True
