@@ -2,8 +2,8 @@
 
 Triggers (migration 0011) add to state_counts in the transaction of every insert, delete and change of state.
 On PostgreSQL they append delta rows; a reader that finds more than FOLD_AT of them folds them back into one
-row per state with one statement (its DELETE and INSERT are atomic together, and a concurrent fold skips
-the rows this one deleted, so no count is lost or doubled).
+row per state with one statement (its DELETE and INSERT are atomic together, and only one transaction folds
+at a time while the others skip, so no count is lost or doubled and no fold waits on another).
 """
 
 from __future__ import annotations
