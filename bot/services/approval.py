@@ -175,6 +175,8 @@ async def vote(deps: Deps, request_id: str, voter: str, choice: VoteChoice, note
             await record(deps, tx, AuditEvent(voter, "approval.refused", request_id=request_id[:16],
                                               details={"code": "unknown_request", "choice": choice.value}))
             return Refused("unknown_request", {"request_id": request_id}, "no_such_request")
+        if not req.is_open:  # decided for good: no lock, no second transaction (a click on an old message)
+            return await _already_decided(deps, tx, req, voter, choice)
     role = deps.policy.role(req.role)
     groups = frozenset()
     # the user groups of escalate_to are looked up too: the request may escalate before the click's transaction
@@ -196,6 +198,16 @@ async def vote(deps: Deps, request_id: str, voter: str, choice: VoteChoice, note
         return Refused(lost.decision.code, {"request_id": req.id}, "cannot_approve_now", lost.decision.refusal)
 
 
+async def _already_decided(deps: Deps, tx: UnitOfWork, req: AccessRequest, voter: str,
+                           choice: VoteChoice) -> Refused:
+    """A vote on a request no longer open: audited as refused, and the outcome says who decided it."""
+    await record(deps, tx, AuditEvent(voter, "approval.refused", request_id=req.id, role=req.role, subject=req.email,
+                                      details={"code": "already_decided", "state": req.state.value,
+                                               "choice": choice.value}))
+    return Refused("already_decided", {"request_id": req.id, "state": req.state.value,
+                                       "decided_by": req.decided_by})
+
+
 async def _vote_in_tx(deps: Deps, request_id: str, voter: str, choice: VoteChoice, note: str, role: Role | None,
                       groups: frozenset[str], who: Requester | None,
                       on_call: tuple[str, OnCallApprover | None]) -> Outcome:
@@ -206,11 +218,7 @@ async def _vote_in_tx(deps: Deps, request_id: str, voter: str, choice: VoteChoic
         assert req is not None
         base = dict(request_id=req.id, role=req.role, subject=req.email)
         if not req.is_open:
-            await record(deps, tx, AuditEvent(voter, "approval.refused", **base,
-                                              details={"code": "already_decided", "state": req.state.value,
-                                                       "choice": choice.value}))
-            return Refused("already_decided", {"request_id": req.id, "state": req.state.value,
-                                               "decided_by": req.decided_by})
+            return await _already_decided(deps, tx, req, voter, choice)
         if role is None:
             await record(deps, tx, AuditEvent(voter, "approval.refused", **base,
                                               details={"code": "unknown_role"}))

@@ -98,3 +98,14 @@ async def test_a_vote_on_an_unknown_request_is_refused_and_audited(world: World)
     out = await approval.vote(world.deps, "r-NOPE2345", "U0APPR01", APPROVE)
     assert not out.ok and out.code == "unknown_request"
     assert world.store.actions() == ["approval.refused"]
+
+
+async def test_a_click_on_a_request_decided_long_ago_is_refused_and_audited_in_one_transaction(world: World) -> None:
+    rid = await _file(world)
+    assert (await approval.vote(world.deps, rid, "U0APPR01", DENY)).ok
+    commits = world.store.commits
+    late = await approval.vote(world.deps, rid, "U0APPR02", APPROVE)
+    assert not late.ok and late.code == "already_decided" and late.facts["decided_by"] == "U0APPR01"
+    assert world.store.commits == commits + 1  # the read that found it decided also audited the refusal
+    [refused] = [r for r in world.store.db.audit if r["action"] == "approval.refused"]
+    assert refused["actor"] == "U0APPR02" and refused["details"]["code"] == "already_decided"
