@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from datetime import timedelta
 
 from bot.domain.durations import format_duration
@@ -16,12 +18,29 @@ log = logging.getLogger(__name__)
 PRUNE_EVERY = timedelta(hours=1)
 
 
+class GiveWay:
+    """The pause between two prune batches: as long as the batch took (bounded), so a big prune (the first after
+    an upgrade, hundreds of thousands of rows) holds the database at most about half the time and the
+    interactive transactions (a slash command's, SQLite's one writer) find it free in between."""
+
+    def __init__(self, least: float = 0.002, most: float = 0.25) -> None:
+        """Pauses of `least` to `most` seconds."""
+        self.least, self.most = least, most
+        self._since = time.perf_counter()
+
+    async def __call__(self) -> None:
+        """Wait as long as the batch just done took, then start timing the next."""
+        took = time.perf_counter() - self._since
+        await asyncio.sleep(min(self.most, max(self.least, took)))
+        self._since = time.perf_counter()
+
+
 def retention_job(deps: Deps, retention: timedelta) -> Job:
     """Prune at start and then every hour (or every `retention`, if shorter), one replica at a time."""
 
     async def run() -> None:
         """One turn: prune, then log the counts (one line, not one audit event per row)."""
-        pruned = await prune(deps, retention)
+        pruned = await prune(deps, retention, pause=GiveWay())
         log.info("pruned %d done effect(s) and %d delivery key(s) older than %s", pruned.effects,
                  pruned.deliveries, format_duration(retention))
 

@@ -114,3 +114,36 @@ async def test_the_retention_job_logs_how_many_rows_each_prune_deleted(
         await job.run()
     assert [r.getMessage() for r in caplog.records if r.name == "bot.retention"] == [
         "pruned 1 done effect(s) and 1 delivery key(s) older than 1d"]
+
+
+async def test_prune_pauses_between_full_batches_so_other_transactions_get_in(store: FakeStore) -> None:
+    for i in range(5):
+        await _effect(store, f"old-done-{i}", "done")
+    store.clock.advance(2 * DAY)
+    commits: list[int] = []
+
+    async def pause() -> None:
+        commits.append(store.commits)
+
+    assert await prune(_deps(store), DAY, batch=2, pause=pause) == Pruned(effects=5, deliveries=0)
+    # after each full batch of effects (2, 2) a pause, none after the last short one, nor for the empty key prune
+    assert len(commits) == 2 and commits[1] == commits[0] + 1
+
+
+async def test_the_retention_jobs_pause_is_as_long_as_the_batch_took_within_bounds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot import retention
+
+    now = [100.0]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr(retention.time, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(retention.asyncio, "sleep", sleep)
+    give_way = retention.GiveWay(least=0.002, most=0.25)
+    for took in (0.03, 0.0, 5.0):
+        now[0] += took
+        await give_way()
+    assert slept == [pytest.approx(0.03), 0.002, 0.25]
