@@ -134,6 +134,6 @@ async def open_bench(db: str, groups: int, latency: float, extra_env: dict[str, 
     policy_path = workdir / "policy.yaml"
     policy_path.write_text(policy(groups))
     env = serve_env(db_url, slack_url, cf_url, policy_path,
-                    ACCESSBOT_RECONCILE_INTERVAL="0", **(extra_env or {}))
+                    ACCESSBOT_RECONCILE_INTERVAL="0", LOG_FORMAT="json", **(extra_env or {}))
     serve = ServeProcess(env, workdir)
     return Bench(db_url, workdir, slack, cloudflare, serve, store, cleanups)

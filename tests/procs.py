@@ -17,7 +17,7 @@ class ServeProcess:
     """One `python -m bot serve` child process with its environment and log file."""
 
     def __init__(self, env: dict[str, str], workdir: Path, name: str = "serve") -> None:
-        self.env = {**os.environ, **env, "LOG_FORMAT": "text", "ACCESSBOT_PORT": "0", "ACCESSBOT_HOST": "127.0.0.1"}
+        self.env = {**os.environ, "LOG_FORMAT": "text", **env, "ACCESSBOT_PORT": "0", "ACCESSBOT_HOST": "127.0.0.1"}
         self.workdir = workdir
         self.name = name
         self.proc: subprocess.Popen | None = None
