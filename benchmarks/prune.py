@@ -2,7 +2,8 @@
 
 Run: `.venv/bin/python benchmarks/prune.py DATABASE_URL [N]` (N defaults to 200,000; the database must be empty
 or new). Rows are inserted in bulk 31 days in the past, plus 1,000 fresh ones of each that must stay; then one
-prune with the default retention (30 days) runs, batch by batch, and its time and counts are printed.
+prune with the default retention (30 days) runs, batch by batch as the retention job does (on SQLite small batches
+with pauses between them, `bot.retention.GiveWay`), and its time and counts are printed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy import func, insert, select
 
 from bot.domain.clock import ManualClock
 from bot.domain.retention import DEFAULT_RETENTION
+from bot.retention import ONE_WRITER_BATCH, GiveWay
 from bot.services.retention import prune
 from bot.storage import tables as t
 
@@ -45,7 +47,11 @@ async def main(url: str, n: int) -> None:
         await _fill(store, n, now - DEFAULT_RETENTION - timedelta(days=1), "old")
         await _fill(store, KEEP, now - timedelta(hours=1), "new")
         started = time.perf_counter()
-        pruned = await prune(SimpleNamespace(store=store, clock=store.clock), DEFAULT_RETENTION)
+        deps = SimpleNamespace(store=store, clock=store.clock)
+        if store.pg:
+            pruned = await prune(deps, DEFAULT_RETENTION)
+        else:  # as the retention job prunes SQLite (bot.retention)
+            pruned = await prune(deps, DEFAULT_RETENTION, batch=ONE_WRITER_BATCH, pause=GiveWay())
         took = time.perf_counter() - started
         async with store.engine.connect() as conn:
             left = [(await conn.execute(select(func.count()).select_from(tb))).scalar_one()

@@ -191,7 +191,7 @@ async def wire(settings: Settings, policy: Policy, *, clock: Clock | None = None
         jobs.append(reconcile_job(deps, locker, interval))
     retention = settings.accessbot_retention
     if retention.total_seconds() > 0:
-        jobs.append(retention_job(deps, retention))
+        jobs.append(retention_job(deps, retention, one_writer=not store.pg))
     scheduler = Scheduler(deps, locker, messenger(deps) if messenger else None, max_sleep=max_sleep, seed=seed,
                           jobs=jobs)
     return Wiring(deps, locker, scheduler, owned)

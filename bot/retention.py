@@ -16,12 +16,15 @@ log = logging.getLogger(__name__)
 
 # How often the job runs at most: a retention shorter than this is pruned as often as it is long.
 PRUNE_EVERY = timedelta(hours=1)
+# Rows per batch where one writer holds the whole database (SQLite): small, so a batch holds it only briefly.
+ONE_WRITER_BATCH = 200
 
 
 class GiveWay:
-    """The pause between two prune batches: as long as the batch took (bounded), so a big prune (the first after
-    an upgrade, hundreds of thousands of rows) holds the database at most about half the time and the
-    interactive transactions (a slash command's, SQLite's one writer) find it free in between."""
+    """The pause between two prune batches on SQLite: as long as the batch took (bounded), so a big prune (the
+    first after an upgrade, hundreds of thousands of rows) holds the one writer at most about half the time and
+    the interactive transactions (a slash command's) find it free in between. PostgreSQL needs none: a prune's
+    row locks are on old rows nobody else writes."""
 
     def __init__(self, least: float = 0.002, most: float = 0.25) -> None:
         """Pauses of `least` to `most` seconds."""
@@ -35,12 +38,16 @@ class GiveWay:
         self._since = time.perf_counter()
 
 
-def retention_job(deps: Deps, retention: timedelta) -> Job:
-    """Prune at start and then every hour (or every `retention`, if shorter), one replica at a time."""
+def retention_job(deps: Deps, retention: timedelta, *, one_writer: bool = False) -> Job:
+    """Prune at start and then every hour (or every `retention`, if shorter), one replica at a time; with
+    `one_writer` (SQLite) in small batches that give way to other transactions."""
 
     async def run() -> None:
         """One turn: prune, then log the counts (one line, not one audit event per row)."""
-        pruned = await prune(deps, retention, pause=GiveWay())
+        if one_writer:
+            pruned = await prune(deps, retention, batch=ONE_WRITER_BATCH, pause=GiveWay())
+        else:
+            pruned = await prune(deps, retention)
         log.info("pruned %d done effect(s) and %d delivery key(s) older than %s", pruned.effects,
                  pruned.deliveries, format_duration(retention))
 

@@ -26,7 +26,7 @@ async def keyset_pages(read_page: Callable[[int, int], Awaitable[list[dict[str, 
         if len(batch) < size:
             return
         after = batch[-1]["seq"]
-PRUNE_BATCH = 200  # rows deleted at a time by the retention job (each batch briefly holds SQLite's one writer)
+PRUNE_BATCH = 1000  # rows deleted at a time by the retention job
 
 
 class Inserted(StrEnum):

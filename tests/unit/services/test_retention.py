@@ -147,3 +147,23 @@ async def test_the_retention_jobs_pause_is_as_long_as_the_batch_took_within_boun
         now[0] += took
         await give_way()
     assert slept == [pytest.approx(0.03), 0.002, 0.25]
+
+
+@pytest.mark.parametrize("one_writer", [True, False])
+async def test_the_retention_job_prunes_sqlite_in_small_batches_that_give_way_and_postgresql_in_big_ones(
+        store: FakeStore, monkeypatch: pytest.MonkeyPatch, one_writer: bool) -> None:
+    from bot import retention
+
+    asked: list[dict[str, Any]] = []
+
+    async def prune_spy(deps: Any, kept: timedelta, **kwargs: Any) -> Pruned:
+        asked.append(kwargs)
+        return Pruned(0, 0)
+
+    monkeypatch.setattr(retention, "prune", prune_spy)
+    await retention.retention_job(_deps(store), DAY, one_writer=one_writer).run()
+    if one_writer:
+        [kwargs] = asked
+        assert kwargs["batch"] == retention.ONE_WRITER_BATCH < 1000 and isinstance(kwargs["pause"], retention.GiveWay)
+    else:
+        assert asked == [{}]  # the default batch (PRUNE_BATCH), no pause
