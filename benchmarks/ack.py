@@ -132,6 +132,8 @@ async def run(db: str, cfg: Config) -> list[Row]:
     rows: list[Row] = []
     try:
         await bench.start_serve()
+        await asyncio.sleep(2)
+        idle_mb = bench.memory_kb("VmRSS") / 1024
         targets = [("accessbot", bench.serve.url)]
         for label, pbr in (("bare bolt", False), ("bare bolt pbr", True)):
             proc, url = start_bare(bench.slack.base_url or "", pbr)
@@ -155,6 +157,10 @@ async def run(db: str, cfg: Config) -> list[Row]:
                             [d for d in drained if d], "s"))
             rows.append(Row(NAME, f"busy answers c={concurrency}", db,
                             [await busy_answers(bench.serve.url) - busy_before], "", "0"))
+        await asyncio.sleep(2)
+        rows.append(Row(NAME, "serve RSS idle before the load", db, [idle_mb], "MB", "< 120 MB"))
+        rows.append(Row(NAME, "serve RSS 2 s after the load", db, [bench.memory_kb("VmRSS") / 1024], "MB",
+                        "near idle (< 120 MB)"))
     finally:
         for proc in bares:
             proc.kill()
