@@ -3,8 +3,9 @@
 - Slack: `auth.test` with the bot token. A refused token (invalid_auth, not_authed, token_revoked,
   account_inactive, …), a `missing_scope` error, or an `x-oauth-scopes` header without one of the
   manifest's bot scopes refuses the start.
-- Cloudflare: a GET of every role's Access group. A 401/403 (the token, or its permissions) or a group
-  Cloudflare does not know (404, or any other refusal) refuses the start.
+- Cloudflare: a GET of every role's Access group (an account with LIST_FROM of them or more: the account's
+  groups listed, a page for 50, and a GET only for those the pages did not settle). A 401/403 (the token, or
+  its permissions) or a group Cloudflare does not know (404, or any other refusal) refuses the start.
 - Slack or Cloudflare out of reach (timeout, 5xx, connection refused) is a warning: it may be a blip, and the
   outbox retries everything the bot owes.
 
@@ -35,6 +36,10 @@ from bot.domain.ports import AccessGroups
 log = logging.getLogger(__name__)
 
 # manifest.yml's bot scopes (a test keeps the two in step).
+# An account with this many roles' Access groups or more has its groups listed (50 a page, as few pages as
+# find them all) instead of fetched one by one: start-up with 50 roles takes one call, not 50 that the
+# Cloudflare budget spaces out (bot.domain.budget).
+LIST_FROM = 4
 REQUIRED_SCOPES = ("commands", "chat:write", "im:write", "users:read", "users:read.email", "usergroups:read")
 
 
@@ -92,6 +97,32 @@ async def _look_up(groups: AccessGroups, account_id: str, target: str) -> str | 
     return None
 
 
+async def _listed(groups: AccessGroups, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+    """What listing says of the roles' groups in accounts with LIST_FROM of them or more: None for a group
+    found, the problem for one the whole listing lacks; groups it could not settle (a listing cut short or
+    refused) are left out, to be fetched one by one."""
+    find = getattr(groups, "find_groups", None)
+    by_account: dict[str, list[str]] = {}
+    for account_id, target in keys:
+        if list_of(target) is None:
+            by_account.setdefault(account_id, []).append(target)
+    known: dict[tuple[str, str], str | None] = {}
+    for account_id, ids in by_account.items():
+        if find is None or len(ids) < LIST_FROM:
+            continue
+        try:  # at most half as many calls as GETs of each group would take
+            seen, complete = await find(account_id, ids, max_pages=max(1, len(ids) // 2))
+        except ExternalError:
+            continue  # the GETs one by one say what is wrong, group by group
+        for target in ids:
+            if target in seen:
+                known[(account_id, target)] = None
+            elif complete:
+                known[(account_id, target)] = (f"Cloudflare has no Access group {target} in account {account_id} "
+                                               "(it is not among the account's groups)")
+    return known
+
+
 def _refusal(place: str, role_name: str, target: str, account_id: str, result: ExternalError) -> tuple[bool, str]:
     """(whether the token is the problem, the line saying what Cloudflare refused)."""
     answer = _answer(result)
@@ -115,7 +146,11 @@ async def check_cloudflare(groups: AccessGroups, policy: Policy) -> list[str]:
     for role in policy.roles.values():
         wanted.setdefault((role.account_id, role.target), []).append(role.name)
     keys = list(wanted)
-    results = await asyncio.gather(*(_look_up(groups, a, t) for a, t in keys), return_exceptions=True)
+    known = await _listed(groups, keys)
+    rest = [k for k in keys if k not in known]
+    fetched = dict(zip(rest, await asyncio.gather(*(_look_up(groups, a, t) for a, t in rest),
+                                                   return_exceptions=True), strict=True))
+    results = [known[k] if k in known else fetched[k] for k in keys]
     token_refusals: list[str] = []
     group_refusals: list[str] = []
     unreachable: list[tuple[str, TransientError]] = []

@@ -37,19 +37,18 @@ repr or a log line (messages are scrubbed of it as a second line of defence).
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import re
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from datetime import UTC
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, NoReturn
 from urllib.parse import quote, unquote
 
 import httpx
 
 from bot.cloudflare.gate import RateGate, spend_slot
+from bot.cloudflare.retry_after import parse_retry_after
 from bot.domain.budget import CloudflareBudget
 from bot.domain.clock import Clock
 from bot.domain.errors import ExternalError, PermanentError, TransientError
@@ -62,29 +61,6 @@ _GROUP = re.compile(r"/(?:access/groups|gateway/lists)/([^/?]+)")
 PER_PAGE = 50
 # A guard against a server that keeps saying "there is another page".
 _MAX_PAGES = 1000
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP-date; None if absent/bad."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        now = time.time() if now is None else now
-        return max(0.0, when.timestamp() - now)
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN or infinite
-        return None
-    return max(0.0, seconds)
 
 
 def _seg(value: str) -> str:
@@ -169,19 +145,36 @@ class CloudflareClient:
 
     async def list_groups(self, account_id: str) -> list[dict[str, Any]]:
         """Every Access group of the account, following `result_info` pagination (50 per page)."""
-        path = f"/accounts/{_seg(account_id)}/access/groups"
         groups: list[dict[str, Any]] = []
-        page = 1
-        while page <= _MAX_PAGES:
-            op = f"list groups of account {account_id} (page {page})"
-            result, info = await self._call("GET", path, op=op, params={"page": page, "per_page": PER_PAGE})
-            if not isinstance(result, list):
-                self._unexpected(op, "result is not a list")
+        for page in range(1, _MAX_PAGES + 1):
+            result, last = await self._groups_page(account_id, page)
             groups.extend(result)
-            if not _has_next_page(info, page, len(result)):
+            if last:
                 break
-            page += 1
         return groups
+
+    async def find_groups(self, account_id: str, wanted: Collection[str], max_pages: int) -> tuple[set[str], bool]:
+        """Page through the account's Access groups until every `wanted` ID was seen or `max_pages` pages were
+        read: (the wanted IDs seen, whether every page was read, so that an unseen ID is no group of the
+        account)."""
+        missing, seen = set(wanted), set()
+        for page in range(1, max_pages + 1):
+            result, last = await self._groups_page(account_id, page)
+            ids = {str(g.get("id")) for g in result if isinstance(g, dict)}
+            seen |= missing & ids
+            missing -= ids
+            if last or not missing:
+                return seen, last
+        return seen, False
+
+    async def _groups_page(self, account_id: str, page: int) -> tuple[list[dict[str, Any]], bool]:
+        """One page (`PER_PAGE` groups) of the account's Access groups, and whether it is the last."""
+        path = f"/accounts/{_seg(account_id)}/access/groups"
+        op = f"list groups of account {account_id} (page {page})"
+        result, info = await self._call("GET", path, op=op, params={"page": page, "per_page": PER_PAGE})
+        if not isinstance(result, list):
+            self._unexpected(op, "result is not a list")
+        return result, not _has_next_page(info, page, len(result))
 
     # -- Zero Trust lists ------------------------------------------------------------------------
 

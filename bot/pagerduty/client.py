@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from bot.cloudflare.client import parse_retry_after
+from bot.cloudflare.retry_after import parse_retry_after
 from bot.domain.errors import PermanentError, TransientError
 from bot.domain.ports import OnCallPerson
 

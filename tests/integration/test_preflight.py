@@ -238,3 +238,67 @@ async def test_a_list_that_is_not_of_type_email_stops_the_start(cloudflare: Clou
     assert str(caught.value) == (f"roles.list-role.list_id: Cloudflare's Zero Trust list {LIST} in account "
                                  f"{ACCOUNT} is of type IP, not EMAIL (an Access group's email_list rule needs a "
                                  "list of emails)")
+
+
+# --------------------------------------------------------------------------- many roles: the groups are listed
+
+def _many_roles_policy(groups: list[str]) -> object:
+    roles = "".join(f"  role-{i}:\n    group_id: {g}\n    account_id: {ACCOUNT}\n    auto_approve: true\n"
+                    for i, g in enumerate(groups))
+    return parse_policy("roles:\n" + roles)
+
+
+def _group_ids(n: int, start: int = 0) -> list[str]:
+    return [f"00000000-0000-4000-8000-{i:012d}" for i in range(start, start + n)]
+
+
+def _calls(cloudflare: CloudflareSimulator) -> tuple[int, int]:
+    """(listing calls, single-group GETs) so far."""
+    listing = sum(1 for c in cloudflare.calls if c.method == "GET" and c.path.split("?")[0].endswith("/access/groups"))
+    single = sum(1 for c in cloudflare.calls if c.method == "GET" and "/access/groups/" in c.path)
+    return listing, single
+
+
+async def test_forty_eight_roles_groups_are_checked_with_one_listing_call_not_forty_eight_gets(
+        cloudflare: CloudflareSimulator, cf_client: CloudflareClient) -> None:
+    ids = _group_ids(48)  # with the fixture's two: one page of 50
+    for gid in ids:
+        cloudflare.add_group(ACCOUNT, gid, name=gid[-4:])
+    assert await check_cloudflare(cf_client, _many_roles_policy(ids)) == []
+    assert _calls(cloudflare) == (1, 0)
+
+
+async def test_a_group_missing_from_the_whole_listing_stops_the_start_naming_its_role(
+        cloudflare: CloudflareSimulator, cf_client: CloudflareClient) -> None:
+    ids = _group_ids(6)
+    for gid in ids[:5]:
+        cloudflare.add_group(ACCOUNT, gid)
+    with pytest.raises(ConfigError) as caught:
+        await check_cloudflare(cf_client, _many_roles_policy(ids))
+    assert str(caught.value) == (f"roles.role-5.group_id: Cloudflare has no Access group {ids[5]} in account "
+                                 f"{ACCOUNT} (it is not among the account's groups)")
+    assert _calls(cloudflare) == (1, 0)
+
+
+async def test_groups_the_listing_did_not_reach_within_its_page_limit_are_fetched_one_by_one(
+        cloudflare: CloudflareSimulator, cf_client: CloudflareClient) -> None:
+    others = _group_ids(150, start=1000)  # three pages of other groups first
+    for gid in others:
+        cloudflare.add_group(ACCOUNT, gid)
+    ids = _group_ids(4)  # 4 wanted: at most 2 pages, which hold none of them
+    for gid in ids:
+        cloudflare.add_group(ACCOUNT, gid)
+    assert await check_cloudflare(cf_client, _many_roles_policy(ids)) == []
+    assert _calls(cloudflare) == (2, 4)  # the listing gave up after len(ids) // 2 pages
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_a_token_refused_on_the_listing_still_stops_the_start_naming_the_token(
+        cloudflare: CloudflareSimulator, cf_client: CloudflareClient, status: int) -> None:
+    ids = _group_ids(5)
+    for gid in ids:
+        cloudflare.add_group(ACCOUNT, gid)
+    cloudflare.fail_next(6, status=status)
+    with pytest.raises(ConfigError) as caught:
+        await check_cloudflare(cf_client, _many_roles_policy(ids))
+    assert str(caught.value).startswith(f"CLOUDFLARE_API_TOKEN: Cloudflare refused it (HTTP {status}")
