@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 
 import benchmarks.__main__ as bench_main
-from benchmarks.bigdb import HOME_GAP_S, sample
+from benchmarks.bigdb import HOME_GAP_S, sample, startup_prune
 from benchmarks.config import Config
 from benchmarks.expiry_run import run_expiries
 from benchmarks.table import Row, p99, render
@@ -65,6 +69,24 @@ async def test_app_home_opens_spaced_as_the_benchmark_sends_them_never_wait_for_
         await pacer.acquire("views.publish")
         now[0] += HOME_GAP_S
     assert slept == [] and pacer.waited == 0.0
+
+
+async def test_the_big_database_reads_wait_for_serves_start_up_prune_to_log_its_count(tmp_path) -> None:  # noqa: ANN001
+    log = tmp_path / "serve.log"
+    log.write_text("listening on 127.0.0.1:1234\n")
+    bench = SimpleNamespace(serve=SimpleNamespace(log_path=log))
+    started = time.monotonic()
+    waiting = asyncio.ensure_future(startup_prune(bench, started, timeout=5))  # type: ignore[arg-type]
+    await asyncio.sleep(0.2)
+    assert not waiting.done(), "no prune logged yet"
+    log.write_text(log.read_text() + "2026-12-07T20:01:38Z [info] pruned 275343 done effect(s) and 0 delivery key(s) "
+                   "older than 30d [bot.retention]\n")
+    pruned, seconds = await waiting
+    assert pruned == 275343 and seconds >= 0.2
+    (tmp_path / "empty.log").write_text("listening on 127.0.0.1:1234\n")
+    with pytest.raises(TimeoutError, match="no start-up prune"):
+        await startup_prune(SimpleNamespace(serve=SimpleNamespace(log_path=tmp_path / "empty.log")),  # type: ignore[arg-type]
+                            started, timeout=0.1)
 
 
 def test_the_table_shows_median_p99_and_count_beside_target_and_naive() -> None:
