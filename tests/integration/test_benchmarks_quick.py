@@ -75,8 +75,7 @@ async def test_the_big_database_reads_wait_for_serves_start_up_prune_to_log_its_
     log = tmp_path / "serve.log"
     log.write_text("listening on 127.0.0.1:1234\n")
     bench = SimpleNamespace(serve=SimpleNamespace(log_path=log))
-    started = time.monotonic()
-    waiting = asyncio.ensure_future(startup_prune(bench, started, timeout=5))  # type: ignore[arg-type]
+    waiting = asyncio.ensure_future(startup_prune(bench, timeout=5))  # type: ignore[arg-type]
     await asyncio.sleep(0.2)
     assert not waiting.done(), "no prune logged yet"
     log.write_text(log.read_text() + "2026-12-07T20:01:38Z [info] pruned 275343 done effect(s) and 0 delivery key(s) "
@@ -86,7 +85,7 @@ async def test_the_big_database_reads_wait_for_serves_start_up_prune_to_log_its_
     (tmp_path / "empty.log").write_text("listening on 127.0.0.1:1234\n")
     with pytest.raises(TimeoutError, match="no start-up prune"):
         await startup_prune(SimpleNamespace(serve=SimpleNamespace(log_path=tmp_path / "empty.log")),  # type: ignore[arg-type]
-                            started, timeout=0.1)
+                            timeout=0.1)
 
 
 def test_the_table_shows_median_p99_and_count_beside_target_and_naive() -> None:
