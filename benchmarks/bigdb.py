@@ -6,10 +6,10 @@ rate, one every 0.6 s once its burst is spent. Its probe sends the opens further
 so the pacer always has a token and never holds one back: the figure is the bot's own work, from the event to
 `views.publish` arriving at the Slack simulator.
 
-The seeded year holds about 275,000 done effects older than the retention (30 days), which a running bot would
-have pruned hour by hour; `serve` prunes them all at start, for several seconds. The reads are timed once that
-start-up prune has logged its count (its time is a row of its own), so they measure the database a running bot
-keeps, not that one-off catch-up.
+The seeded year holds about 275,000 done effects (a tenth quick) older than the retention (30 days), which a
+running bot would have pruned hour by hour; `serve` prunes them all at start, for several seconds. The reads
+are timed once that start-up prune has logged its count (its time is a row of its own), so they measure the
+database a running bot keeps, not that one-off catch-up.
 """
 
 from __future__ import annotations
