@@ -1,9 +1,21 @@
 """Scenario `bigdb`: with 100,000 grants and 1,000,000 audit events in the database, how fast `serve` answers
-`/access list`, App Home, `GET /metrics` and `GET /api/grants` (target: p99 < 50 ms each)."""
+`/access list`, App Home, `GET /metrics` and `GET /api/grants` (target: p99 < 50 ms each).
+
+App Home is answered with `views.publish`, which the bot's pacer (bot/slack/pacer.py) holds to Slack's Tier 4
+rate, one every 0.6 s once its burst is spent. Its probe sends the opens further apart than that (`HOME_GAP_S`),
+so the pacer always has a token and never holds one back: the figure is the bot's own work, from the event to
+`views.publish` arriving at the Slack simulator.
+
+The seeded year holds about 275,000 done effects (a tenth quick) older than the retention (30 days), which a
+running bot would have pruned hour by hour; `serve` prunes them all at start, for several seconds. The reads
+are timed once that start-up prune has logged its count (its time is a row of its own), so they measure the
+database a running bot keeps, not that one-off catch-up.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
@@ -17,6 +29,7 @@ from benchmarks.table import Row
 from bot.simulators.access_sim import AccessSimulator
 from bot.simulators.slack_driver import FORM, SlackDriver
 from bot.simulators.stack import SIGNING_SECRET
+from bot.slack.pacer import method_limit
 
 NAME = "7 big database reads"
 AUD = "aud-accessbot-bench"
@@ -24,7 +37,13 @@ ADMIN, ADMIN_EMAIL = "U0HADMIN", "bigadmin@example.com"
 TARGET = "p99 < 50 ms"
 SAMPLE_USERS = 40
 BUDGET_S = 60.0  # at most this long on one figure (an unpaginated answer can take seconds)
+# One views.publish token comes back every 1 / rate seconds (0.6 s); opens this far apart (start to start)
+# each find the one the previous one took back in the bucket, so none waits for the pacer.
+HOME_GAP_S = 1 / method_limit("views.publish").per_second + 0.1
+HOME_N, HOME_N_QUICK = 60, 15
 Probe = Callable[[int], Awaitable[float]]
+PRUNED = re.compile(r"pruned (\d+) done effect")
+PRUNE_TIMEOUT_S = 300.0
 
 
 async def _wait_for(done: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
@@ -36,17 +55,32 @@ async def _wait_for(done: Callable[[], bool], what: str, timeout: float = 10.0) 
         await asyncio.sleep(0.0005)
 
 
-async def sample(probe: Probe, n: int) -> list[float]:
-    """Milliseconds of up to n calls of `probe` (after 3 warm-up calls), stopping after BUDGET_S seconds."""
-    for i in range(3):
-        await probe(i)
+async def sample(probe: Probe, n: int, gap: float = 0.0) -> list[float]:
+    """Milliseconds of up to n calls of `probe` (after 3 warm-up calls), stopping after BUDGET_S seconds; each
+    call starts at least `gap` seconds after the one before it started."""
     times: list[float] = []
-    started = time.monotonic()
-    for i in range(n):
-        times.append(await probe(i) * 1000)
-        if time.monotonic() - started > BUDGET_S:
+    started = last = time.monotonic() - gap
+    for i in range(-3, n):
+        await asyncio.sleep(max(0.0, last + gap - time.monotonic()))
+        last = time.monotonic()
+        elapsed = await probe(i)
+        if i < 0:
+            started = time.monotonic()
+            continue
+        times.append(elapsed * 1000)
+        if time.monotonic() - started > BUDGET_S + gap * n:
             break
     return times
+
+
+async def startup_prune(bench: Bench, timeout: float = PRUNE_TIMEOUT_S) -> tuple[int, float]:
+    """Wait for serve's start-up retention prune to log its count: (effects pruned, seconds waited)."""
+    started = time.monotonic()
+    while (found := PRUNED.search(bench.serve.log_path.read_text())) is None:
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"serve logged no start-up prune within {timeout:.0f} s; log {bench.serve.log_path}")
+        await asyncio.sleep(0.05)
+    return int(found.group(1)), time.monotonic() - started
 
 
 class Probes:
@@ -108,11 +142,12 @@ class Probes:
         return cursor
 
 
-async def measure(probes: Probes, n: int, db: str) -> list[Row]:
-    """Every surface n times; its rows."""
+async def measure(probes: Probes, n: int, db: str, home_n: int) -> list[Row]:
+    """Every surface n times (App Home `home_n` times, HOME_GAP_S apart); its rows."""
     rows = [Row(NAME, "/access list reply", db, await sample(probes.access_list, n), "ms", TARGET)]
     rows.insert(0, Row(NAME, "/access list ack", db, probes.list_acks[3:], "ms", TARGET))
-    rows.append(Row(NAME, "App Home views.publish", db, await sample(probes.app_home, n), "ms", TARGET))
+    rows.append(Row(NAME, f"App Home open -> views.publish, {HOME_GAP_S:.1f} s apart (no pacer wait)", db,
+                    await sample(probes.app_home, home_n, HOME_GAP_S), "ms", TARGET))
 
     async def metrics(_: int) -> float:
         return (await probes.get("/metrics"))[0]
@@ -149,15 +184,20 @@ async def run(db: str, cfg: Config) -> list[Row]:
         await seed_state(bench.store, size)
         seeded = time.monotonic() - started
         audit_s = await seed_audit(bench.store, size.audit)
-        await bench.start_serve()
+        start_s = await bench.start_serve()
+        pruned, prune_s = await startup_prune(bench)
         async with aiohttp.ClientSession() as http:
             probes = Probes(bench, http, access)
             try:
-                rows = await measure(probes, 30 * cfg.repeat if cfg.quick else 200 * cfg.repeat, db)
+                rows = await measure(probes, (30 if cfg.quick else 200) * cfg.repeat, db,
+                                     (HOME_N_QUICK if cfg.quick else HOME_N) * cfg.repeat)
             finally:
                 await probes.driver.close()
-        return [Row(NAME, f"seed {size.grants:,} grants + history", db, [seeded], "s"),
-                Row(NAME, f"seed {size.audit:,} audit events (copy)", db, [audit_s], "s")] + rows
+        return ([Row(NAME, f"seed {size.grants:,} grants + history", db, [seeded], "s"),
+                 Row(NAME, f"seed {size.audit:,} audit events (copy)", db, [audit_s], "s"),
+                 Row(NAME, "start-up to /healthz 200", db, [start_s], "s"),
+                 Row(NAME, f"then until the start-up prune of {pruned:,} old done effects ends", db, [prune_s], "s")]
+                 + rows)
     finally:
         await bench.close()
         await access.stop()
