@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import async_default_handlers
@@ -148,13 +149,25 @@ def pagerduty_client(settings: Settings) -> PagerDutyClient | None:
     return PagerDutyClient(settings.pagerduty_api_url, token, timeout=settings.pagerduty_timeout)
 
 
-def slack_client(settings: Settings, health: CredentialHealth, clock: Clock | None = None) -> AsyncWebClient:
+SLACK_TIMEOUT = 10  # seconds for one Slack Web API call
+
+
+def slack_client(settings: Settings, health: CredentialHealth, clock: Clock | None = None, *,
+                 session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
     """The Slack Web API client of these settings (no request is made until one is needed), paced at Slack's
-    documented rates; a 429's Retry-After is timed on `clock` (the bot's), as the scheduler's retries are."""
+    documented rates; a 429's Retry-After is timed on `clock` (the bot's), as the scheduler's retries are.
+    Its calls share `session` (its connections kept alive; the caller closes it); without one, slack_sdk opens
+    and closes a session, and a connection, for every call."""
     retry_clock = (lambda: clock.now().timestamp()) if clock is not None else None
-    return PacedWebClient(token=_secret(settings.slack_bot_token), base_url=settings.slack_api_url, timeout=10,
+    return PacedWebClient(token=_secret(settings.slack_bot_token), base_url=settings.slack_api_url,
+                          timeout=SLACK_TIMEOUT, session=session,
                           retry_handlers=[SlackObserver(health), *async_default_handlers()],
                           pacer=SlackPacer(settings.accessbot_slack_rate_share, retry_clock=retry_clock))
+
+
+def slack_session() -> aiohttp.ClientSession:
+    """The one HTTP session `serve`'s Slack client makes every call on (closed by `Bot.close`)."""
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SLACK_TIMEOUT))
 
 
 async def wire(settings: Settings, policy: Policy, *, clock: Clock | None = None, store: Store | None = None,
@@ -207,7 +220,7 @@ async def build(settings: Settings, policy: Policy, *, clock: Clock | None = Non
     health = CredentialHealth()
     budget = cloudflare_budget(settings, store)
     cloudflare = cloudflare_client(settings, clock, health, budget)
-    slack = slack_client(settings, health, clock)
+    slack = slack_client(settings, health, clock, session=slack_session())
     directory = SlackDirectory(slack)
     pagerduty = pagerduty_client(settings)
     wiring = await wire(settings, policy, clock=clock, store=store, groups=cloudflare, directory=directory,

@@ -24,6 +24,7 @@ class Call(NamedTuple):
     method: str
     params: dict[str, Any]
     response: dict[str, Any]
+    client_port: int = 0  # the caller's TCP port: one port for several calls means one kept-alive connection
 
 
 @dataclass

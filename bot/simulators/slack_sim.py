@@ -295,7 +295,8 @@ class SlackSimulator(AuthApi, ChatApi, ConversationsApi, UsersApi, ViewsApi, Res
                 response = {"ok": True, **self._methods[method](params)}
             except SlackError as exc:
                 response = {"ok": False, "error": exc.error, **exc.extra}
-        self.calls.append(Call(method, params, copy.deepcopy(response)))
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        self.calls.append(Call(method, params, copy.deepcopy(response), peer[1] if peer else 0))
         return web.json_response(response, status=status, headers=headers)
 
     def _next_ts(self) -> str:
