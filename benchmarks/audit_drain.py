@@ -25,7 +25,7 @@ from benchmarks.harness import Bench, open_bench
 from benchmarks.seed import seed_grants, wall_to_mono
 from benchmarks.table import Row
 
-NAME = "8 audit drain"
+NAME = "9 audit drain"
 GROUPS = 10
 CHANNEL = "C0BAUDIT"
 _SEQ = re.compile(r"`#(\d+)`")

@@ -115,3 +115,16 @@ async def test_lines_of_the_backlog_that_fall_between_other_kinds_keep_the_order
     assert [op for op, _ in core.messenger.calls] == ["notify_user", "post_audit_digest", "notify_user",
                                                       "post_audit_summary"]
     assert core.messenger.sent[0] == NotifyUser("U0ALICE", "approved")
+
+
+async def test_an_unreadable_line_in_a_backlog_is_dropped_alone_and_the_digest_carries_the_rest(core) -> None:  # noqa: ANN001
+    async with core.deps.store.tx() as tx:
+        for seq in range(1, 6):
+            await tx.outbox.owe(PostAuditSummary(seq))
+            if seq == 3:
+                await tx.outbox.enqueue("audit.summary", {"nope": 1}, key=AUDIT_KEY)
+    await core.settle()
+    assert [op for op, _ in core.messenger.calls] == ["post_audit_digest"]
+    assert _seqs_sent(core) == [1, 2, 3, 4, 5]
+    async with core.deps.store.tx() as tx:
+        assert (await tx.outbox.effect_counts()).get("dead") == 1
