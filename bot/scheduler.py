@@ -285,20 +285,26 @@ class Scheduler:
 
     async def _work_serial(self, key: str) -> None:
         """Run this key's due effects in the order they were owed: one by one, but a backlog of audit lines as
-        digests (`bot.domain.audit_digest`)."""
-        async with self.deps.store.tx() as tx:
-            rows = await tx.outbox.pending_effects_for_key(key)
-        now = self.deps.clock.now()
-        due = [r for r in rows if r.next_at <= now]
+        digests (`bot.domain.audit_digest`). After a pass that posted digests the key is read again: lines owed
+        meanwhile (a sweep's later groups) go on at the channel's pace instead of queueing behind every other
+        conversation's older notices for a worker slot."""
         base = context()
-        for batch in batches([r.kind for r in due]):
-            if self._stopping:
-                return
-            picked = [due[i] for i in batch.indexes]
-            held = await (self._run_digest(key, picked, batch, base) if batch.digest
-                          else self._run_one(key, picked[0], base))
-            if held:
-                return
+        backlog = True
+        while backlog and not self._stopping:
+            async with self.deps.store.tx() as tx:
+                rows = await tx.outbox.pending_effects_for_key(key)
+            now = self.deps.clock.now()
+            due = [r for r in rows if r.next_at <= now]
+            plan = batches([r.kind for r in due])
+            backlog = any(b.digest for b in plan)
+            for batch in plan:
+                if self._stopping:
+                    return
+                picked = [due[i] for i in batch.indexes]
+                held = await (self._run_digest(key, picked, batch, base) if batch.digest
+                              else self._run_one(key, picked[0], base))
+                if held:
+                    return
 
     async def _run_one(self, key: str, row: Any, base: dict[str, Any]) -> bool:
         """Carry out one serial effect; True when its key now waits (see `_failed_serial`)."""

@@ -128,3 +128,19 @@ async def test_an_unreadable_line_in_a_backlog_is_dropped_alone_and_the_digest_c
     assert _seqs_sent(core) == [1, 2, 3, 4, 5]
     async with core.deps.store.tx() as tx:
         assert (await tx.outbox.effect_counts()).get("dead") == 1
+
+
+async def test_lines_owed_while_a_backlog_is_posted_go_on_in_the_same_worker_run(core) -> None:  # noqa: ANN001
+    post = core.messenger.post_audit_digest
+
+    async def post_then_owe_more(digest: AuditDigest) -> None:
+        await post(digest)
+        if len(core.messenger.sent) == 1:  # a sweep's next group commits its lines meanwhile
+            await _owe_lines(core, range(51, 101))
+
+    core.messenger.post_audit_digest = post_then_owe_more
+    await _owe_lines(core, range(1, 51))
+    await core.scheduler._work_serial(AUDIT_KEY)  # noqa: SLF001 - one worker run, as a worker slot makes it
+    assert _seqs_sent(core) == list(range(1, 101))
+    assert [(d.part, d.parts, d.backlog) for d in core.messenger.sent] == [(1, 2, 50), (2, 2, 50), (1, 2, 50),
+                                                                          (2, 2, 50)]
