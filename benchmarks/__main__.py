@@ -11,14 +11,14 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 
-from benchmarks import ack, bigdb, footprint, slack_drain, steady_expiries, sweep
+from benchmarks import ack, audit_drain, bigdb, footprint, slack_drain, steady_expiries, sweep
 from benchmarks.config import Config
 from benchmarks.table import Row, render
 
 SCENARIOS: dict[str, Callable[[str, Config], Awaitable[list[Row]]]] = {
     "footprint": footprint.run, "expiries": steady_expiries.run, "sweep": sweep.run, "ack": ack.run,
     "bigdb": bigdb.run,
-    "slackdrain": slack_drain.run,
+    "slackdrain": slack_drain.run, "auditdrain": audit_drain.run,
 }
 
 

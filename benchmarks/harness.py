@@ -44,12 +44,13 @@ class SlowCloudflare(CloudflareSimulator):
         return await super()._answer(request, handler)
 
 
-def policy(groups: int) -> str:
-    """Auto-approved roles `bench-0`… one per group, short grants, no warnings, no reason needed."""
+def policy(groups: int, extra: str = "") -> str:
+    """Auto-approved roles `bench-0`… one per group, short grants, no warnings, no reason needed (and `extra`
+    top-level policy lines)."""
     roles = "".join(f"  bench-{i}:\n    group_id: {GROUP_IDS[i]}\n    account_id: {ACCOUNT}\n    auto_approve: true\n"
                     for i in range(groups))
     return ("defaults:\n  min_duration: 1s\n  default_duration: 1h\n  warn_before: 0\n  require_reason: false\n"
-            f"roles:\n{roles}")
+            f"{extra}roles:\n{roles}")
 
 
 @dataclass
@@ -110,8 +111,10 @@ async def _admin(pg_url: str, sql: str) -> None:
         await admin.dispose()
 
 
-async def open_bench(db: str, groups: int, latency: float, extra_env: dict[str, str] | None = None) -> Bench:
-    """Simulators, a fresh migrated database (`db` is "sqlite" or a PostgreSQL URL) and an unstarted serve."""
+async def open_bench(db: str, groups: int, latency: float, extra_env: dict[str, str] | None = None,
+                     policy_extra: str = "") -> Bench:
+    """Simulators, a fresh migrated database (`db` is "sqlite" or a PostgreSQL URL) and an unstarted serve
+    (`policy_extra`: top-level lines added to the bench policy)."""
     workdir = Path(tempfile.mkdtemp(prefix="accessbot-bench-"))
     cleanups: list[Callable[[], Awaitable[None]]] = []
     if db == "sqlite":
@@ -132,7 +135,7 @@ async def open_bench(db: str, groups: int, latency: float, extra_env: dict[str, 
     for gid in GROUP_IDS[:groups]:
         cloudflare.add_group(ACCOUNT, gid, name=f"bench {gid[:8]}")
     policy_path = workdir / "policy.yaml"
-    policy_path.write_text(policy(groups))
+    policy_path.write_text(policy(groups, policy_extra))
     env = serve_env(db_url, slack_url, cf_url, policy_path,
                     ACCESSBOT_RECONCILE_INTERVAL="0", LOG_FORMAT="json", **(extra_env or {}))
     serve = ServeProcess(env, workdir)

@@ -3,8 +3,9 @@
 One loop per process. Timers (grant expiries, expiry warnings, request timeouts, reminders, escalations,
 break-glass review reminders) are compare-and-swap state changes, so with several processes each happens
 once. Effects from the outbox are grouped by key (one Cloudflare group, the Slack conversation, ...) and
-each key is worked by one process at a time under
-a named lock; a failed effect is retried with exponential backoff and jitter, honouring Retry-After.
+each key is worked by one process at a time under a named lock, in the order owed (a backlog of audit-channel
+lines goes out as digests, `bot.domain.audit_digest`); a failed effect is retried with exponential backoff and
+jitter, honouring Retry-After (`bot.effect_retries`).
 Due keys are found lane by lane (Cloudflare removals, adds, other Cloudflare work, then Slack and the
 rest; see `Tx.due_keys`) and each class of lanes has its own worker slots, so no backlog in one lane
 delays another: a Slack outage never holds back a revocation.
@@ -21,28 +22,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.domain.audit_digest import AuditDigest, Batch, batches
 from bot.domain.budget import BudgetShort, CallKind, kind_of_lane, spending
-from bot.domain.effects import Effect, SyncGroup, UndecodableEffect
+from bot.domain.effects import SyncGroup, UndecodableEffect
 from bot.domain.errors import ExternalError
 from bot.domain.lanes import LANE_OTHER
 from bot.domain.membership import list_of
 from bot.domain.ports import Messenger
+from bot.effect_retries import MAX_BACKOFF, Retries
 from bot.logging_setup import bind, context, rebind, scope
 from bot.services import grants as grant_cases
 from bot.services.context import Deps
-from bot.services.delivery import notice_given_up
 from bot.services.dispatch import Dispatcher, NoHandler, effect_of
-from bot.services.group_sync import alert_revoke_failing
-from bot.slack.pacer import NOT_SENT
 from bot.storage.locks import Locker
 from bot.timers import Timers
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF = {"cf": 60.0, "default": 300.0}
-# A Slack notice still failing this long after its first failure is given up (a Slack incident shorter
-# than this loses nothing); Cloudflare work never is.
-SLACK_GIVE_UP_AFTER = timedelta(hours=1)
 BUSY_WAIT = 0.25  # seconds before looking again at work that another worker holds
 # At most this many keys are worked at once in each class of lanes, each class on its own. A worker holds
 # a database connection for its lock (PostgreSQL) and needs another for its transactions: with no bound,
@@ -72,15 +68,6 @@ def lane_class(lane: int) -> str:
     return "other" if lane >= LANE_OTHER else "cf"
 
 
-def backoff(attempts: int, retry_after: float | None, cap: float, rng: random.Random) -> float:
-    """Seconds to wait before the next attempt: 2^n with ±25% jitter, capped, never less than Retry-After."""
-    base = min(cap, 0.25 * (2 ** min(attempts, 16)))
-    delay = base * (0.75 + 0.5 * rng.random())
-    if retry_after is not None:
-        delay = max(delay, retry_after)
-    return delay
-
-
 class Scheduler:
     """Runs timers and outbox effects as they fall due."""
 
@@ -99,6 +86,7 @@ class Scheduler:
         self._blocked: dict[str, float] = {}
         self._tasks: set[asyncio.Task] = set()
         self._rng = random.Random(seed)
+        self.retries = Retries(deps, self._rng)
         self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep  # waiting for a Cloudflare slot
         self.started = False
         self.last_tick: datetime | None = None
@@ -264,7 +252,7 @@ class Scheduler:
         try:
             effect = effect_of(rows[0])
         except UndecodableEffect as exc:
-            await self._drop(rows, exc)
+            await self.retries.drop(rows, exc)
             return
         kind = min(kind_of_lane(r.lane) for r in rows)
         cost = 1 if isinstance(effect, SyncGroup) and list_of(effect.group_id) else 2
@@ -279,7 +267,7 @@ class Scheduler:
             with spending(kind, prepaid=cost if self.deps.budget is not None else 0):
                 await self.dispatcher.carry_out(effect, ids, had_alerts=any(r.alerts for r in rows))
         except ExternalError as exc:
-            await self._failed(rows, exc, cap=MAX_BACKOFF["cf"], alert=True)
+            await self.retries.failed(rows, exc, cap=MAX_BACKOFF["cf"], alert=True)
 
     async def _book(self, key: str, cost: int, kind: CallKind) -> float | None:
         """Book a write's `cost` calls: seconds until its slot, or None when the budget has none for `kind` now
@@ -296,77 +284,61 @@ class Scheduler:
             return None
 
     async def _work_serial(self, key: str) -> None:
-        """Run this key's due effects one by one, in the order they were owed."""
-        async with self.deps.store.tx() as tx:
-            rows = await tx.outbox.pending_effects_for_key(key)
+        """Run this key's due effects in the order they were owed: one by one, but a backlog of audit lines as
+        digests (`bot.domain.audit_digest`). After a pass that posted digests the key is read again: lines owed
+        meanwhile (a sweep's later groups) go on at the channel's pace instead of queueing behind every other
+        conversation's older notices for a worker slot."""
         base = context()
-        for row in rows:
-            if self._stopping or row.next_at > self.deps.clock.now():
-                continue
-            rebind(base, effect=row.kind, grant_id=row.payload.get("grant_id"),  # each effect's own log context
-                   request_id=row.payload.get("request_id"))
-            try:
-                effect = effect_of(row)
-                with spending(kind_of_lane(row.lane)):  # a session revocation spends as a removal
-                    await self.dispatcher.carry_out(effect, [row.id])
-            except (UndecodableEffect, NoHandler) as exc:
-                await self._drop([row], exc)
-            except ExternalError as exc:
-                if await self._failed_one(key, row, effect, exc):
+        backlog = True
+        while backlog and not self._stopping:
+            async with self.deps.store.tx() as tx:
+                rows = await tx.outbox.pending_effects_for_key(key)
+            now = self.deps.clock.now()
+            due = [r for r in rows if r.next_at <= now]
+            plan = batches([r.kind for r in due])
+            backlog = any(b.digest for b in plan)
+            for batch in plan:
+                if self._stopping:
+                    return
+                picked = [due[i] for i in batch.indexes]
+                held = await (self._run_digest(key, picked, batch, base) if batch.digest
+                              else self._run_one(key, picked[0], base))
+                if held:
                     return
 
-    async def _drop(self, rows: list[Any], exc: Exception) -> None:
-        """An effect nothing can carry out (unknown kind, unreadable payload, no port wired) is marked dead."""
-        log.error("no handler for effect %s (%s): %s; dropping it", rows[0].kind, rows[0].key, exc)
-        async with self.deps.store.tx() as tx:
-            await tx.outbox.finish_effects([r.id for r in rows], state="dead", error="no handler")
-
-    async def _failed_one(self, key: str, row: Any, effect: Effect, exc: ExternalError) -> bool:
-        """A serial effect failed: give it up, or retry it later; True when its key now waits for Retry-After."""
-        if exc.errors and exc.errors[0].get("code") == NOT_SENT:
-            # The Slack pacer held the call back to keep within Slack's limits: nothing was sent, so it is no
-            # failed attempt; the conversation waits for its turn and the worker goes to other conversations.
-            await self._postpone(key, exc.retry_after or 1.0)
-            return True
-        failing_for = self.deps.clock.now() - (row.first_failed_at or self.deps.clock.now())
-        if not exc.retryable or (not effect.CLOUDFLARE and failing_for >= SLACK_GIVE_UP_AFTER):
-            log.warning("effect %s %s given up: %s", row.id, row.kind, exc)
-            async with self.deps.store.tx() as tx:
-                await tx.outbox.finish_effects([row.id], state="dead", error=str(exc))
-                await notice_given_up(self.deps, tx, effect, str(exc))
-            return False
-        cap = MAX_BACKOFF["cf"] if effect.CLOUDFLARE else MAX_BACKOFF["default"]
-        await self._failed([row], exc, cap=cap, alert=False)
-        if exc.status == 429 and exc.retry_after:
-            # The service's limit holds for this key (one Slack conversation, one Cloudflare account): the
-            # rest of the key waits too, rather than each row being sent only to be rate-limited in turn.
-            # Other conversations' keys are not held back.
-            await self._postpone(key, exc.retry_after)
-            return True
+    async def _run_one(self, key: str, row: Any, base: dict[str, Any]) -> bool:
+        """Carry out one serial effect; True when its key now waits (see `_failed_serial`)."""
+        rebind(base, effect=row.kind, grant_id=row.payload.get("grant_id"),  # each effect's own log context
+               request_id=row.payload.get("request_id"))
+        try:
+            effect = effect_of(row)
+            with spending(kind_of_lane(row.lane)):  # a session revocation spends as a removal
+                await self.dispatcher.carry_out(effect, [row.id])
+        except (UndecodableEffect, NoHandler) as exc:
+            await self.retries.drop([row], exc)
+        except ExternalError as exc:
+            return await self.retries.failed_serial(key, [row], [effect], exc)
         return False
 
-    async def _postpone(self, key: str, seconds: float) -> None:
-        """Nothing of this key is tried for `seconds`."""
-        async with self.deps.store.tx() as tx:
-            await tx.outbox.postpone_key(key, self.deps.clock.now() + timedelta(seconds=seconds))
+    async def _run_digest(self, key: str, rows: list[Any], batch: Batch, base: dict[str, Any]) -> bool:
+        """Post a backlog's audit lines as one digest; True when its key now waits (a failed digest holds the
+        lines after it back until it is retried, so the channel keeps seq order)."""
+        rebind(base, effect=rows[0].kind, digest=f"{batch.part}/{batch.parts}", lines=len(rows))
+        good, effects = [], []
+        for row in rows:
+            try:
+                effects.append(effect_of(row))
+                good.append(row)
+            except UndecodableEffect as exc:  # one unreadable row is dropped, not the digest
+                await self.retries.drop([row], exc)
+        if not good:
+            return False
+        digest = AuditDigest(tuple(e.seq for e in effects), batch.part, batch.parts, batch.backlog)
+        try:
+            await self.dispatcher.carry_out_digest(digest, [r.id for r in good])
+        except NoHandler as exc:
+            await self.retries.drop(good, exc)
+        except ExternalError as exc:
+            return await self.retries.failed_serial(key, good, effects, exc, hold=True)
+        return False
 
-    async def _failed(self, rows: list[Any], exc: ExternalError, *, cap: float, alert: bool) -> None:
-        """Schedule the next attempt; alert the admins when a revocation has been failing too long."""
-        now = self.deps.clock.now()
-        attempts = max(r.attempts for r in rows)
-        since = min((r.first_failed_at for r in rows if r.first_failed_at), default=now)
-        at = now + timedelta(seconds=backoff(attempts, exc.retry_after, cap, self._rng))
-        next_alert = min((r.next_alert_at for r in rows if r.next_alert_at), default=None)
-        alerts = max(r.alerts for r in rows)
-        log.warning("effect %s failed (attempt %d), next try in %.1fs: %s", rows[0].key, attempts + 1,
-                    (at - now).total_seconds(), exc)
-        new_alert_at = None
-        if alert and now - since >= self.deps.revoke_alert_after and (next_alert is None or now >= next_alert):
-            p = rows[0].payload
-            if await alert_revoke_failing(self.deps, p["account_id"], p["group_id"], str(exc), since,
-                                          attempts + 1):
-                alerts += 1
-                new_alert_at = now + self.deps.revoke_alert_after * (2 ** min(alerts, 6))
-        async with self.deps.store.tx() as tx:
-            await tx.outbox.retry_effects([r.id for r in rows], at, str(exc), first_failed_at=since,
-                                   next_alert_at=new_alert_at, alerts=alerts)

@@ -6,6 +6,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from bot.domain.audit_digest import AuditDigest
 from bot.domain.effects import (
     AskOnCall,
     BreakGlassReview,
@@ -127,11 +128,11 @@ class RecordingMessenger:
     call was (`calls`, failed ones too), in order; `fail` (given the effect) may raise to script a failure."""
 
     def __init__(self) -> None:
-        self.sent: list[Effect] = []
-        self.calls: list[tuple[str, Effect]] = []
-        self.fail: Callable[[Effect], None] | None = None
+        self.sent: list[Effect | AuditDigest] = []
+        self.calls: list[tuple[str, Effect | AuditDigest]] = []
+        self.fail: Callable[[Effect | AuditDigest], None] | None = None
 
-    async def _record(self, op: str, effect: Effect) -> None:
+    async def _record(self, op: str, effect: Effect | AuditDigest) -> None:
         self.calls.append((op, effect))
         if self.fail is not None:
             self.fail(effect)
@@ -157,6 +158,9 @@ class RecordingMessenger:
 
     async def post_audit_summary(self, effect: PostAuditSummary) -> None:
         await self._record("post_audit_summary", effect)
+
+    async def post_audit_digest(self, digest: AuditDigest) -> None:
+        await self._record("post_audit_digest", digest)
 
     async def refresh_home(self, effect: RefreshHome) -> None:
         await self._record("refresh_home", effect)

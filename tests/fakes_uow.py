@@ -59,6 +59,11 @@ class FakeAuditLog(FakeRepo):
             rows = rows[-limit:] if newest else rows[:limit]
         return rows
 
+    async def by_seqs(self, seqs: list[int]) -> list[dict[str, Any]]:
+        """The rows numbered `seqs` that exist, in seq order."""
+        wanted = set(seqs)
+        return [copy.deepcopy(r) for r in self.db.audit if r["seq"] in wanted]
+
     async def stream(self, *, since_seq: int = 0, since_at: str | None = None,
                      page: int | None = None) -> AsyncIterator[dict[str, Any]]:
         """Every row after `since_seq` (at or after `since_at`), oldest first, read a page at a time by seq."""

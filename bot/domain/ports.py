@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from bot.domain.audit_digest import AuditDigest
 from bot.domain.effects import (
     AskOnCall,
     BreakGlassReview,
@@ -107,6 +108,10 @@ class Messenger(Protocol):
 
     async def post_audit_summary(self, effect: PostAuditSummary) -> None:
         """The audit event's one-line summary, in the audit channel."""
+        ...
+
+    async def post_audit_digest(self, digest: AuditDigest) -> None:
+        """A backlog's audit events as one top-level message in the audit channel, one line each."""
         ...
 
     async def ask_oncall(self, effect: AskOnCall) -> None:

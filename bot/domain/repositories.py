@@ -294,6 +294,10 @@ class AuditLog(Protocol):
         mean either one."""
         ...
 
+    async def by_seqs(self, seqs: list[int]) -> list[dict[str, Any]]:
+        """The audit rows numbered `seqs` that exist, in seq order."""
+        ...
+
     def stream(self, *, since_seq: int = 0, since_at: str | None = None,
                page: int | None = None) -> AsyncIterator[dict[str, Any]]:
         """Every audit row after `since_seq` (and at or after `since_at`), oldest first, read `page` rows at a

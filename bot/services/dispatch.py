@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.domain.audit_digest import AuditDigest
 from bot.domain.effects import (
     AskOnCall,
     BreakGlassReview,
@@ -60,6 +61,17 @@ class Dispatcher:
                 await revoke_sessions(self.deps, effect.account_id, effect.email, effect.grant_id, effect_id)
             return
         await self.send(effect)
+        async with self.deps.store.tx() as tx:
+            await tx.outbox.finish_effects(effect_ids)
+
+    async def carry_out_digest(self, digest: AuditDigest, effect_ids: list[int]) -> None:
+        """Post a backlog's audit lines as one digest, then mark all their rows done in one transaction.
+
+        Raises `ExternalError` to be retried (every row stays pending, to go again together) and `NoHandler`
+        when no Messenger is wired."""
+        if self.messenger is None:
+            raise NoHandler("no messenger for an audit digest")
+        await self.messenger.post_audit_digest(digest)
         async with self.deps.store.tx() as tx:
             await tx.outbox.finish_effects(effect_ids)
 

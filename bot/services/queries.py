@@ -125,6 +125,12 @@ async def audit_event(deps: Deps, seq: int) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
+
+async def audit_events(deps: Deps, seqs: list[int]) -> list[dict[str, Any]]:
+    """The audit events numbered `seqs` that exist, in seq order."""
+    async with deps.store.tx() as tx:
+        return await tx.audit.by_seqs(seqs)
+
 @dataclass
 class Status:
     """What /metrics shows of the database: grants and effects per state, retrying effects per kind, and how

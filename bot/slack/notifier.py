@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.domain.audit import short_head
+from bot.domain.audit_digest import AuditDigest
 from bot.domain.durations import format_duration
 from bot.domain.effects import (
     AskOnCall,
@@ -35,6 +35,7 @@ from bot.slack import blocks as bk
 from bot.slack import incident_blocks as ib
 from bot.slack import incident_notices
 from bot.slack.approval_view import approval_message, ended_how
+from bot.slack.audit_lines import audit_line, digest_message
 from bot.slack.directory import SlackDirectory
 from bot.slack.errors import call
 from bot.slack.home import publish_home
@@ -208,6 +209,15 @@ class SlackMessenger:
         """Announce a break-glass grant to the audit channel and every admin, or remind them of its review."""
         await incident_notices.break_glass_review(self, effect)
 
+    async def post_audit_digest(self, digest: AuditDigest) -> None:
+        """A backlog's audit events as one top-level message in the audit channel (bot.slack.audit_lines)."""
+        channel = self.deps.policy.audit_channel
+        if not channel:
+            return
+        message = digest_message(digest, await queries.audit_events(self.deps, list(digest.seqs)))
+        if message is not None:
+            await self.post(channel, message["text"], message["blocks"])
+
     async def post_audit_summary(self, effect: PostAuditSummary) -> None:
         """One line per audit event in the audit channel."""
         channel = self.deps.policy.audit_channel
@@ -345,24 +355,3 @@ def admin_text(p: NotifyAdmins) -> str:
                 f"not be posted: {inert(cut(p.error or '', 400))}. Is the bot in the approval channel? The "
                 f"approvers can still decide with `/access pending`.")
     return f"accessbot alert: {inert(str(encode(p).payload)[:500])}"
-
-
-def audit_line(row: dict[str, Any]) -> str:
-    """The one-line summary of an audit event."""
-    actor = row["actor"]
-    who = f"<@{actor}>" if actor[:1] in "UW" and actor.isalnum() else inert(actor)
-    parts = [f"`#{row['seq']}` {row['action']}", f"by {who}"]
-    if row.get("role"):
-        parts.append(f"role {inert(row['role'])}")
-    if row.get("subject"):
-        parts.append(inert(row["subject"]))
-    for k in ("request_id", "grant_id"):
-        if row.get(k):
-            parts.append(f"`{row[k]}`" if ID_PATTERN.match(str(row[k])) else inert(str(row[k])))
-    d = row.get("details") or {}
-    for k in ("reason", "code", "choice"):
-        if k in d and isinstance(d[k], str):
-            parts.append(f"{k}: {inert(cut(d[k], 200))}")
-    # the chain head after this event, to hold against a checkpoint (a row not yet chained has none)
-    head = f" · head {short_head(row['hash'])}" if row.get("hash") else ""
-    return cut(" · ".join(parts), 3000 - len(head)) + head

@@ -168,6 +168,19 @@ def top_level(stack: Stack, channel: str) -> list[dict[str, Any]]:
     return [m for m in stack.slack.messages(channel) if not m["thread_ts"]]
 
 
+AUDIT_SEQ = re.compile(r"^(?:<!date\^[^>]*> )?`#(\d+)` ", re.MULTILINE)
+
+
+def audit_lines(stack: Stack, channel: str = AUDIT_CHANNEL) -> list[int]:
+    """The audit events (by seq) the audit channel's lines show, in the order shown: a single line is a
+    message's text, a digest's lines are its sections' lines."""
+    seqs: list[int] = []
+    for m in stack.slack.messages(channel):
+        texts = [b["text"]["text"] for b in m["blocks"] if b.get("type") == "section"] if m["blocks"] else [m["text"]]
+        seqs += [int(seq) for text in texts for seq in AUDIT_SEQ.findall(text)]
+    return seqs
+
+
 async def approval_message(stack: Stack, channel: str = APPROVAL_CHANNEL, index: int = -1) -> dict[str, Any]:
     """The approval message posted in `channel` (a user id means their DM)."""
     msgs = await wait_until(lambda: [m for m in top_level(stack, channel) if has_buttons(m)] or None, 5,

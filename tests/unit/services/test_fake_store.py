@@ -108,6 +108,8 @@ async def test_the_audit_log_is_a_hash_chain_and_filters_by_person(store: FakeSt
         assert await tx.audit.head() == (3, rows[-1]["hash"])
         assert [r["seq"] for r in await tx.audit.rows(actor="U1", subject="U1")] == [1, 3]
         assert [r["seq"] for r in await tx.audit.rows(limit=2, newest=True)] == [2, 3]
+        assert await tx.audit.by_seqs([3, 9, 1]) == [rows[0], rows[2]]  # seq order; a missing seq is left out
+        assert await tx.audit.by_seqs([]) == []
 
 
 async def test_grants_page_by_creation_time_then_id_after_a_keyset_cursor(store: FakeStore) -> None:
