@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -138,10 +139,14 @@ class FakeRequests(FakeRepo):
         return [replace(r, votes=[]) for r in sorted(self.db.requests.values(), key=lambda r: r.created_at)
                 if r.requester == requester and r.state is state]
 
-    async def pending(self) -> list[AccessRequest]:
-        """Every pending request, oldest first."""
+    async def pending(self, roles: Collection[str] | None = None, ids: Collection[str] = ()) -> list[AccessRequest]:
+        """Every pending request, oldest first; given `roles`, only those of these roles or with these `ids`."""
         return [replace(r, votes=[]) for r in sorted(self.db.requests.values(), key=lambda r: r.created_at)
-                if r.state is RequestState.PENDING]
+                if r.state is RequestState.PENDING and (roles is None or r.role in roles or r.id in ids)]
+
+    async def pending_roles(self) -> set[str]:
+        """The roles some pending request is for."""
+        return {r.role for r in self.db.requests.values() if r.state is RequestState.PENDING}
 
     async def due_expiries(self, now: datetime, limit: int = 100) -> list[str]:
         """Pending requests past their timeout, soonest first."""

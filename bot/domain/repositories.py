@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -73,8 +73,12 @@ class Requests(Protocol):
         """The requester's requests in a state, oldest first."""
         ...
 
-    async def pending(self) -> list[AccessRequest]:
-        """Every pending request, oldest first."""
+    async def pending(self, roles: Collection[str] | None = None, ids: Collection[str] = ()) -> list[AccessRequest]:
+        """Every pending request, oldest first; given `roles`, only those of these roles or with these `ids`."""
+        ...
+
+    async def pending_roles(self) -> set[str]:
+        """The roles some pending request is for."""
         ...
 
     async def due_expiries(self, now: datetime, limit: int = 100) -> list[str]:

@@ -220,11 +220,28 @@ async def expire_request(deps: Deps, request_id: str) -> bool:
 
 
 async def pending_for(deps: Deps, tx: UnitOfWork, user: str) -> list[AccessRequest]:
-    """Pending requests this user could decide (listed approver or member of a listed user group)."""
-    reqs = await tx.requests.pending()
-    out = []
+    """Pending requests this user could decide (listed approver or member of a listed user group). Only the
+    requests of roles the user could approve once escalated (or is on call for) are read: not every pending
+    request of a big deployment to keep a few."""
     group_cache: dict[tuple[str, ...], frozenset[str]] = {}
     on_call_for = await tx.requests.oncall_requests_of(user)
+    roles = set()
+    for name in await tx.requests.pending_roles():
+        every = deps.policy.role(name)
+        every = every.escalated() if every is not None else None
+        if every is None:
+            continue
+        if user in every.approver_users:
+            roles.add(name)
+        elif every.approver_groups:
+            if every.approver_groups not in group_cache:
+                group_cache[every.approver_groups] = await deps.directory.user_groups_of(user, every.approver_groups)
+            if group_cache[every.approver_groups]:
+                roles.add(name)
+    if not roles and not on_call_for:
+        return []
+    reqs = await tx.requests.pending(roles, on_call_for)
+    out = []
     for r in reqs:
         role = deps.policy.role(r.role)
         if role is None or (r.requester == user and not role.allow_self_approval):

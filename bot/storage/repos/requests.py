@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.domain.model import AccessRequest, OnCallApprover, RequestKind, RequestState, Vote, VoteChoice
@@ -110,11 +111,19 @@ class SqlRequests(SqlRepo):
         ).order_by(t.requests.c.created_at))).all()
         return [request_of(r) for r in rows]
 
-    async def pending(self) -> list[AccessRequest]:
-        """Every pending request, oldest first."""
-        rows = (await self.conn.execute(select(t.requests).where(
-            t.requests.c.state == RequestState.PENDING.value).order_by(t.requests.c.created_at))).all()
+    async def pending(self, roles: Collection[str] | None = None, ids: Collection[str] = ()) -> list[AccessRequest]:
+        """Every pending request, oldest first; given `roles`, only those of these roles or with these `ids`."""
+        q = select(t.requests).where(t.requests.c.state == RequestState.PENDING.value)
+        if roles is not None:
+            q = q.where(or_(t.requests.c.role.in_(list(roles)), t.requests.c.id.in_(list(ids))))
+        rows = (await self.conn.execute(q.order_by(t.requests.c.created_at))).all()
         return [request_of(r) for r in rows]
+
+    async def pending_roles(self) -> set[str]:
+        """The roles some pending request is for."""
+        rows = await self.conn.execute(select(t.requests.c.role).distinct().where(
+            t.requests.c.state == RequestState.PENDING.value))
+        return {r.role for r in rows}
 
     async def due_expiries(self, now: datetime, limit: int = 100) -> list[str]:
         """IDs of pending requests whose timeout has come."""

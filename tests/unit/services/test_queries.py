@@ -108,3 +108,23 @@ async def test_the_database_answers_or_healthz_gets_the_failures_type(
 
     monkeypatch.setattr(FakeUnitOfWork, "ping", refused)
     assert await queries.database_answers(world.deps) == "ConnectionRefusedError"
+
+
+async def test_waiting_for_reads_only_the_pending_requests_of_roles_the_viewer_could_decide(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    await requests.submit(world.deps, "U0ALICE", "two-man", HOUR, "keys")
+    await requests.submit(world.deps, "U0BOB", "self-ok", HOUR, "mine")
+    read: list[object] = []
+    async with world.store.tx() as tx:
+        pending = type(tx.requests).pending
+
+        async def spy(self, roles=None, ids=()):  # noqa: ANN001, ANN202
+            read.append(roles)
+            return await pending(self, roles, ids)
+
+        monkeypatch.setattr(type(tx.requests), "pending", spy)
+    assert [r.role for r in await queries.waiting_for(world.deps, "U0APPR02")] == ["two-man"]
+    assert read == [{"two-man"}]  # self-ok's request was never read for U0APPR02
+    read.clear()
+    assert await queries.waiting_for(world.deps, "U0NOBODY") == []
+    assert read == []  # approves nothing pending: nothing read at all
