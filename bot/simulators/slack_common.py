@@ -25,6 +25,7 @@ class Call(NamedTuple):
     params: dict[str, Any]
     response: dict[str, Any]
     client_port: int = 0  # the caller's TCP port: one port for several calls means one kept-alive connection
+    at: float = 0.0  # time.perf_counter() when the call arrived (before the simulator checked or answered it)
 
 
 @dataclass

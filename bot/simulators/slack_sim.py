@@ -73,6 +73,7 @@ import copy
 import math
 import random
 import string
+import time
 from typing import Any
 
 from aiohttp import web
@@ -254,6 +255,7 @@ class SlackSimulator(AuthApi, ChatApi, ConversationsApi, UsersApi, ViewsApi, Res
 
     async def _api(self, request: web.Request) -> web.Response:
         """One Web API call: the token, scopes and faults checked, then the method's answer, recorded."""
+        arrived = time.perf_counter()
         method = request.match_info["method"]
         if method == SOCKET_METHOD:
             return await self._apps_connections_open(request)
@@ -296,7 +298,7 @@ class SlackSimulator(AuthApi, ChatApi, ConversationsApi, UsersApi, ViewsApi, Res
             except SlackError as exc:
                 response = {"ok": False, "error": exc.error, **exc.extra}
         peer = request.transport.get_extra_info("peername") if request.transport else None
-        self.calls.append(Call(method, params, copy.deepcopy(response), peer[1] if peer else 0))
+        self.calls.append(Call(method, params, copy.deepcopy(response), peer[1] if peer else 0, arrived))
         return web.json_response(response, status=status, headers=headers)
 
     def _next_ts(self) -> str:
