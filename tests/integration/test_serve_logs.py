@@ -66,6 +66,7 @@ async def test_serve_at_debug_keeps_sql_parameters_out_unless_the_library_is_nam
     assert "request.created" in [r["action"] for r in records if r["msg"] == "audit" and r["request_id"] == slack[
         "request_id"]]
     assert any("listening on" in r["msg"] for r in records)
+    assert any(r["msg"].startswith("start-up heap frozen out of the collector (") for r in records)
     if named:
         assert "aiosqlite" in loggers, loggers
     else:
