@@ -14,14 +14,13 @@ harness stay this checkout's): how the before/after figures in the README were t
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from benchmarks.config import Config
-from benchmarks.harness import Bench, open_bench
+from benchmarks.harness import Bench, open_paced_bench
 from benchmarks.seed import seed_grants, wall_to_mono
 from benchmarks.table import Row
 
@@ -60,11 +59,8 @@ async def _caught_up(bench: Bench, n: int) -> bool:
 
 async def drain_once(db: str, n: int, latency: float) -> tuple[float, int, int]:
     """One run: (seconds from the expiry to the last event's line, messages in the channel, 429s)."""
-    source = os.environ.get("ACCESSBOT_BENCH_SERVE_SOURCE")
-    bench = await open_bench(db, GROUPS, latency, {"PYTHONPATH": source} if source else None,
-                             policy_extra=f"audit_channel: {CHANNEL}\naudit_channel_events: all\n")
-    bench.slack.rates.enabled = True
-    bench.slack.rates.latency = latency
+    bench = await open_paced_bench(db, GROUPS, latency,
+                                   policy_extra=f"audit_channel: {CHANNEL}\naudit_channel_events: all\n")
     try:
         at = datetime.now(UTC) + timedelta(seconds=4 + n / 1000)
         await seed_grants(bench, [at] * n, GROUPS)
@@ -75,8 +71,7 @@ async def drain_once(db: str, n: int, latency: float) -> tuple[float, int, int]:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{len(lines_shown(bench))} of {n} lines after {deadline - expiry:.0f} s; "
                                    f"log {bench.serve.log_path}")
-            if bench.serve.proc is not None and bench.serve.proc.poll() is not None:
-                raise RuntimeError(f"serve exited with {bench.serve.proc.returncode}; log {bench.serve.log_path}")
+            bench.check_serving()
             await asyncio.sleep(0.5)
         took = time.monotonic() - expiry
         return took, len(bench.slack.messages(CHANNEL)), len(bench.slack.rates.limited)

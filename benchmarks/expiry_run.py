@@ -74,8 +74,7 @@ async def run_expiries(db: str, expiries: list[datetime], groups: int, latency: 
             if time.monotonic() > deadline:
                 raise TimeoutError(f"revocations never finished: grants by state {counts} after {timeout:.0f} s; "
                                    f"serve log {bench.serve.log_path}")
-            if bench.serve.proc is not None and bench.serve.proc.poll() is not None:
-                raise RuntimeError(f"serve exited with {bench.serve.proc.returncode}; log {bench.serve.log_path}")
+            bench.check_serving()
             await asyncio.sleep(0.05)
         async with bench.store.tx() as tx:
             grants = await tx.grants.find()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 import time
@@ -81,6 +82,11 @@ class Bench:
                 await asyncio.sleep(0.01)
         raise TimeoutError("serve did not answer /healthz 200 within 60 s")
 
+    def check_serving(self) -> None:
+        """Raise when serve has exited (a run waiting on it would wait for nothing), naming its log."""
+        if self.serve.proc is not None and self.serve.proc.poll() is not None:
+            raise RuntimeError(f"serve exited with {self.serve.proc.returncode}; log {self.serve.log_path}")
+
     def memory_kb(self, key: str = "VmHWM") -> int:
         """A line of the serve process's /proc/PID/status in kB (VmHWM: peak RSS; VmRSS: now)."""
         assert self.serve.proc is not None
@@ -140,3 +146,15 @@ async def open_bench(db: str, groups: int, latency: float, extra_env: dict[str, 
                     ACCESSBOT_RECONCILE_INTERVAL="0", LOG_FORMAT="json", **(extra_env or {}))
     serve = ServeProcess(env, workdir)
     return Bench(db_url, workdir, slack, cloudflare, serve, store, cleanups)
+
+
+async def open_paced_bench(db: str, groups: int, latency: float, policy_extra: str = "") -> Bench:
+    """`open_bench` with a Slack simulator that enforces Slack's documented limits and answers `latency` late;
+    serve runs from `ACCESSBOT_BENCH_SERVE_SOURCE`'s checkout when it is set (how before/after figures are
+    taken: the simulators and this harness stay this checkout's)."""
+    source = os.environ.get("ACCESSBOT_BENCH_SERVE_SOURCE")
+    bench = await open_bench(db, groups, latency, {"PYTHONPATH": source} if source else None,
+                             policy_extra=policy_extra)
+    bench.slack.rates.enabled = True
+    bench.slack.rates.latency = latency
+    return bench

@@ -13,12 +13,11 @@ harness stay this checkout's): how the before/after figures in the README were t
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from datetime import UTC, datetime, timedelta
 
 from benchmarks.config import Config
-from benchmarks.harness import Bench, open_bench
+from benchmarks.harness import Bench, open_paced_bench
 from benchmarks.seed import seed_grants, wall_to_mono
 from benchmarks.table import Row
 from bot.simulators.slack_rates import PER_MINUTE, SlackRates
@@ -48,10 +47,7 @@ def _dms(bench: Bench) -> int:
 
 async def drain_once(db: str, n: int, latency: float) -> tuple[float, float, int]:
     """One run: (seconds from the expiry to the last DM, DMs a second while draining, 429s)."""
-    source = os.environ.get("ACCESSBOT_BENCH_SERVE_SOURCE")
-    bench = await open_bench(db, GROUPS, latency, {"PYTHONPATH": source} if source else None)
-    bench.slack.rates.enabled = True
-    bench.slack.rates.latency = latency
+    bench = await open_paced_bench(db, GROUPS, latency)
     try:
         at = datetime.now(UTC) + timedelta(seconds=4 + n / 1000)
         await seed_grants(bench, [at] * n, GROUPS)
@@ -64,8 +60,7 @@ async def drain_once(db: str, n: int, latency: float) -> tuple[float, float, int
                 first = time.monotonic()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{done} of {n} DMs after {deadline - expiry:.0f} s; log {bench.serve.log_path}")
-            if bench.serve.proc is not None and bench.serve.proc.poll() is not None:
-                raise RuntimeError(f"serve exited with {bench.serve.proc.returncode}; log {bench.serve.log_path}")
+            bench.check_serving()
             await asyncio.sleep(0.1)
         last = time.monotonic()
         rate = n / max(1e-3, last - (first or last))

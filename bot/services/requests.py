@@ -223,37 +223,30 @@ async def pending_for(deps: Deps, tx: UnitOfWork, user: str) -> list[AccessReque
     """Pending requests this user could decide (listed approver or member of a listed user group). Only the
     requests of roles the user could approve once escalated (or is on call for) are read: not every pending
     request of a big deployment to keep a few."""
-    group_cache: dict[tuple[str, ...], frozenset[str]] = {}
+    in_groups: dict[tuple[str, ...], bool] = {}
+
+    async def listed(role: Role) -> bool:
+        """Whether the user is one of the role's approvers or in one of its approver user groups (each set of
+        groups looked up once)."""
+        if user in role.approver_users:
+            return True
+        if not role.approver_groups:
+            return False
+        if role.approver_groups not in in_groups:
+            in_groups[role.approver_groups] = bool(await deps.directory.user_groups_of(user, role.approver_groups))
+        return in_groups[role.approver_groups]
+
     on_call_for = await tx.requests.oncall_requests_of(user)
-    roles = set()
-    for name in await tx.requests.pending_roles():
-        every = deps.policy.role(name)
-        every = every.escalated() if every is not None else None
-        if every is None:
-            continue
-        if user in every.approver_users:
-            roles.add(name)
-        elif every.approver_groups:
-            if every.approver_groups not in group_cache:
-                group_cache[every.approver_groups] = await deps.directory.user_groups_of(user, every.approver_groups)
-            if group_cache[every.approver_groups]:
-                roles.add(name)
+    roles = {name for name in await tx.requests.pending_roles()
+             if (role := deps.policy.role(name)) is not None and await listed(role.escalated())}
     if not roles and not on_call_for:
         return []
-    reqs = await tx.requests.pending(roles, on_call_for)
     out = []
-    for r in reqs:
+    for r in await tx.requests.pending(roles, on_call_for):
         role = deps.policy.role(r.role)
         if role is None or (r.requester == user and not role.allow_self_approval):
             continue
-        role = role_for(role, r)  # once escalated, its escalate_to may decide it too
-        if user in role.approver_users or r.id in on_call_for:
+        # once escalated, its escalate_to may decide it too
+        if r.id in on_call_for or await listed(role_for(role, r)):
             out.append(r)
-            continue
-        if role.approver_groups:
-            key = role.approver_groups
-            if key not in group_cache:
-                group_cache[key] = await deps.directory.user_groups_of(user, key)
-            if group_cache[key]:
-                out.append(r)
     return out

@@ -24,9 +24,15 @@ async def _terminate(url: str, pid: int) -> None:
     await admin.dispose()
 
 
+def _one_connection_pool(url: str, idle: float) -> AsyncEngine:
+    """A pool of one connection, pinged before reuse after `idle` seconds."""
+    engine = create_async_engine(url, pool_size=1, max_overflow=0)
+    ping_when_idle(engine, idle=idle)
+    return engine
+
+
 async def test_an_idle_connection_killed_by_the_server_is_replaced_before_use(pg_database_url: str) -> None:
-    engine = create_async_engine(pg_database_url, pool_size=1, max_overflow=0)
-    ping_when_idle(engine, idle=0.0)
+    engine = _one_connection_pool(pg_database_url, 0.0)
     try:
         first = await _backend_pid(engine)
         await _terminate(pg_database_url, first)
@@ -36,8 +42,7 @@ async def test_an_idle_connection_killed_by_the_server_is_replaced_before_use(pg
 
 
 async def test_without_the_idle_ping_a_killed_connection_fails_its_transaction(pg_database_url: str) -> None:
-    engine = create_async_engine(pg_database_url, pool_size=1, max_overflow=0)
-    ping_when_idle(engine, idle=3600.0)
+    engine = _one_connection_pool(pg_database_url, 3600.0)
     try:
         first = await _backend_pid(engine)
         await _terminate(pg_database_url, first)
