@@ -27,12 +27,20 @@ BUSY_TEXT = "accessbot is busy; try again in a moment."
 MAX_NOTES = 50
 
 
+_BUSY_MESSAGE = json.dumps({"response_type": "ephemeral", "text": BUSY_TEXT})
+
+
 def busy_ack(body: dict[str, Any]) -> BoltResponse | None:
     """The ack of a request turned away: the busy message for a slash command, else empty."""
-    if "command" not in body:
+    return busy_ack_for("command" if "command" in body else "other")
+
+
+def busy_ack_for(kind: str) -> BoltResponse | None:
+    """The ack of a request of `kind` (`bot.slack.request_log.kind_of`) turned away: the busy message for a
+    slash command (its ack may carry a message, shown ephemeral), else empty."""
+    if kind != "command":
         return None
-    return BoltResponse(status=200, body=json.dumps({"response_type": "ephemeral", "text": BUSY_TEXT}),
-                        headers={"content-type": "application/json"})
+    return BoltResponse(status=200, body=_BUSY_MESSAGE, headers={"content-type": "application/json"})
 
 
 class BusyNotes:

@@ -24,6 +24,7 @@ from bot.services.context import Deps
 from bot.slack.inbound import BodyError, ParsedBoltRequest, decode, parse_slack_body
 from bot.slack.ingress import Arrival, Ingress, event_delivery_key
 from bot.slack.request_log import kind_of, log_request
+from bot.slack.shedding import sniff_kind
 
 SOCKET_MODE_IS_ON = "Socket Mode is on: Slack requests do not come over HTTP"
 REPLAYED = "replayed: this signed request was already received"
@@ -70,6 +71,10 @@ class SlackEvents:
         why = self._unverified(request, raw)
         if why is not None:
             return await self._refuse(request, raw, started, why, 401, "invalid request")
+        if self.ingress.sheds_unparsed():
+            shed = await self._shed(request, raw, started)
+            if shed is not None:
+                return shed
         try:
             body = decode(raw)
             data = parse_slack_body(body, request.headers.get("Content-Type", ""))
@@ -89,6 +94,18 @@ class SlackEvents:
                                      headers=dict(request.headers))
         reply = _HttpReply()
         await self.ingress.handle(Arrival("http", bolt_req, started, key, on_replay), reply)
+        return await reply.to_http()
+
+    async def _shed(self, request: web.Request, raw: bytes, started: float) -> web.StreamResponse | None:
+        """A flood's busy answer without parsing the body (`bot.slack.shedding`): a replay is still refused;
+        None when the body is not certainly a command or a block action (it takes the whole path)."""
+        kind = sniff_kind(raw, request.headers.get("Content-Type"))
+        if kind is None:
+            return None
+        if self.ingress.seen_here(replay_key(request.headers.get("X-Slack-Signature", ""))):
+            return await self._refuse(request, raw, started, REPLAYED, 401, "invalid request")
+        reply = _HttpReply()
+        await reply.send(self.ingress.turn_away_unparsed("http", kind, started))
         return await reply.to_http()
 
     def _unverified(self, request: web.Request, raw: bytes) -> str | None:

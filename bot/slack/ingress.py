@@ -13,7 +13,9 @@ request and a `Reply` (how it acknowledges), and hands both to `Ingress.handle`:
   not acted on; the transport's `on_replay` audits it.
 - While `in_flight` is full (ACCESSBOT_MAX_PENDING_WORK), a command or click is answered "busy" at once and
   nothing is queued (`bot.slack.busy`), and an event is acknowledged and dropped; each is counted in
-  `accessbot_slack_busy_total{kind}` and logged (outcome `busy`), not audited: it is a flood.
+  `accessbot_slack_busy_total{kind}` and logged (outcome `busy`), not audited: it is a flood. Past
+  `bot.slack.shedding.DETAIL_PER_SECOND` of those a second, the rest are logged as one summary line a second,
+  clicks get no note, and a transport may answer them unparsed (`turn_away_unparsed`).
 - Each delivered ack is counted in `accessbot_slack_requests_total` and timed in `accessbot_slack_ack_seconds`;
   each request gets one log line (`bot.slack.request_log`).
 """
@@ -32,11 +34,12 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot.metrics import Metrics
-from bot.slack.busy import BusyNotes, busy_ack
+from bot.slack.busy import BusyNotes, busy_ack, busy_ack_for
 from bot.slack.deliveries import DeliveryLedger, FirstTime, one_by_one
 from bot.slack.in_flight import InFlight
 from bot.slack.request_log import dispatch, kind_of, log_request
 from bot.slack.response_urls import ResponseUrls
+from bot.slack.shedding import Shedding
 
 log = logging.getLogger(__name__)
 # Listeners of acked requests running at once, at most (ACCESSBOT_MAX_PENDING_WORK bounds how many wait).
@@ -105,6 +108,7 @@ class Ingress:
         # queue, so a burst of work does not stand between the loop and the next request's ack).
         self.running = asyncio.Semaphore(RUNNING)
         self.busy_notes = BusyNotes(responses if responses is not None else ResponseUrls())
+        self.shedding = Shedding()
 
     def close(self) -> None:
         """Stop taking requests (graceful shutdown begins); what is in flight carries on."""
@@ -114,6 +118,7 @@ class Ingress:
         """Wait for the work still running after its ack."""
         await self.in_flight.drain(timeout)
         await self.busy_notes.drain(timeout)
+        self.shedding.flush()
         if self.deliveries is not None:
             await self.deliveries.drain(timeout)
 
@@ -193,19 +198,39 @@ class Ingress:
             log_request(arrival.transport, "event", None, "duplicate", arrival.started, delivery=key,
                         retry_attempt=retry_attempt(arrival.request))
 
+    def sheds_unparsed(self) -> bool:
+        """True while too much work is in flight and this second's detailed busy answers are spent: a transport
+        may then answer a command or click it has not parsed with `turn_away_unparsed`."""
+        return self.in_flight.full and not self.shedding.detail_left()
+
+    def turn_away_unparsed(self, transport: str, kind: str, started: float) -> BoltResponse | None:
+        """The busy ack of a `kind` ("command", "action") request the transport did not parse (None: an empty
+        ack), counted and summed up in the next summary line."""
+        self._turned_away(transport, kind, started)
+        return busy_ack_for(kind)
+
     async def _busy(self, arrival: Arrival, reply: Reply) -> None:
         """Turn a command, click or event away while too much work is in flight: the busy answer (an event
-        is only acknowledged), counted and logged, nothing queued."""
+        is only acknowledged), counted and logged (past the detail rate, in the summary line), nothing queued."""
         body = arrival.request.body
         kind = kind_of(body)
         if not await reply.send(busy_ack(body)):
             log_request(arrival.transport, kind, None, "ack_failed", arrival.started)
+            return
+        if not self.shedding.take_detail():
+            self._turned_away(arrival.transport, kind, arrival.started)
             return
         self._acked("busy", arrival.started)
         self.metrics.slack_busy.labels(kind).inc()
         noted = kind == "action" and self.busy_notes.send(body)
         log_request(arrival.transport, kind, _user_of(body), "busy", arrival.started,
                     pending=len(self.in_flight), note_sent=noted)
+
+    def _turned_away(self, transport: str, kind: str, started: float) -> None:
+        """Count a busy answer that gets no line of its own (the shedding summary counts it)."""
+        self._acked("busy", started)
+        self.metrics.slack_busy.labels(kind).inc()
+        self.shedding.quietly(transport, kind)
 
     def _acked(self, outcome: str, started: float) -> None:
         """Count a delivered ack and time it."""

@@ -4,16 +4,22 @@ and nothing is queued; events are dropped; under the limit nothing changes (issu
 from __future__ import annotations
 
 import asyncio
+import json
+import urllib.parse
 from datetime import timedelta
 
 import aiohttp
+import pytest
 
 from bot.domain.clock import ManualClock
 from bot.domain.model import RequestState
 from bot.polling import eventually
-from bot.simulators.slack_driver import SlackDriver
+from bot.simulators.slack_driver import FORM, SlackDriver
 from bot.simulators.stack import STAGING_GROUP, Stack, start_stack
+from bot.slack import http_events
 from bot.slack.busy import BUSY_TEXT
+from bot.slack.inbound import parse_slack_body
+from bot.slack.shedding import Shedding
 from tests.scenario.conftest import StackFactory
 from tests.scenario.helpers import (
     ALICE,
@@ -90,6 +96,37 @@ async def test_a_click_beyond_the_limit_is_acked_then_told_busy_on_its_response_
     [req] = await all_requests(stack)
     assert req.state == RequestState.PENDING
     assert await _busy_count(stack, "action") == 1
+
+
+async def test_a_flood_past_the_detail_rate_is_answered_unparsed_counted_and_replays_are_still_refused(
+        make_stack: StackFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    stack = await _limited(make_stack)
+    await slash(stack, ALICE, "request prod-db 1h deploy")
+    msg = await approval_message(stack)
+    await _hold_limit(stack)
+    stack.bot.ingress.shedding = Shedding(per_second=1, clock=lambda: 0.0)  # one detailed answer, never refilled
+    parsed: list[str] = []
+
+    def parse(text: str, content_type: str | None) -> dict:
+        parsed.append(text)
+        return parse_slack_body(text, content_type)
+
+    monkeypatch.setattr(http_events, "parse_slack_body", parse)
+    clicks = [await stack.driver.click(BOB, msg, APPROVE) for _ in range(3)]
+    command = await stack.driver.slash(ALICE, "request staging 1h")
+    assert len(parsed) == 1, "past the detail rate the bodies are not parsed"
+    assert [(c.status, c.body) for c in clicks] == [(200, "")] * 3
+    assert command.status == 200 and json.loads(command.body)["text"] == BUSY_TEXT
+    payload = stack.driver._click_payload(BOB, msg, APPROVE)  # noqa: SLF001
+    body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+    headers = {"Content-Type": FORM, **stack.driver.sign(body)}
+    assert [(await stack.driver.raw(body, headers)).status for _ in range(2)] == [200, 401], "a replay is refused"
+    await settle(stack)
+    assert [m["text"] for m in stack.slack.ephemerals(BOB)].count(f":hourglass: {BUSY_TEXT}") == 1, \
+        "only the detailed answer gets a note"
+    assert await _busy_count(stack, "action") == 4 and await _busy_count(stack, "command") == 1
+    [req] = await all_requests(stack)
+    assert req.state == RequestState.PENDING
 
 
 async def test_an_app_home_event_beyond_the_limit_is_acked_and_dropped(make_stack: StackFactory) -> None:
