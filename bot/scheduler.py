@@ -84,6 +84,7 @@ class Scheduler:
         self._running_keys: set[str] = set()
         self._running_per_class: dict[str, int] = dict.fromkeys(MAX_WORKERS, 0)
         self._blocked: dict[str, float] = {}
+        self._released: set[str] = set()  # keys whose worker finished since due keys were last read
         self._tasks: set[asyncio.Task] = set()
         self._rng = random.Random(seed)
         self.retries = Retries(deps, self._rng)
@@ -157,7 +158,12 @@ class Scheduler:
         return started
 
     async def _start_due_keys(self, now: datetime) -> int:
-        """Start a worker for each key with due effects, most urgent lane first; returns how many."""
+        """Start a worker for each key with due effects, most urgent lane first; returns how many.
+
+        A key whose worker finished while the due keys were being read is left to the next tick (its finish
+        wakes the loop): the list may still show the work that worker just did, and starting the key again
+        from it would let the key book its next write ahead of keys that have waited longer."""
+        self._released.clear()
         async with self.deps.store.tx() as tx:
             keys = await tx.outbox.due_keys(now)
         started = 0
@@ -165,7 +171,7 @@ class Scheduler:
         for key, lane in keys:
             cls = lane_class(lane)
             if key in self._running_keys or self._stopping or self._blocked.get(key, 0) > mono \
-                    or self._running_per_class[cls] >= MAX_WORKERS[cls]:
+                    or key in self._released or self._running_per_class[cls] >= MAX_WORKERS[cls]:
                 continue  # a finished worker wakes the loop, which then starts the next key
             self._running_keys.add(key)
             self._running_per_class[cls] += 1
@@ -230,6 +236,7 @@ class Scheduler:
         finally:
             self._running_keys.discard(key)
             self._running_per_class[cls] -= 1
+            self._released.add(key)
             self.wake()  # whatever fell due while this key was busy is looked at now
 
     async def _due_rows(self, key: str) -> list[Any]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from bot.domain.audit import AuditEvent
 from bot.domain.effects import NotifyThread, NotifyUser
-from bot.domain.model import GrantState
+from bot.domain.model import Grant, GrantState
 from bot.domain.outcomes import Outcome, Refused, Revoking
 from bot.domain.trace import bind
 from bot.domain.unit_of_work import UnitOfWork
@@ -70,12 +72,20 @@ async def expire_due(deps: Deps, *, batch: int = EXPIRE_BATCH, batches: int = EX
     return moved
 
 
+async def start_expiry(tx: UnitOfWork, grant_ids: list[str], now: datetime) -> list[Grant]:
+    """Move the listed active grants whose end is at or before `now` to revoking (an expiry, by the system),
+    compare-and-set, inside the caller's transaction; the grants that moved, as they are now."""
+    if not grant_ids:
+        return []
+    return await tx.grants.move_many(grant_ids, (GrantState.ACTIVE,), GrantState.REVOKING, due_by=now,
+                                     revoke_reason="expired", revoke_actor="system")
+
+
 async def _expire_in(deps: Deps, tx: UnitOfWork, grant_ids: list[str]) -> int:
     """The bulk move to revoking and the group syncs it owes, inside the caller's transaction."""
     if not grant_ids:
         return 0
-    moved = await tx.grants.move_many(grant_ids, (GrantState.ACTIVE,), GrantState.REVOKING,
-                                      due_by=deps.clock.now(), revoke_reason="expired", revoke_actor="system")
+    moved = await start_expiry(tx, grant_ids, deps.clock.now())
     for account_id, group_id in sorted({(g.account_id, g.group_id) for g in moved}):
         await owe_group_sync(tx, account_id, group_id, removal=True)
     return len(moved)

@@ -28,6 +28,7 @@ from bot.domain.model import Grant, GrantState, warn_time
 from bot.domain.trace import bind_grants
 from bot.domain.unit_of_work import UnitOfWork
 from bot.services.context import Deps, owe_home_refresh, record, record_many
+from bot.services.grants import start_expiry
 
 LIVE = (GrantState.PENDING, GrantState.ACTIVE, GrantState.REVOKING)
 
@@ -38,11 +39,7 @@ async def sync_group(deps: Deps, account_id: str, group_id: str, effect_ids: lis
 
     The caller holds the group's lock. Returns counts of what changed.
     """
-    async with deps.store.tx() as tx:
-        grants = await tx.grants.find(states=LIVE, account_id=account_id, group_id=group_id)
-        managed = await tx.members.emails(account_id, group_id)
-    bind_grants((g.request_id, g.id) for g in grants if g.state in (GrantState.PENDING, GrantState.REVOKING))
-    now = deps.clock.now()
+    grants, managed, now = await read_wanted(deps, account_id, group_id)
     needed = needed_emails(grants, now)
     to_add = {g.email for g in grants if g.state is GrantState.PENDING and needs_membership(g, now)}
     to_remove = managed - needed
@@ -61,11 +58,38 @@ async def sync_group(deps: Deps, account_id: str, group_id: str, effect_ids: lis
         after = emails_in(change.body)
         revoked = await mark_revoked_many(deps, tx, [
             (g, g.email.lower() in change.removed or g.email.lower() not in after)
-            for g in grants if g.state is GrantState.REVOKING])
+            for g in grants if ending(g, now)])
         if had_alerts and revoked:
             await tx.outbox.owe(NotifyAdmins("revoke_recovered", account_id=account_id, group_id=group_id))
     return {"applied": applied, "revoked": revoked, "added": len(change.added), "removed": len(change.removed),
             "put": int(change.changed)}
+
+
+async def read_wanted(deps: Deps, account_id: str, target: str) -> tuple[list[Grant], set[str], datetime]:
+    """What the database wants of one group (or list), read under its lock: its live grants, the emails the bot
+    added there, and the moment of the read.
+
+    An active grant whose end has passed by then starts revoking here, as the expiry sweep would move it: the
+    write at hand removes its email and marks it revoked. Left active, its email would go in this write but the
+    grant would wait for the group's next write (a whole round of the Cloudflare budget later) to be marked."""
+    async with deps.store.tx() as tx:
+        grants = await tx.grants.find(states=LIVE, account_id=account_id, group_id=target)
+        managed = await tx.members.emails(account_id, target)
+        now = deps.clock.now()
+        moved = {g.id: g for g in await start_expiry(tx, [g.id for g in grants if due_to_expire(g, now)], now)}
+    grants = [moved.get(g.id, g) for g in grants]
+    bind_grants((g.request_id, g.id) for g in grants if g.state in (GrantState.PENDING, GrantState.REVOKING))
+    return grants, managed, now
+
+
+def due_to_expire(g: Grant, now: datetime) -> bool:
+    """An active grant whose end is at or before `now`."""
+    return g.state is GrantState.ACTIVE and g.expires_at is not None and g.expires_at <= now
+
+
+def ending(g: Grant, now: datetime) -> bool:
+    """A grant this write ends: revoking, or due to expire (the sweep moved it to revoking after the read)."""
+    return g.state is GrantState.REVOKING or due_to_expire(g, now)
 
 
 async def write_group(deps: Deps, account_id: str, group_id: str, group: dict[str, Any], add: set[str],

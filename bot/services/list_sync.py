@@ -15,9 +15,8 @@ from bot.domain.effects import NotifyAdmins
 from bot.domain.errors import PermanentError
 from bot.domain.membership import ListChange, list_of, needed_emails, needs_membership, plan_list_change
 from bot.domain.model import Grant, GrantState
-from bot.domain.trace import bind_grants
 from bot.services.context import Deps
-from bot.services.group_sync import LIVE, give_up, mark_applied, mark_revoked
+from bot.services.group_sync import ending, give_up, mark_applied, mark_revoked, read_wanted
 
 
 async def sync_list(deps: Deps, account_id: str, target: str, effect_ids: list[int], *,
@@ -26,11 +25,7 @@ async def sync_list(deps: Deps, account_id: str, target: str, effect_ids: list[i
 
     The caller holds the target's lock. Returns counts of what changed."""
     list_id = list_of(target) or target
-    async with deps.store.tx() as tx:
-        grants = await tx.grants.find(states=LIVE, account_id=account_id, group_id=target)
-        managed = await tx.members.emails(account_id, target)
-    bind_grants((g.request_id, g.id) for g in grants if g.state in (GrantState.PENDING, GrantState.REVOKING))
-    now = deps.clock.now()
+    grants, managed, now = await read_wanted(deps, account_id, target)
     # A pending grant's email is appended (again, after a crash: appending is idempotent) unless a running
     # grant's confirmed PATCH already put it there: Cloudflare is not asked to append a value it holds.
     running = {g.email.lower() for g in grants if g.state is GrantState.ACTIVE and needs_membership(g, now)}
@@ -49,7 +44,7 @@ async def sync_list(deps: Deps, account_id: str, target: str, effect_ids: list[i
         for g in grants:
             if g.state is GrantState.PENDING:  # (a pending grant failed above is no longer pending: a no-op)
                 applied += await mark_applied(deps, tx, g, standing=False)
-            elif g.state is GrantState.REVOKING:
+            elif ending(g, now):
                 revoked += await mark_revoked(deps, tx, g, left_group=g.email.lower() in removed)
         if had_alerts and revoked:
             await tx.outbox.owe(NotifyAdmins("revoke_recovered", account_id=account_id, group_id=target))

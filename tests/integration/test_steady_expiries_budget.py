@@ -1,6 +1,6 @@
 """A steady stream of expiries against the Cloudflare simulator at a lowered limit: with the budget, no 429 and
-every removal within the physical bound (each group written every G x 2 / rate seconds); without it, the same
-stream runs into the simulator's limit. Real time, a few seconds."""
+every removal within the physical bound (each group written every G x 2 / rate seconds), on each database;
+without it, the same stream runs into the simulator's limit. Real time, a few seconds."""
 
 from __future__ import annotations
 
@@ -37,9 +37,9 @@ COUNT = 24
 
 
 @pytest.fixture
-async def store(sqlite_url: str) -> AsyncIterator[Store]:
-    """A migrated SQLite database on the real clock."""
-    s = await open_store(sqlite_url, SystemClock())
+async def store(database_url: str) -> AsyncIterator[Store]:
+    """A migrated database (each backend) on the real clock."""
+    s = await open_store(database_url, SystemClock())
     yield s
     await s.engine.dispose()
 
@@ -100,7 +100,8 @@ async def test_a_steady_stream_of_expiries_under_the_budget_gets_no_429_and_ever
         assert len(lags) == COUNT, "every grant was revoked"
         assert _refused(sim) == 0, [c for c in sim.calls if c.status == 429]
         bound = len(GROUPS) * 2 / BOT_BUDGET.rate  # each group written every G x 2 / rate seconds
-        assert max(lags) < bound + 2.0, (max(lags), bound)
+        # at the bound plus one write (10 ms here); the rest is room for a loaded machine's scheduling
+        assert max(lags) < bound + 0.5, (max(lags), bound)
         assert len(sim.calls) < 2 * COUNT, "expiries falling due while a group waited rode on one write"
         assert all(len(g["include"]) == 0 for g in (sim.group(ACCOUNT, gid) for gid in GROUPS))
 

@@ -151,3 +151,15 @@ async def test_reconcile_puts_back_an_active_grants_email_missing_from_the_list(
 
     assert fixed.missing == ["alice@example.com"] and fixed.fixed
     assert "alice@example.com" in world.groups.list_values(ACCOUNT, LIST)
+
+
+async def test_a_patch_ends_a_grant_whose_time_ran_out_before_the_sweep_moved_it(world: World) -> None:
+    alice = await _grant(world)
+    await world.sync(TARGET)
+    world.clock.advance(HOUR)  # alice's end passed; the expiry sweep has not run yet
+    await _grant(world, "U0BOB")  # another change owes the list a write
+    await world.sync(TARGET)
+    ended = await world.grant(alice)
+    assert ended.state is GrantState.REVOKED and ended.revoked_at == world.clock.now()
+    assert world.groups.list_values(ACCOUNT, LIST) == ["hand@example.com", "bob@example.com"]
+    assert [e["payload"]["email"] for e in world.store.effects("cf.revoke_sessions")] == ["alice@example.com"]

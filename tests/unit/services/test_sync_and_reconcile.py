@@ -83,3 +83,18 @@ async def test_reconcile_reports_an_active_grants_missing_email(world: World) ->
     world.groups.groups[(ACCOUNT, GROUP)]["include"] = []
     [drift] = [d for d in await reconcile(world.deps, FakeLocker()) if d.group_id == GROUP]
     assert drift.missing == ["alice@example.com"] and drift.stale == []
+
+
+async def test_a_write_ends_a_grant_whose_time_ran_out_before_the_sweep_moved_it(world: World) -> None:
+    alice = await world.active_grant()
+    world.clock.advance(timedelta(minutes=30))
+    bob = await world.active_grant(user="U0BOB")
+    world.clock.advance(timedelta(minutes=31))  # alice's end passed; the expiry sweep has not run yet
+    await grants.revoke(world.deps, "U0BOB", bob.id)  # another change owes the group a write
+    await world.sync()
+    ended = await world.grant(alice.id)
+    assert ended.state is GrantState.REVOKED and ended.revoked_at == world.clock.now()  # this write, not the next
+    assert ended.revoke_reason == "expired"
+    assert "alice@example.com" not in world.groups.emails(ACCOUNT, GROUP)
+    assert [e["state"] for e in world.store.effects("cf.sync")][-1:] == ["done"]  # no second write owed
+    assert not await grants.expire_grant(world.deps, alice.id)  # the sweep finds nothing left to do
