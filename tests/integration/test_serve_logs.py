@@ -11,31 +11,18 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.config.policy_file import load_policy
 from bot.polling import eventually
-from bot.simulators.cloudflare_sim import CloudflareSimulator
 from bot.simulators.slack_driver import SlackDriver
-from bot.simulators.slack_sim import SlackSimulator
-from bot.simulators.stack import default_people
-from tests.integration.test_cli import BOT_TOKEN, CF_TOKEN, EXAMPLE_POLICY, SIGNING_SECRET, serve_env
-from tests.procs import ServeProcess
+from tests.integration.example_serve import example_serve
+from tests.integration.test_cli import BOT_TOKEN, CF_TOKEN, SIGNING_SECRET
 
 REASON = "LEAKCHECK-serve-reason"
 
 
 async def _serve_once(tmp_path: Path, **env: str) -> list[dict[str, Any]]:
     """Start serve against the simulators, file one request by slash command, stop it; its log lines."""
-    slack, cloudflare = SlackSimulator(token=BOT_TOKEN), CloudflareSimulator(token=CF_TOKEN)
-    slack_url, cf_url = await slack.start(), await cloudflare.start()
-    default_people(slack)
-    for role in load_policy(EXAMPLE_POLICY).roles.values():
-        cloudflare.add_group(role.account_id, role.group_id, name=role.name, include=[], exclude=[], require=[])
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    serve = ServeProcess(serve_env(workdir / "accessbot.db", SLACK_API_URL=slack_url, CLOUDFLARE_API_URL=cf_url,
-                                   LOG_LEVEL="DEBUG", **env), workdir)
-    serve.env["LOG_FORMAT"] = "json"
-    try:
+    async with example_serve(tmp_path, LOG_LEVEL="DEBUG", LOG_FORMAT="json", **env) as running:
+        slack, serve = running.slack, running.serve
         url = await asyncio.to_thread(serve.start)
         async with SlackDriver(url, SIGNING_SECRET, slack) as driver:
             assert (await driver.slash("U0ALICE", f"request staging 1h {REASON}")).status == 200
@@ -46,10 +33,6 @@ async def _serve_once(tmp_path: Path, **env: str) -> list[dict[str, Any]]:
         async with aiohttp.ClientSession() as http, http.get(url + "/healthz") as resp:
             assert resp.status == 200
         assert await asyncio.to_thread(serve.terminate) == 0
-    finally:
-        serve.kill()
-        await slack.stop()
-        await cloudflare.stop()
     text = serve.log_path.read_text()
     for secret in (BOT_TOKEN, CF_TOKEN, SIGNING_SECRET):
         assert secret not in text

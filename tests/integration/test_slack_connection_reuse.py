@@ -6,27 +6,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bot.config.policy_file import load_policy
 from bot.polling import eventually
-from bot.simulators.cloudflare_sim import CloudflareSimulator
 from bot.simulators.slack_driver import SlackDriver
-from bot.simulators.slack_sim import SlackSimulator
-from bot.simulators.stack import default_people
-from tests.integration.test_cli import BOT_TOKEN, CF_TOKEN, EXAMPLE_POLICY, SIGNING_SECRET, serve_env
-from tests.procs import ServeProcess
+from tests.integration.example_serve import example_serve
+from tests.integration.test_cli import SIGNING_SECRET
 
 
 async def test_serves_slack_calls_one_after_another_share_a_kept_alive_connection(tmp_path: Path) -> None:
-    slack, cloudflare = SlackSimulator(token=BOT_TOKEN), CloudflareSimulator(token=CF_TOKEN)
-    slack_url, cf_url = await slack.start(), await cloudflare.start()
-    default_people(slack)
-    for role in load_policy(EXAMPLE_POLICY).roles.values():
-        cloudflare.add_group(role.account_id, role.group_id, name=role.name, include=[], exclude=[], require=[])
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    serve = ServeProcess(serve_env(workdir / "accessbot.db", SLACK_API_URL=slack_url, CLOUDFLARE_API_URL=cf_url),
-                         workdir)
-    try:
+    async with example_serve(tmp_path) as running:
+        slack, serve = running.slack, running.serve
         url = await asyncio.to_thread(serve.start)
         async with SlackDriver(url, SIGNING_SECRET, slack) as driver:
             for i in range(4):  # each App Home open: a users.info (or a cached one) and a views.publish, in turn
@@ -38,7 +26,3 @@ async def test_serves_slack_calls_one_after_another_share_a_kept_alive_connectio
         ports = {c.client_port for c in calls}
         assert 0 not in ports
         assert len(ports) <= 2, f"{len(calls)} Slack calls over {len(ports)} connections"
-    finally:
-        serve.kill()
-        await slack.stop()
-        await cloudflare.stop()

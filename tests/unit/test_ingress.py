@@ -29,6 +29,7 @@ from bot.slack.in_flight import InFlight
 from bot.slack.inbound import ParsedBoltRequest
 from bot.slack.ingress import RUNNING, Arrival, Ingress
 from bot.slack.socket_mode import SocketModeRunner
+from tests.log_capture import logged_events
 
 SECRET = "unit-test-signing-secret"
 COMMAND = {"command": "/access", "text": "roles", "user_id": "U0ALICE", "user_name": "alice", "team_id": "T1",
@@ -107,20 +108,8 @@ def _arrival(body: dict[str, Any], transport: str = "socket") -> Arrival:
 @pytest.fixture
 def request_lines() -> Iterator[list[dict[str, Any]]]:
     """The "slack request" lines logged while the test runs (as structlog hands them to the stdlib logger)."""
-    lines: list[dict[str, Any]] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if isinstance(record.msg, dict) and record.msg.get("event") == "slack request":
-                lines.append(dict(record.msg))
-
-    logger = logging.getLogger("bot.slack.requests")
-    handler, level = Keep(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    yield lines
-    logger.removeHandler(handler)
-    logger.setLevel(level)
+    with logged_events("bot.slack.requests", "slack request") as lines:
+        yield lines
 
 
 async def test_a_repeated_event_delivery_is_acknowledged_but_handled_once() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from bot.slack import shedding
 from bot.slack.inbound import BodyError, parse_slack_body
 from bot.slack.request_log import kind_of
 from bot.slack.shedding import Shedding, sniff_kind
+from tests.log_capture import logged_events
 
 FORM = "application/x-www-form-urlencoded"
 SAMPLES = Path(__file__).parents[1] / "reference" / "slack" / "samples"
@@ -44,20 +44,8 @@ class Clock:
 @pytest.fixture
 def summaries() -> Iterator[list[dict[str, Any]]]:
     """The "slack requests turned away" lines logged while the test runs."""
-    lines: list[dict[str, Any]] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if isinstance(record.msg, dict) and record.msg.get("event") == "slack requests turned away":
-                lines.append(dict(record.msg))
-
-    logger = logging.getLogger("bot.slack.requests")
-    handler, level = Keep(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    yield lines
-    logger.removeHandler(handler)
-    logger.setLevel(level)
+    with logged_events("bot.slack.requests", "slack requests turned away") as lines:
+        yield lines
 
 
 def test_slacks_own_samples_are_placed_as_the_parser_places_them() -> None:

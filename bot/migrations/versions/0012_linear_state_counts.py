@@ -18,7 +18,8 @@ down_revision = "0011"
 branch_labels = None
 depends_on = None
 
-_COUNT_BY_STATE = """
+# The counting function; only what an UPDATE adds differs between the two versions.
+_FUNCTION = """
 CREATE OR REPLACE FUNCTION accessbot_count_states() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
@@ -29,42 +30,25 @@ BEGIN
             SELECT TG_TABLE_NAME, state, -count(*) FROM old_rows GROUP BY state;
     ELSE
         INSERT INTO state_counts (tbl, state, n)
-            SELECT TG_TABLE_NAME, moved.state, sum(moved.d) FROM (
-                SELECT state, 1 AS d FROM new_rows
-                UNION ALL
-                SELECT state, -1 AS d FROM old_rows
-            ) AS moved GROUP BY moved.state HAVING sum(moved.d) <> 0;
+            SELECT TG_TABLE_NAME, moved.state, sum(moved.d) FROM ({moved}) AS moved GROUP BY moved.state{having};
     END IF;
     RETURN NULL;
 END $$
 """
-
-_JOINED = """
-CREATE OR REPLACE FUNCTION accessbot_count_states() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO state_counts (tbl, state, n)
-            SELECT TG_TABLE_NAME, state, count(*) FROM new_rows GROUP BY state;
-    ELSIF TG_OP = 'DELETE' THEN
-        INSERT INTO state_counts (tbl, state, n)
-            SELECT TG_TABLE_NAME, state, -count(*) FROM old_rows GROUP BY state;
-    ELSE
-        INSERT INTO state_counts (tbl, state, n)
-            SELECT TG_TABLE_NAME, moved.state, sum(moved.d) FROM (
-                SELECT n.state, 1 AS d FROM new_rows n JOIN old_rows o ON o.id = n.id WHERE o.state <> n.state
-                UNION ALL
-                SELECT o.state, -1 AS d FROM new_rows n JOIN old_rows o ON o.id = n.id WHERE o.state <> n.state
-            ) AS moved GROUP BY moved.state;
-    END IF;
-    RETURN NULL;
-END $$
-"""
+# This migration's: every new row counted by state, every old row taken away (an unchanged state nets zero).
+_BY_STATE = _FUNCTION.format(moved="SELECT state, 1 AS d FROM new_rows UNION ALL SELECT state, -1 AS d FROM old_rows",
+                             having=" HAVING sum(moved.d) <> 0")
+# Migration 0011's: the rows whose state changed, found by joining old and new rows on `id`.
+_JOINED = _FUNCTION.format(
+    moved="SELECT n.state, 1 AS d FROM new_rows n JOIN old_rows o ON o.id = n.id WHERE o.state <> n.state "
+          "UNION ALL SELECT o.state, -1 AS d FROM new_rows n JOIN old_rows o ON o.id = n.id WHERE o.state <> n.state",
+    having="")
 
 
 def upgrade() -> None:
     """Replace PostgreSQL's counting function with the join-free one."""
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(_COUNT_BY_STATE)
+        op.execute(_BY_STATE)
 
 
 def downgrade() -> None:
