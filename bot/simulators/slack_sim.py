@@ -243,6 +243,10 @@ class SlackSimulator(AuthApi, ChatApi, ConversationsApi, UsersApi, ViewsApi, Res
                 return fault
         return None
 
+    def faults_left(self, method: str) -> int:
+        """How many calls of ``method`` the faults set so far will still catch (0 once every one was used)."""
+        return sum(f.remaining for f in self._faults if f.method in (method, "*"))
+
     def count(self, method: str | None = None) -> int:
         """How many calls (of ``method``) were answered."""
         return sum(1 for c in self.calls if method is None or c.method == method)

@@ -51,7 +51,15 @@ async def _hold_limit(stack: Stack) -> None:
     for _ in range(LIMIT):
         resp = await stack.driver.slash(CAROL, "help")
         assert resp.status == 200 and resp.body == ""
-    await eventually(lambda: len(stack.bot.ingress.in_flight) == LIMIT, timeout=2)
+    await _held(stack)
+
+
+async def _held(stack: Stack) -> None:
+    """Wait until LIMIT requests are in flight and their replies have reached Slack, which holds them.
+
+    Until a held reply reaches Slack, a later reply to a response_url (a busy note) could be the one Slack holds."""
+    await eventually(lambda: len(stack.bot.ingress.in_flight) == LIMIT
+                     and stack.slack.faults_left("response_url") == 0, timeout=HOLD)
 
 
 async def _busy_count(stack: Stack, kind: str) -> float:
@@ -91,7 +99,7 @@ async def test_a_click_beyond_the_limit_is_acked_then_told_busy_on_its_response_
     await _hold_limit(stack)
     resp = await stack.driver.click(BOB, msg, APPROVE)
     assert resp.status == 200 and resp.body == "" and resp.elapsed < 3
-    await eventually(lambda: any(BUSY_TEXT in m["text"] for m in stack.slack.ephemerals(BOB)), timeout=2)
+    await eventually(lambda: any(BUSY_TEXT in m["text"] for m in stack.slack.ephemerals(BOB)), timeout=HOLD)
     await settle(stack)
     [req] = await all_requests(stack)
     assert req.state == RequestState.PENDING
@@ -164,7 +172,7 @@ async def test_over_socket_mode_a_command_beyond_the_limit_gets_the_busy_answer_
         stack.slack.delay_next("response_url", HOLD, n=LIMIT)
         for _ in range(LIMIT):
             assert (await driver.socket_slash(CAROL, "help")).ack["payload"] is None
-        await eventually(lambda: len(stack.bot.ingress.in_flight) == LIMIT, timeout=2)
+        await _held(stack)
         result = await driver.socket_slash(ALICE, "request staging 1h")
         assert result.ack["payload"] == {"response_type": "ephemeral", "text": BUSY_TEXT}
         await settle(stack)
