@@ -6,7 +6,7 @@ import asyncio
 import copy
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -206,6 +206,10 @@ class FakeStore:
             self.commits += 1
         for hook in self.after_commit:
             hook(tx)
+
+    def single(self) -> AbstractAsyncContextManager[FakeUnitOfWork]:
+        """One statement's unit of work: here a `tx()`."""
+        return self.tx()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[FakeUnitOfWork]:

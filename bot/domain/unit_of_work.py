@@ -65,6 +65,12 @@ class UnitOfWorkFactory(Protocol):
         """A new unit of work."""
         ...
 
+    def single(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A unit of work for one writing statement that is atomic by itself (an insert that skips conflicts):
+        it commits as the statement runs where the database allows (no BEGIN and COMMIT round trips), else it is
+        `tx()`. Two statements through it are two commits: anything more belongs in `tx()`."""
+        ...
+
     def read(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """A unit of work for reading only: it takes no writer's lock, so a status page never waits behind
         (or holds up) the writers; nothing written through it is kept."""

@@ -12,8 +12,8 @@ async def first_delivery(deps: Deps, key: str) -> bool:
 
 
 async def first_deliveries(deps: Deps, keys: list[str]) -> set[str]:
-    """The delivery keys among `keys` seen for the first time, all recorded in one transaction."""
-    async with deps.store.tx() as tx:
+    """The delivery keys among `keys` seen for the first time, all recorded by one statement."""
+    async with deps.store.single() as tx:
         return await tx.deliveries.first_of(keys)
 
 

@@ -9,6 +9,7 @@ request and a `Reply` (how it acknowledges), and hands both to `Ingress.handle`:
 - Commands, block actions and events are acknowledged at once with nothing, then, once their delivery key is
   recorded as new, their listener runs as tracked work (`in_flight`), which shutdown drains; anything else (view
   submissions, …) runs first and bolt's answer is the ack. No database round trip stands before an early ack.
+  Acked work takes turns (`bot.slack.turns`): one listener at a time ahead of the next ack.
 - A signed request the transport found to be a replay only after its ack (another replica took its key) is
   not acted on; the transport's `on_replay` audits it.
 - While `in_flight` is full (ACCESSBOT_MAX_PENDING_WORK), a command or click is answered "busy" at once and
@@ -22,7 +23,6 @@ request and a `Reply` (how it acknowledges), and hands both to `Ingress.handle`:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -40,6 +40,7 @@ from bot.slack.in_flight import InFlight
 from bot.slack.request_log import dispatch, kind_of, log_request
 from bot.slack.response_urls import ResponseUrls
 from bot.slack.shedding import Shedding
+from bot.slack.turns import Turns
 
 log = logging.getLogger(__name__)
 # Listeners of acked requests running at once, at most (ACCESSBOT_MAX_PENDING_WORK bounds how many wait).
@@ -104,9 +105,10 @@ class Ingress:
         self.early_ack = early_ack
         self.in_flight = in_flight if in_flight is not None else InFlight()
         self.accepting = True
-        # Listeners running at once, at most (the rest of the acked work waits its turn, off the loop's ready
-        # queue, so a burst of work does not stand between the loop and the next request's ack).
-        self.running = asyncio.Semaphore(RUNNING)
+        # Listeners start one after another (bot.slack.turns), at most RUNNING at once: the rest of the acked work
+        # waits its turn off the loop's ready queue, so a burst of work does not stand between the loop and the
+        # next request's ack.
+        self.turns = Turns(RUNNING)
         self.busy_notes = BusyNotes(responses if responses is not None else ResponseUrls())
         self.shedding = Shedding()
 
@@ -169,7 +171,7 @@ class Ingress:
     async def _work(self, arrival: Arrival, key: str | None) -> None:
         """After the ack: the listener, unless the database says the delivery key was seen (by another replica)."""
         if key is None or await self._first(arrival, key):
-            async with self.running:
+            async with self.turns.turn():
                 await dispatch(self.bolt, arrival.request, arrival.started, arrival.transport)
 
     async def _first(self, arrival: Arrival, key: str) -> bool:

@@ -226,10 +226,26 @@ async def test_two_replicas_sharing_a_database_act_on_a_retried_event_once(datab
     store = await _store(database_url)
 
     async def record(keys: list[str]) -> set[str]:
-        async with store.tx() as tx:
+        async with store.single() as tx:  # as serve records them
             return await tx.deliveries.first_of(keys)
 
     one, two = DeliveryLedger(record), DeliveryLedger(record)  # each replica's memory; one table
     assert one.note("event:Ev9") and two.note("event:Ev9"), "neither replica saw it before"
     assert sorted(await asyncio.gather(one.first("event:Ev9"), two.first("event:Ev9"))) == [False, True]
+    await store.engine.dispose()
+
+
+async def test_a_single_statement_unit_commits_its_statement_and_runs_the_commit_hooks(database_url: str) -> None:
+    store = await _store(database_url)
+    hooked: list[object] = []
+    store.after_commit.append(hooked.append)
+    async with store.single() as tx:
+        assert await tx.deliveries.first_of(["signed:one", "signed:two"]) == {"signed:one", "signed:two"}
+        if store.pg:  # autocommit: another connection sees the keys before the block ends
+            async with store.engine.connect() as other:
+                keys = await other.execute(text("SELECT key FROM deliveries"))
+                assert sorted(k for (k,) in keys) == ["signed:one", "signed:two"]
+    assert len(hooked) == 1
+    async with store.tx() as tx:
+        assert await tx.deliveries.first_of(["signed:one", "signed:three"]) == {"signed:three"}
     await store.engine.dispose()

@@ -22,6 +22,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.metrics import Metrics
+from bot.polling import eventually
 from bot.rejections import RejectionLimiter
 from bot.slack.deliveries import DeliveryLedger
 from bot.slack.http_events import SlackEvents
@@ -29,6 +30,7 @@ from bot.slack.in_flight import InFlight
 from bot.slack.inbound import ParsedBoltRequest
 from bot.slack.ingress import RUNNING, Arrival, Ingress
 from bot.slack.socket_mode import SocketModeRunner
+from bot.slack.turns import Turns
 from tests.log_capture import logged_events
 
 SECRET = "unit-test-signing-secret"
@@ -285,12 +287,27 @@ async def test_at_most_running_listeners_work_at_once_and_the_rest_wait_their_tu
     acks = Acks()
     for i in range(RUNNING + 5):
         await ingress.handle(_arrival({**COMMAND, "text": f"roles {i}"}), acks)
-    await asyncio.sleep(0.05)
     assert acks.sent == [None] * (RUNNING + 5), "every one acked at once"
+    await eventually(lambda: listeners.started == RUNNING, timeout=5)  # one after another, each after the grace
+    await asyncio.sleep(0.1)
     assert listeners.started == RUNNING and len(ingress.in_flight) == RUNNING + 5, "5 wait, tracked, not running"
     listeners.gate.set()
     await ingress.drain()
     assert len(listeners.calls) == RUNNING + 5
+
+
+async def test_acked_work_takes_turns_so_a_listener_starts_only_when_the_one_before_gives_way() -> None:
+    listeners = Listeners()
+    listeners.gate.clear()
+    ingress = _ingress(listeners)
+    ingress.turns = Turns(RUNNING, grace=60)  # a turn passes only when its listener ends
+    for i in range(3):
+        await ingress.handle(_arrival({**COMMAND, "text": f"roles {i}"}), Acks())
+    await asyncio.sleep(0.05)
+    assert listeners.started == 1 and len(ingress.in_flight) == 3, "acked and tracked, started one at a time"
+    listeners.gate.set()
+    await ingress.drain()
+    assert listeners.calls == ["command roles 0", "command roles 1", "command roles 2"]
 
 
 async def test_without_a_deliveries_table_a_signed_command_is_simply_handled() -> None:
