@@ -7,7 +7,8 @@ import json
 import sys
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import inspect, text
+from sqlalchemy import event, inspect, text
+from sqlalchemy.engine.default import CacheStats
 
 from bot.domain.audit import AuditEvent, first_broken
 from bot.domain.clock import ManualClock
@@ -248,4 +249,25 @@ async def test_a_single_statement_unit_commits_its_statement_and_runs_the_commit
     assert len(hooked) == 1
     async with store.tx() as tx:
         assert await tx.deliveries.first_of(["signed:one", "signed:three"]) == {"signed:three"}
+    await store.engine.dispose()
+
+
+async def test_a_request_s_statements_are_compiled_once_and_then_taken_from_the_cache(database_url: str) -> None:
+    store = await _store(database_url)
+    ran: list[tuple[str, object]] = []
+
+    def note(_conn, _cursor, statement, _params, context, _many) -> None:  # noqa: ANN001
+        ran.append((statement.split()[0], context.cache_hit))
+
+    batches = [["signed:a1"], ["signed:a2", "signed:a3"], ["signed:b1"], ["signed:b2", "signed:b3", "signed:b4"]]
+    for i, keys in enumerate(batches):
+        if i == 2:  # warmed up: one key, and a batch of them
+            event.listen(store.engine.sync_engine, "after_cursor_execute", note)
+        async with store.single() as tx:
+            await tx.deliveries.first_of(keys)
+        async with store.tx() as tx:
+            await tx.requests.get("r-NOSUCHREQ")
+            await tx.audit.append(AuditEvent("U0ALICE", "approval.refused", request_id="r-NOSUCHREQ"))
+    compiled = [(verb, hit) for verb, hit in ran if verb in ("SELECT", "INSERT", "UPDATE", "DELETE")]
+    assert len(compiled) >= 6 and all(hit == CacheStats.CACHE_HIT for _, hit in compiled), compiled
     await store.engine.dispose()

@@ -77,10 +77,11 @@ class SqlDeliveries(SqlRepo):
         if not cut:
             return set()
         now = self.clock.now()
+        # executemany-style parameters, not .values([...]): the statement's compiled form is cached (a VALUES
+        # list of rows is compiled anew each time); SQLAlchemy still sends one INSERT of every row
         stmt = (pg_insert if self.pg else sqlite_insert)(t.deliveries)
-        stmt = stmt.values([{"key": k, "at": now} for k in dict.fromkeys(cut.values())])
-        rows = await self.conn.execute(stmt.on_conflict_do_nothing(index_elements=["key"])
-                                       .returning(t.deliveries.c.key))
+        stmt = stmt.on_conflict_do_nothing(index_elements=["key"]).returning(t.deliveries.c.key)
+        rows = await self.conn.execute(stmt, [{"key": k, "at": now} for k in dict.fromkeys(cut.values())])
         new = {r.key for r in rows}
         return {key for key, short in cut.items() if short in new}
 
