@@ -94,6 +94,11 @@ async def policy_reload(_args: argparse.Namespace) -> int:
 
 async def serve(args: argparse.Namespace) -> int:
     """`accessbot serve`: build the bot through the composition root and run it until stopped."""
+    import gc
+
+    # Start-up makes objects that live as long as the process (modules, the policy, the app): collecting while
+    # it runs finds nothing to free. `settle_heap` collects once, freezes them and turns collection back on.
+    gc.disable()
     from bot.bootstrap import build, serve_forever
     from bot.config import ConfigError
     from bot.config.policy_file import load_policy
@@ -133,6 +138,7 @@ def settle_heap() -> int:
 
     gc.collect()
     gc.freeze()
+    gc.enable()
     return gc.get_freeze_count()
 
 

@@ -21,3 +21,13 @@ def test_settling_the_heap_freezes_start_ups_objects_and_collects_its_garbage() 
         assert after_freeze < gc.get_freeze_count()  # the oldest generation no longer holds start-up's objects
     finally:
         gc.unfreeze()
+
+
+def test_settling_the_heap_turns_the_collector_back_on_after_start_up_turned_it_off() -> None:
+    gc.disable()  # as serve does while it imports and builds
+    try:
+        settle_heap()
+        assert gc.isenabled(), "serve would otherwise never collect a cycle again"
+    finally:
+        gc.enable()
+        gc.unfreeze()
