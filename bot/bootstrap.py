@@ -53,8 +53,8 @@ from bot.slack.socket_mode import SocketModeRunner
 from bot.storage.budget import SqlBudget
 from bot.storage.engine import make_engine, sqlite_file
 from bot.storage.locks import Locker
-from bot.storage.migrate import upgrade
 from bot.storage.notify import WorkListener
+from bot.storage.schema_version import at_head
 from bot.storage.serve_registry import ServeRegistration
 from bot.storage.store import Store
 from bot.web import build_web_app
@@ -118,9 +118,12 @@ class Wiring:
 
 
 async def open_store(database_url: str, clock: Clock, *, migrate: bool = True) -> Store:
-    """The engine and the store on `database_url`; applies migrations unless told not to."""
+    """The engine and the store on `database_url`; applies migrations unless told not to (Alembic is loaded only
+    when the database is not at the newest revision already)."""
     engine = make_engine(database_url)
-    if migrate:
+    if migrate and not await at_head(engine):
+        from bot.storage.migrate import upgrade
+
         await upgrade(engine)
     return Store(engine, clock)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +19,7 @@ from bot.slack.deliveries import DeliveryLedger
 from bot.storage.engine import make_engine
 from bot.storage.locks import Locker
 from bot.storage.migrate import current, head, upgrade
+from bot.storage.schema_version import HEAD, at_head
 from bot.storage.store import Store
 
 
@@ -30,9 +32,16 @@ async def _store(url: str) -> Store:
 async def test_migrations_make_every_table_and_report_head(database_url: str) -> None:
     engine = make_engine(database_url)
     assert await current(engine) is None
+    assert not await at_head(engine), "an empty database is not at the newest revision"
     await upgrade(engine)
     await upgrade(engine)  # a second run changes nothing
-    assert await current(engine) == head() != ""
+    assert await current(engine) == head() == HEAD != ""
+    assert await at_head(engine)
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE alembic_version SET version_num = '0011'"))
+    assert not await at_head(engine), "an older revision is not the newest"
+    await upgrade(engine)  # Alembic takes it from there (0012 runs again on the tables as they are)
+    assert await at_head(engine)
     async with engine.connect() as conn:
         names = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
     assert {"requests", "votes", "grants", "effects", "audit_log", "managed_members", "approval_messages",
@@ -271,3 +280,12 @@ async def test_a_request_s_statements_are_compiled_once_and_then_taken_from_the_
     compiled = [(verb, hit) for verb, hit in ran if verb in ("SELECT", "INSERT", "UPDATE", "DELETE")]
     assert len(compiled) >= 6 and all(hit == CacheStats.CACHE_HIT for _, hit in compiled), compiled
     await store.engine.dispose()
+
+
+def test_serve_opens_a_database_already_at_the_newest_revision_without_loading_alembic(tmp_path) -> None:  # noqa: ANN001
+    url = f"sqlite+aiosqlite:///{tmp_path / 'at-head.db'}"
+    script = (f"import asyncio, sys\nfrom bot.bootstrap import open_store\nfrom bot.domain.clock import SystemClock\n"
+              f"store = asyncio.run(open_store({url!r}, SystemClock()))\nprint('alembic' in sys.modules)\n")
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.strip()
+            for _ in range(2)]
+    assert runs == ["True", "False"], "the first start migrates with Alembic; the second finds nothing to do"
