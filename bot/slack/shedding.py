@@ -94,7 +94,8 @@ class Shedding:
             self._flush = None
         if not self._quiet:
             return
-        seconds = self._clock() - (self._since if self._since is not None else self._clock())
+        now = self._clock()
+        seconds = now - (self._since if self._since is not None else now)
         for transport in sorted({t for t, _ in self._quiet}):
             kinds = {k: n for (t, k), n in sorted(self._quiet.items()) if t == transport}
             log.info("slack requests turned away", transport=transport, outcome="busy", count=sum(kinds.values()),

@@ -134,8 +134,7 @@ class Store:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             tx = Tx(conn, self.clock, True)
             yield tx
-        for hook in self.after_commit:
-            hook(tx)
+        self._committed(tx)
 
     @asynccontextmanager
     async def tx(self) -> AsyncIterator[Tx]:
@@ -154,5 +153,9 @@ class Store:
                     await conn.rollback()
                     raise
                 await conn.commit()
+        self._committed(tx)
+
+    def _committed(self, tx: Tx) -> None:
+        """Run the after-commit hooks on a unit of work that has just committed."""
         for hook in self.after_commit:
             hook(tx)
