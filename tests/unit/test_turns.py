@@ -46,7 +46,7 @@ async def test_the_next_block_starts_as_soon_as_the_one_before_ends() -> None:
 
 
 async def test_a_block_still_running_after_the_grace_lets_the_next_start_beside_it() -> None:
-    work = Work(Turns(limit=16, grace=0.05))
+    work = Work(Turns(limit=16, grace=0.3))
     tasks = work.start(2)
     await asyncio.sleep(0.01)
     assert work.started == [0]
@@ -84,10 +84,10 @@ async def test_a_block_that_fails_passes_its_turn_on() -> None:
 
 
 async def test_a_turn_passed_on_by_the_grace_is_not_passed_again_when_its_block_ends() -> None:
-    work = Work(Turns(limit=16, grace=0.2))
+    work = Work(Turns(limit=16, grace=0.5))
     first = asyncio.create_task(work.run(0))
     await eventually(lambda: work.started == [0], timeout=1)
-    await asyncio.sleep(0.25)  # the grace passed the turn on with nobody waiting: the turn is free
+    await asyncio.sleep(0.6)  # the grace passed the turn on with nobody waiting: the turn is free
     second, third = asyncio.create_task(work.run(1)), asyncio.create_task(work.run(2))
     await eventually(lambda: work.started == [0, 1], timeout=1)
     work.gates[0].set()
